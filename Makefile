@@ -1,0 +1,35 @@
+# sbidic developer commands. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sbidic-installed
+export OMP_NUM_THREADS := 1
+
+.PHONY: install test test-slow demo lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install sbidic with pinned dependencies
+
+test: $(STAMP)  ## run the default test suite (doctests included, slow tests excluded)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)  ## run only the long checks
+	$(PY) -m pytest -q -m slow
+
+demo: $(STAMP)  ## sample a 1000-cell STG population and print its summary
+	mkdir -p demo-output
+	$(VENV)/bin/sbidic population --model stg --g-s -4 --g-u 5 -n 1000 --seed 0 \
+		-o demo-output/population.nc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)  ## population sampler benchmark
+	$(PY) benchmarks/bench_population.py
+
+clean:
+	rm -rf demo-output .pytest_cache

@@ -1,0 +1,272 @@
+"""The :class:`ConductanceModel` interface shared by every conductance-based model.
+
+A model is data and equations: conductance names, reversal potentials, gating
+kinetics, the pieces of its Dynamic Input Conductances (DICs), the rules of the
+compensation algorithm and a Brian2 equations string. Everything outside a model's
+own file talks to it through this interface only.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+__all__ = [
+    "ConductanceModel",
+    "DICTerms",
+    "SeedPopulation",
+    "gamma_matching_uniform",
+    "cache_scalar_voltage",
+    "sigmoid",
+    "sigmoid_derivative",
+    "stack_last",
+]
+
+
+def sigmoid(V: np.ndarray | float, A: float, B: float, C: float, D: float) -> np.ndarray:
+    r"""Generalised sigmoid :math:`\sigma(V) = A + B / (1 + e^{(V + D) / C})`.
+
+    Parameters
+    ----------
+    V : array_like
+        Membrane voltage (mV).
+    A, B, C, D : float
+        Offset, amplitude, slope (mV) and half-activation shift (mV).
+
+    Examples
+    --------
+    >>> float(sigmoid(-25.5, 0.0, 1.0, -5.29, 25.5))
+    0.5
+    """
+    with np.errstate(over="ignore"):
+        return A + B / (1.0 + np.exp((np.asarray(V, dtype=float) + D) / C))
+
+
+def sigmoid_derivative(
+    V: np.ndarray | float, A: float, B: float, C: float, D: float
+) -> np.ndarray:
+    r"""Voltage derivative of :func:`sigmoid`, :math:`-B e / (C (1 + e)^2)` with
+    :math:`e = e^{(V + D) / C}` (mV⁻¹).
+
+    ``A`` is unused; it is accepted so both functions take the same arguments.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp((np.asarray(V, dtype=float) + D) / C)
+        d = -B * e / (C * (1.0 + e) ** 2)
+    # exp overflow gives inf/inf = nan where the true derivative is 0.
+    return np.where(np.isfinite(e), d, 0.0)
+
+
+def gamma_matching_uniform(a: float, b: float) -> tuple[float, float]:
+    r"""Shape and scale of the gamma law with the mean and variance of :math:`U[a, b]`.
+
+    :math:`k = 3(a+b)^2/(b-a)^2` and :math:`\theta = (b-a)^2 / (6(a+b))`.
+
+    Examples
+    --------
+    >>> k, theta = gamma_matching_uniform(0.007, 0.014)
+    >>> round(k, 6), round(theta, 10)
+    (27.0, 0.0003888889)
+    """
+    if not b > a:
+        raise ValueError(f"gamma_matching_uniform needs b > a, got [{a}, {b}]")
+    return 3.0 * (a + b) ** 2 / (b - a) ** 2, (b - a) ** 2 / (6.0 * (a + b))
+
+
+def cache_scalar_voltage(method: Callable) -> Callable:
+    """Memoise a method ``f(self, V)`` of the voltage only, for scalar ``V``.
+
+    DICs, thresholds and compensation evaluate the kinetics at one voltage (V_th)
+    over and over; per-cell voltages are computed afresh.
+    """
+    cache: dict[tuple[type, float], dict] = {}
+
+    @functools.wraps(method)
+    def wrapper(self, V):
+        if np.ndim(V) != 0:
+            return method(self, V)
+        key = (type(self), float(V))
+        if key not in cache:
+            if len(cache) > 1024:
+                cache.clear()
+            cache[key] = method(self, float(V))
+        hit = cache[key]
+        return dict(hit) if isinstance(hit, dict) else hit
+
+    return wrapper
+
+
+def stack_last(arrays: list) -> np.ndarray:
+    """Stack scalars and arrays along a new last axis, broadcasting them first."""
+    return np.stack(np.broadcast_arrays(*arrays), axis=-1)
+
+
+@dataclass(frozen=True)
+class DICTerms:
+    """Steady-state ingredients of the DICs of a batch of cells at voltage ``V``.
+
+    For ion channel ``c`` with current ``g_c * p_c(x) * (V - E_c)``, the slope of the
+    steady-state current splits into a static term and one dynamic term per gating
+    variable ("pathway") ``j``, each acting on its own time constant.
+
+    Attributes
+    ----------
+    static : ndarray, shape (..., n_channels)
+        Open probability ``p_c`` at steady state (dimensionless), leak excluded.
+    dynamic : ndarray, shape (..., n_pathways)
+        ``(dp_c/dx_j) (dx_j,inf/dV) (V - E_c)`` (dimensionless per mV times mV).
+    tau : ndarray, shape (..., n_pathways)
+        Time constant of each pathway (ms). ``0`` forces a pathway to be fast and
+        ``inf`` forces it to be ultraslow.
+    channel : tuple of int, length n_pathways
+        Index of the channel each pathway belongs to.
+    """
+
+    static: np.ndarray
+    dynamic: np.ndarray
+    tau: np.ndarray
+    channel: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SeedPopulation:
+    """How a model draws its seed ("spiking") population before compensation.
+
+    Attributes
+    ----------
+    drawn : dict of str to (float, float)
+        Uniform ranges (mS/cm^2) of the drawn conductances, in drawing order.
+    leak_range : (float, float)
+        Range (mS/cm^2) whose moment-matched gamma law gives ``g_leak``.
+    target : (float, float, float)
+        DICs ``(g_f, g_s, g_u)`` the seed cells are compensated to.
+    compensated : tuple of str
+        Conductances solved for (three of them, one per DIC).
+    """
+
+    drawn: dict[str, tuple[float, float]]
+    leak_range: tuple[float, float]
+    target: tuple[float, float, float]
+    compensated: tuple[str, ...]
+
+    @property
+    def leak_mean(self) -> float:
+        """Mean of the leak law (mS/cm^2); drawn conductances scale by ``g_leak / leak_mean``."""
+        return 0.5 * (self.leak_range[0] + self.leak_range[1])
+
+
+class ConductanceModel(abc.ABC):
+    """A conductance-based neuron model as seen by sbidic.
+
+    Subclasses set the class attributes and implement :meth:`gating`,
+    :meth:`dic_terms`, :meth:`timescales`, :meth:`compensation_choice` and
+    :attr:`equations`. Conductances are ordered as in :attr:`conductances`, with
+    ``"leak"`` last. Units: V in mV, t in ms, maximal conductances in mS/cm^2,
+    currents in uA/cm^2, C = 1 uF/cm^2.
+    """
+
+    #: Short name used on the command line and in files, e.g. ``"stg"``.
+    name: ClassVar[str]
+    #: Human-readable description with the citation.
+    description: ClassVar[str]
+    #: Conductance names, leak last, e.g. ``("Na", ..., "leak")``.
+    conductances: ClassVar[tuple[str, ...]]
+    #: State variables of the ODE, membrane voltage ``"V"`` first.
+    state_variables: ClassVar[tuple[str, ...]]
+    #: Reversal potentials and other constants (mV, ms, ...).
+    constants: ClassVar[dict[str, float]]
+    #: Voltage (mV) at which DICs, targets and compensation are evaluated.
+    V_th: ClassVar[float]
+    #: Box of (g_s, g_u) targets the shipped estimators are trained on.
+    target_box: ClassVar[dict[str, tuple[float, float]]]
+    #: Seed population drawn before compensation.
+    seed: ClassVar[SeedPopulation]
+    #: Candidate conductance pairs compensated to reach a (g_s, g_u) target.
+    compensation_sets: ClassVar[tuple[tuple[str, str], ...]]
+    #: Brian2 equations string (units attached), one line per state variable.
+    equations: ClassVar[str]
+
+    # ----------------------------------------------------------------------- names
+    @property
+    def n_conductances(self) -> int:
+        return len(self.conductances)
+
+    @property
+    def conductance_labels(self) -> tuple[str, ...]:
+        """Column names as in Spike2Pop CSV files, e.g. ``("g_Na", ..., "g_leak")``."""
+        return tuple(f"g_{c}" for c in self.conductances)
+
+    def index(self, names: str | tuple[str, ...] | list[str]) -> list[int]:
+        """Column indices of conductance names (``"Na"`` or ``"g_Na"``)."""
+        if isinstance(names, str):
+            names = [names]
+        out = []
+        for name in names:
+            key = name[2:] if name.startswith("g_") else name
+            if key not in self.conductances:
+                raise ValueError(
+                    f"unknown conductance {name!r} for model {self.name!r}; "
+                    f"expected one of {list(self.conductances)}"
+                )
+            out.append(self.conductances.index(key))
+        return out
+
+    # ------------------------------------------------------------------- kinetics
+    @abc.abstractmethod
+    def gating(self, V: np.ndarray | float) -> dict[str, np.ndarray]:
+        """Steady states ``x_inf``, time constants ``tau_x`` (ms) and derivatives
+        ``dx_inf`` (1/mV) of every gate at voltage ``V`` (mV), keyed by name."""
+
+    @abc.abstractmethod
+    def initial_state(self) -> dict[str, float]:
+        """Default initial state, keyed by :attr:`state_variables`."""
+
+    # ----------------------------------------------------------------------- DICs
+    @abc.abstractmethod
+    def dic_terms(self, V: np.ndarray | float, g: np.ndarray) -> DICTerms:
+        """Static and dynamic terms of the steady-state I-V slope.
+
+        Parameters
+        ----------
+        V : float or ndarray, shape (n_cells,)
+            Voltage (mV).
+        g : ndarray, shape (n_cells, n_conductances)
+            Maximal conductances (mS/cm^2); only needed by models whose steady state
+            depends on them (e.g. through calcium).
+        """
+
+    @abc.abstractmethod
+    def timescales(self, V: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boundaries ``(tau_f, tau_s, tau_u)`` (ms) between fast, slow and ultraslow."""
+
+    # --------------------------------------------------------------- compensation
+    @abc.abstractmethod
+    def compensation_choice(self, g_s: np.ndarray, g_u: np.ndarray) -> np.ndarray:
+        """Index into :attr:`compensation_sets` of the pair to compensate per target."""
+
+    def initial_guess(self, g_s: np.ndarray, g_u: np.ndarray) -> dict[str, np.ndarray]:
+        """Linearisation values of compensated conductances that enter the sensitivity
+        matrix (mS/cm^2), per target. Linear models need none."""
+        return {}
+
+    # -------------------------------------------------------------------- Brian2
+    def namespace(self) -> dict:
+        """Brian2 namespace for :attr:`equations`: :attr:`constants` with units
+        (``E_*`` in mV, ``tau_*`` in ms, others dimensionless) and ``Cm = 1 uF/cm^2``."""
+        import brian2
+
+        ns = {"Cm": 1.0 * brian2.ufarad / brian2.cm**2}
+        for key, value in self.constants.items():
+            unit = (
+                brian2.mV if key.startswith("E_") else brian2.ms if key.startswith("tau_") else 1
+            )
+            ns[key] = value * unit
+        return ns
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, V_th={self.V_th} mV)"

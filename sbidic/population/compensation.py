@@ -1,0 +1,302 @@
+"""Compensation: solve for some conductances so that a cell reaches target DICs.
+
+One step solves, per cell, the square linear system
+
+    S[R, U](V) g_U = t_R - S[R, K](V) g_K
+
+for the unknown (compensated) conductances U, where R are the constrained DIC rows
+and K the known conductances, leak included. Where S itself depends on the
+compensated conductances (the STG KCa column through calcium), the step is repeated
+with S re-linearised at the previous solution until the DICs are met: the
+iterative compensation algorithm of Brandoit et al. (2025).
+
+References
+----------
+J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
+populations of conductance-based neuron models from spike times.
+arXiv:2509.12783. https://arxiv.org/abs/2509.12783
+
+A. Fyon, A. Franci, P. Sacré, G. Drion (2024). Dimensionality reduction of neuronal
+degeneracy reveals two interfering physiological mechanisms. PNAS Nexus 3(10).
+https://doi.org/10.1093/pnasnexus/pgae415
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sbidic.dics import sensitivity_matrix
+from sbidic.models import ConductanceModel, get_model
+
+__all__ = ["Modulation", "compensate", "modulate"]
+
+_SLOW_ULTRASLOW = np.array([1, 2])  # DIC rows constrained by a modulation
+
+
+def _solve_cells(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``A x = b`` per cell; a singular system gives NaN for that cell only.
+
+    2x2 systems (every modulation) use Cramer's rule, about 8x faster than the
+    batched LAPACK call for thousands of tiny systems.
+    """
+    if A.shape[-1] == 2:
+        det = A[..., 0, 0] * A[..., 1, 1] - A[..., 0, 1] * A[..., 1, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.stack(
+                [
+                    (b[..., 0] * A[..., 1, 1] - A[..., 0, 1] * b[..., 1]) / det,
+                    (A[..., 0, 0] * b[..., 1] - A[..., 1, 0] * b[..., 0]) / det,
+                ],
+                axis=-1,
+            )
+        x[~np.isfinite(x).all(-1)] = np.nan
+        return x
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        x = np.full(b.shape, np.nan)
+        regular = np.isfinite(A).all(axis=(-2, -1)) & (np.linalg.matrix_rank(A) == A.shape[-1])
+        if regular.any():
+            x[regular] = np.linalg.solve(A[regular], b[regular][..., None])[..., 0]
+        return x
+
+
+def _linear_step(
+    S: np.ndarray, g: np.ndarray, unknown: list[int], rows: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """One compensation solve with a given (normalised) sensitivity matrix."""
+    S_R = S[..., rows, :]  # (n, k, n_cond)
+    A = S_R[..., unknown]  # (n, k, k)
+    known = np.setdiff1d(np.arange(g.shape[-1]), unknown)
+    with np.errstate(invalid="ignore"):  # NaN/inf cells are reported, not raised
+        b = target - (S_R[..., known] @ g[..., known, None])[..., 0]
+    out = g.copy()
+    out[..., unknown] = _solve_cells(A, b)
+    return out
+
+
+def _constrained_rows(target: np.ndarray, k: int) -> np.ndarray:
+    free = np.isnan(target)
+    if free.ndim > 1 and not (free == free[:1]).all():
+        raise ValueError("every cell must constrain the same DICs (NaN marks a free DIC)")
+    rows = np.flatnonzero(~free.reshape(-1, 3)[0])
+    if len(rows) != k or not 1 <= k <= 3:
+        raise ValueError(
+            f"the number of compensated conductances ({k}) must equal the number of "
+            f"constrained DICs ({len(rows)}), between 1 and 3"
+        )
+    return rows
+
+
+def compensate(
+    model: str | ConductanceModel,
+    g: np.ndarray,
+    unknown: Sequence[str],
+    target: Sequence[float | None] | np.ndarray,
+    V: float | None = None,
+) -> np.ndarray:
+    """One linear compensation solve (Fyon et al. 2024; Brandoit et al. 2025).
+
+    Parameters
+    ----------
+    model : str or ConductanceModel
+        The model.
+    g : ndarray, shape (n_cells, n_conductances)
+        Conductances (mS/cm^2). Values in the ``unknown`` columns are only used as the
+        point where S is evaluated (they matter only where S depends on them) and may
+        be NaN for conductances S does not depend on.
+    unknown : sequence of str
+        Conductances to solve for, e.g. ``("Na", "A", "H")``.
+    target : array_like, shape (3,) or (n_cells, 3)
+        Target ``(g_f, g_s, g_u)``; ``None`` or NaN leaves a DIC free. As many DICs
+        must be constrained as there are unknowns.
+    V : float, optional
+        Voltage (mV); defaults to the model's ``V_th``.
+
+    Returns
+    -------
+    ndarray, shape (n_cells, n_conductances)
+        A new array with the unknown columns solved; NaN for cells whose system is
+        singular. The input is not modified.
+
+    Examples
+    --------
+    >>> g = np.array([[np.nan, 8.0, 0.045, np.nan, np.nan, 0.012, 0.01285]])
+    >>> compensate("da", g, ["Na", "CaN", "ERG"], [-12.95, 0.5, 5.0]).round(6)
+    array([[3.5469348e+01, 8.0000000e+00, 4.5000000e-02, 4.0696000e-02,
+            1.5015900e-01, 1.2000000e-02, 1.2850000e-02]])
+    """
+    model = get_model(model)
+    unknown_idx = model.index(tuple(unknown))
+    target = np.array([np.nan if t is None else t for t in np.ravel(target)], dtype=float)
+    target = target.reshape(-1, 3) if target.size > 3 else target
+    rows = _constrained_rows(target, len(unknown_idx))
+    g = np.array(g, dtype=float, ndmin=2)
+    filled = np.where(np.isnan(g), 0.0, g)
+    S = sensitivity_matrix(model, filled, V)
+    return _linear_step(S, filled, unknown_idx, rows, target[..., rows])
+
+
+@dataclass(frozen=True)
+class Modulation:
+    """Result of :func:`modulate` for a batch of cells.
+
+    Attributes
+    ----------
+    conductances : ndarray, shape (n_cells, n_conductances)
+        Modulated conductances (mS/cm^2).
+    dics : ndarray, shape (n_cells, 3)
+        Achieved ``(g_f, g_s, g_u)`` at V.
+    residual : ndarray, shape (n_cells,)
+        ``max(|g_s - g_s*|, |g_u - g_u*|)``.
+    n_solves : int
+        Linear solves performed.
+    """
+
+    conductances: np.ndarray
+    dics: np.ndarray
+    residual: np.ndarray
+    n_solves: int
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Cells with finite, non-negative conductances, shape (n_cells,)."""
+        g = self.conductances
+        return np.isfinite(g).all(-1) & (g >= 0).all(-1) & np.isfinite(self.residual)
+
+
+def modulate(
+    model: str | ConductanceModel,
+    g: np.ndarray,
+    target: np.ndarray | Sequence[float],
+    compensated: Sequence[str] | None = None,
+    initial_guess: dict[str, float | np.ndarray] | None = None,
+    tol: float = 1e-10,
+    max_solves: int = 100,
+    accelerate: bool = True,
+    V: float | None = None,
+) -> Modulation:
+    """Move cells to target slow and ultraslow DICs by compensating two conductances.
+
+    ``g_f`` is left free. When the sensitivity matrix depends on a compensated
+    conductance, the solve is repeated, each time linearising at the previous
+    solution, until every cell is within ``tol`` of its target or ``max_solves`` is
+    reached: the fixed-point iteration of Brandoit et al. (2025). By default each
+    step is accelerated with a per-cell secant (Anderson(1)) update, which needs
+    several times fewer solves than the plain iteration for the same tolerance.
+
+    Parameters
+    ----------
+    model : str or ConductanceModel
+        The model.
+    g : ndarray, shape (n_cells, n_conductances)
+        Starting cells (mS/cm^2), e.g. a seed population. Not modified.
+    target : array_like, shape (2,) or (n_cells, 2)
+        Target ``(g_s, g_u)`` (dimensionless), one for all cells or one per cell.
+    compensated : sequence of str, optional
+        The two conductances to solve for. Defaults to the model's rule
+        (:meth:`ConductanceModel.compensation_choice`), per cell.
+    initial_guess : dict, optional
+        First linearisation values (mS/cm^2) of compensated conductances; defaults to
+        :meth:`ConductanceModel.initial_guess`. Others start from their current value.
+    tol : float
+        Stop once every cell's residual is at most ``tol``. ``tol=0`` runs exactly
+        ``max_solves`` solves, as the published code does with ``iterations + 1``.
+    max_solves : int
+        Upper bound on linear solves.
+    accelerate : bool
+        Secant-accelerate the fixed-point iteration (default). ``False`` runs the
+        plain iteration of the published method.
+    V : float, optional
+        Voltage (mV); defaults to the model's ``V_th``.
+
+    Returns
+    -------
+    Modulation
+        Conductances, achieved DICs, residuals and the number of solves.
+    """
+    model = get_model(model)
+    g = np.array(g, dtype=float, ndmin=2)
+    n = len(g)
+    target = np.broadcast_to(np.asarray(target, dtype=float), (n, 2))
+    if compensated is None:
+        choice = np.asarray(model.compensation_choice(target[:, 0], target[:, 1]))
+        choice = np.broadcast_to(choice, (n,))
+        groups = [(model.compensation_sets[c], choice == c) for c in np.unique(choice)]
+    else:
+        groups = [(tuple(compensated), np.ones(n, dtype=bool))]
+    guesses = model.initial_guess(target[:, 0], target[:, 1])
+    if initial_guess is not None:
+        guesses = {**guesses, **initial_guess}
+
+    out = np.empty_like(g)
+    dics = np.empty((n, 3))
+    residual = np.empty(n)
+    n_solves = 0
+    for names, mask in groups:
+        unknown = model.index(names)
+        if len(unknown) != 2:
+            raise ValueError(f"modulation compensates two conductances, got {names}")
+        cells = g[mask].copy()
+        for col in unknown:
+            guess = guesses.get(model.conductances[col])
+            if guess is not None:
+                cells[:, col] = np.broadcast_to(guess, (n,))[mask]
+        cells[:, unknown] = np.where(np.isnan(cells[:, unknown]), 0.0, cells[:, unknown])
+        cells, achieved, err, solves = _iterate(
+            model, cells, unknown, target[mask], tol, max_solves, accelerate, V
+        )
+        out[mask], dics[mask], residual[mask] = cells, achieved, err
+        n_solves = max(n_solves, solves)
+    return Modulation(out, dics, residual, n_solves)
+
+
+def _iterate(
+    model: ConductanceModel,
+    cells: np.ndarray,
+    unknown: list[int],
+    target: np.ndarray,
+    tol: float,
+    max_solves: int,
+    accelerate: bool,
+    V: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Repeat the compensation solve for cells that share the compensated set.
+
+    Returns the cells, their achieved DICs, residuals and the number of solves.
+    Cells drop out of the iteration once their residual is within ``tol``.
+    """
+    achieved = np.full((len(cells), 3), np.nan)
+    err = np.full(len(cells), np.nan)
+    active = np.arange(len(cells))  # cells still iterating
+    previous = None  # (x, f(x)) of the last step, for the secant update
+    S = sensitivity_matrix(model, cells, V)
+    solves = 0
+    for _ in range(max_solves):
+        solves += 1
+        x = cells[active][:, unknown]
+        solved = _linear_step(S, cells[active], unknown, _SLOW_ULTRASLOW, target[active])
+        fx = solved[:, unknown]
+        if accelerate and previous is not None:
+            # Anderson(1): mix the last two images so that the residual f(x) - x
+            # vanishes along the secant direction; falls back to f(x) when degenerate.
+            x_old, fx_old = previous
+            r, dr = fx - x, (fx - x) - (fx_old - x_old)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gamma = (r * dr).sum(-1) / (dr * dr).sum(-1)
+            gamma = np.where(np.isfinite(gamma), gamma, 0.0)
+            solved[:, unknown] = fx - gamma[:, None] * (fx - fx_old)
+        previous = (x, fx)
+        cells[active] = solved
+        S = sensitivity_matrix(model, np.nan_to_num(solved), V)
+        achieved[active] = (S @ solved[..., None])[..., 0]
+        err[active] = np.abs(achieved[active, 1:] - target[active]).max(-1)
+        going = err[active] > tol  # False for NaN (singular) cells
+        active, S = active[going], S[going]
+        previous = (previous[0][going], previous[1][going])
+        if not active.size:
+            break
+    return cells, achieved, err, solves
