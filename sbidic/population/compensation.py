@@ -70,7 +70,7 @@ def _linear_step(
     """One compensation solve with a given (normalised) sensitivity matrix."""
     S_R = S[..., rows, :]  # (n, k, n_cond)
     A = S_R[..., unknown]  # (n, k, k)
-    known = np.setdiff1d(np.arange(g.shape[-1]), unknown)
+    known = [j for j in range(g.shape[-1]) if j not in unknown]
     with np.errstate(invalid="ignore"):  # NaN/inf cells are reported, not raised
         b = target - (S_R[..., known] @ g[..., known, None])[..., 0]
     out = g.copy()
