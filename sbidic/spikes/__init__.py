@@ -1,0 +1,46 @@
+"""Spike trains: the ragged :class:`SpikeTrains` container, spike detection on voltage
+traces, firing-pattern labels and features, and Spike2Pop CSV / netCDF I/O.
+
+Times are in ms throughout.
+
+>>> st = SpikeTrains.from_list([[3000.0, 3100.0, 3200.0, 3300.0], [3000.0]])
+>>> label_trains(st), spike_features(st)["f_spiking"]
+(array([1, 0]), array([10.,  0.]))
+"""
+
+from sbidic.spikes.detection import detect_spikes
+from sbidic.spikes.features import (
+    LABEL_NAMES,
+    SpikeFeatures,
+    label_trains,
+    spike_features,
+)
+from sbidic.spikes.io import (
+    from_dataset,
+    read_spike_csv,
+    read_spikes,
+    read_spikes_netcdf,
+    to_dataset,
+    write_spike_csv,
+    write_spikes,
+    write_spikes_netcdf,
+)
+from sbidic.spikes.trains import RepairReport, SpikeTrains
+
+__all__ = [
+    "LABEL_NAMES",
+    "RepairReport",
+    "SpikeFeatures",
+    "SpikeTrains",
+    "detect_spikes",
+    "from_dataset",
+    "label_trains",
+    "read_spike_csv",
+    "read_spikes",
+    "read_spikes_netcdf",
+    "spike_features",
+    "to_dataset",
+    "write_spike_csv",
+    "write_spikes",
+    "write_spikes_netcdf",
+]

@@ -1,0 +1,420 @@
+"""Reading and writing spike trains: Spike2Pop CSV and netCDF (CF contiguous ragged array).
+
+**Spike2Pop CSV** -- one row per train, columns ``ID,spiking_times``; ``spiking_times``
+is a quoted list of absolute spike times in ms, ``"[t1, t2, ...]"`` (``"[]"`` for a
+silent cell). Other columns are ignored on reading. Floats are written with Python's
+``repr`` (shortest exact representation), so a round trip is exact.
+
+**netCDF** -- the CF-conventions *contiguous ragged array* (CF 1.8, sec. 9.3.3):
+dimension ``train`` with ``train_id`` and the count variable ``row_size``
+(``sample_dimension = "spike"``), and dimension ``spike`` with ``spike_time`` (``units =
+"ms"``). Train ``i`` holds ``row_size[i]`` consecutive entries of ``spike_time``. Other
+per-train variables (labels, features) can be stored on the ``train`` dimension.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sbidic.spikes.trains import SpikeTrains
+
+__all__ = [
+    "from_dataset",
+    "read_spike_csv",
+    "read_spikes",
+    "read_spikes_netcdf",
+    "to_dataset",
+    "write_spike_csv",
+    "write_spikes",
+    "write_spikes_netcdf",
+]
+
+ID_COLUMN = "ID"
+TIMES_COLUMN = "spiking_times"
+_INT_RE = re.compile(r"[+-]?\d+")
+_MS_PER_UNIT = {
+    "ms": 1.0,
+    "millisecond": 1.0,
+    "milliseconds": 1.0,
+    "msec": 1.0,
+    "s": 1000.0,
+    "second": 1000.0,
+    "seconds": 1000.0,
+    "sec": 1000.0,
+}
+_NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
+
+
+# --------------------------------------------------------------------------- CSV
+def _parse_times(text: str, where: str) -> list[float]:
+    """Parse ``"[t1, t2, ...]"`` (commas, or whitespace as numpy prints arrays)."""
+    s = text.strip()
+    if not (s.startswith("[") and s.endswith("]")):
+        short = s if len(s) <= 40 else s[:37] + "..."
+        raise ValueError(
+            f"{where}: {TIMES_COLUMN} must be a list '[t1, t2, ...]' (or '[]'), got {short!r}"
+        )
+    inner = s[1:-1].strip()
+    if not inner:
+        return []
+    tokens = inner.split(",") if "," in inner else inner.split()
+    values = []
+    for j, token in enumerate(tokens):
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise ValueError(
+                f"{where}: spike {j} of {TIMES_COLUMN}, {token.strip()!r}, is not a number"
+            ) from None
+    return values
+
+
+def read_spike_csv(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
+    """Read a Spike2Pop spike-time CSV (columns ``ID,spiking_times``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV file with a header row.
+    check : bool, default True
+        Require finite, non-negative, strictly increasing times in every row (else
+        :class:`ValueError` with the line number). ``False`` keeps raw rows for
+        :meth:`SpikeTrains.repair`.
+
+    Returns
+    -------
+    SpikeTrains
+        One train per data row, times in ms. IDs are integers if every ID is an
+        integer, else strings. Without an ``ID`` column the IDs are ``0..n-1`` (with a
+        warning).
+
+    Raises
+    ------
+    ValueError
+        Missing ``spiking_times`` column, a malformed row (naming its line number and
+        the problem), an empty or repeated ID.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "spikes.csv"
+    >>> _ = path.write_text('ID,spiking_times\\n7,"[3000.5, 3100.25]"\\n9,[]\\n')
+    >>> st = read_spike_csv(path)
+    >>> st.ids, st[0]
+    (array([7, 9]), array([3000.5 , 3100.25]))
+    """
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file; expected a header '{ID_COLUMN},{TIMES_COLUMN}'")
+        names = [h.strip() for h in header]
+        if names.count(TIMES_COLUMN) != 1:
+            what = "no" if TIMES_COLUMN not in names else "more than one"
+            raise ValueError(f"{path}, line 1: {what} '{TIMES_COLUMN}' column in header {names}")
+        if names.count(ID_COLUMN) > 1:
+            raise ValueError(f"{path}, line 1: more than one '{ID_COLUMN}' column")
+        t_col = names.index(TIMES_COLUMN)
+        id_col = names.index(ID_COLUMN) if ID_COLUMN in names else None
+
+        trains, raw_ids, lines = [], [], []
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            where = f"{path}, line {line}"
+            if len(row) != len(names):
+                raise ValueError(
+                    f"{where}: expected {len(names)} fields ({','.join(names)}), "
+                    f"got {len(row)}; is the spike list quoted, "
+                    '"[t1, t2, ...]"?'
+                )
+            if id_col is not None:
+                rid = row[id_col].strip()
+                if not rid:
+                    raise ValueError(f"{where}: empty {ID_COLUMN}")
+                raw_ids.append(rid)
+            trains.append(_parse_times(row[t_col], where))
+            lines.append(line)
+
+    if id_col is None:
+        warnings.warn(
+            f"{path}: no '{ID_COLUMN}' column; using IDs 0..{len(trains) - 1}",
+            UserWarning,
+            stacklevel=2,
+        )
+        ids: Any = None
+    else:
+        seen: dict[str, int] = {}
+        for rid, line in zip(raw_ids, lines, strict=True):
+            if rid in seen:
+                raise ValueError(
+                    f"{path}, line {line}: {ID_COLUMN} {rid!r} already used on line {seen[rid]}"
+                )
+            seen[rid] = line
+        if all(_INT_RE.fullmatch(r) for r in raw_ids):
+            ids = np.array([int(r) for r in raw_ids], dtype=np.int64)
+        else:
+            ids = np.array(raw_ids, dtype=str)
+    st = SpikeTrains.from_list(trains, ids, check=False)
+    if check:
+        problem = st._first_problem()
+        if problem is not None:
+            i, msg = problem
+            label = f" ({ID_COLUMN} {raw_ids[i]!r})" if id_col is not None else ""
+            raise ValueError(
+                f"{path}, line {lines[i]}{label}: {msg}; read with check=False "
+                "and use SpikeTrains.repair() to sort and de-duplicate"
+            )
+    return st
+
+
+def _cell(x: Any) -> str:
+    if isinstance(x, float | np.floating):
+        return repr(float(x))
+    if isinstance(x, np.generic):
+        return str(x.item())
+    return str(x)
+
+
+def write_spike_csv(
+    trains: SpikeTrains,
+    path: str | os.PathLike,
+    *,
+    extra_columns: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a Spike2Pop spike-time CSV: ``ID,spiking_times[,extra...]``.
+
+    Parameters
+    ----------
+    trains : SpikeTrains
+        Spike times (ms), written absolute as ``"[t1, t2, ...]"`` with exact floats.
+    path : str or path-like
+        Output file (overwritten).
+    extra_columns : mapping of str to array_like of shape (n_trains,), optional
+        Additional columns (e.g. labels), written after the spike times.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.csv"
+    >>> write_spike_csv(SpikeTrains.from_list([[0.1, 2.0], []]), path)
+    >>> print(path.read_text().strip())
+    ID,spiking_times
+    0,"[0.1, 2.0]"
+    1,[]
+    """
+    extra = {k: np.asarray(v) for k, v in (extra_columns or {}).items()}
+    for name, values in extra.items():
+        if name in (ID_COLUMN, TIMES_COLUMN):
+            raise ValueError(f"extra column {name!r} clashes with a Spike2Pop column")
+        if values.shape != (len(trains),):
+            raise ValueError(
+                f"extra column {name!r} must have shape ({len(trains)},), got {values.shape}"
+            )
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([ID_COLUMN, TIMES_COLUMN, *extra])
+        for i, train in enumerate(trains):
+            times = "[" + ", ".join(map(repr, train.tolist())) + "]"
+            writer.writerow([_cell(trains.ids[i]), times, *(_cell(v[i]) for v in extra.values())])
+
+
+# ------------------------------------------------------------------------ netCDF
+def to_dataset(trains: SpikeTrains, extra: Any = None):
+    """Spike trains as an ``xarray.Dataset`` in the CF contiguous-ragged-array layout.
+
+    Parameters
+    ----------
+    trains : SpikeTrains
+        Spike times (ms).
+    extra : mapping of str to array_like (n_trains,), xarray.Dataset or SpikeFeatures, optional
+        Per-train variables stored on the ``train`` dimension (a Dataset's ``train_id``,
+        if any, must match the trains' ids).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``train`` (``train_id``, ``row_size``) and ``spike`` (``spike_time``).
+
+    Examples
+    --------
+    >>> ds = to_dataset(SpikeTrains.from_list([[1.0, 2.0], [], [3.0]]))
+    >>> ds["row_size"].values, ds["row_size"].attrs["sample_dimension"]
+    (array([2, 0, 1]), 'spike')
+    >>> from_dataset(ds).to_list()
+    [array([1., 2.]), array([], dtype=float64), array([3.])]
+    """
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {
+            "row_size": (
+                "train",
+                trains.n_spikes.astype(np.int64),
+                {"long_name": "number of spikes in each train", "sample_dimension": "spike"},
+            ),
+            "spike_time": (
+                "spike",
+                np.array(trains.times),
+                {"units": "ms", "long_name": "spike time"},
+            ),
+        },
+        coords={
+            "train_id": (
+                "train",
+                np.array(trains.ids),
+                {"long_name": "train identifier", "cf_role": "timeseries_id"},
+            ),
+        },
+        attrs={
+            "title": "spike trains",
+            "ragged_array": "CF contiguous ragged array: "
+            "train i holds row_size[i] consecutive values of spike_time",
+        },
+    )
+    if extra is None:
+        return ds
+    if hasattr(extra, "to_dataset") and not isinstance(extra, xr.Dataset):
+        extra = extra.to_dataset()
+    if isinstance(extra, xr.Dataset):
+        if "train_id" in extra.coords and not np.array_equal(
+            np.asarray(extra["train_id"].values).astype(trains.ids.dtype), trains.ids
+        ):
+            raise ValueError("extra Dataset's train_id does not match the trains' ids")
+        items = {k: extra[k].variable for k in extra.data_vars}
+    else:
+        items = dict(extra)
+    for name, value in items.items():
+        if name in ds.variables:
+            raise ValueError(f"extra variable {name!r} clashes with a ragged-array variable")
+        var = value if isinstance(value, xr.Variable) else xr.Variable("train", np.asarray(value))
+        if var.dims != ("train",) or var.shape != (len(trains),):
+            raise ValueError(
+                f"extra variable {name!r} must have dims ('train',) and shape "
+                f"({len(trains)},), got {var.dims} {var.shape}"
+            )
+        ds[name] = var
+    return ds
+
+
+def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
+    """Spike trains from a CF contiguous-ragged-array ``xarray.Dataset``.
+
+    The count variable is the one with a ``sample_dimension`` attribute (``row_size``
+    as written by :func:`to_dataset`); the times are the variable on that sample
+    dimension (``spike_time``), converted to ms from its ``units`` (ms or s).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Ragged-array dataset.
+    check : bool, default True
+        Validate the times (see :meth:`SpikeTrains.validate`).
+
+    Raises
+    ------
+    ValueError
+        Missing or inconsistent count / time variables.
+    """
+    counts_vars = [k for k, v in ds.variables.items() if "sample_dimension" in v.attrs]
+    if len(counts_vars) != 1:
+        raise ValueError(
+            "expected exactly one count variable with a 'sample_dimension' "
+            f"attribute (CF contiguous ragged array), found {counts_vars}"
+        )
+    count = ds[counts_vars[0]]
+    sample_dim = str(count.attrs["sample_dimension"])
+    if count.ndim != 1:
+        raise ValueError(f"count variable {counts_vars[0]!r} must be 1-D, got dims {count.dims}")
+    train_dim = count.dims[0]
+    candidates = [k for k, v in ds.variables.items() if v.dims == (sample_dim,)]
+    if "spike_time" in candidates:
+        time_name = "spike_time"
+    elif len(candidates) == 1:
+        time_name = candidates[0]
+    else:
+        raise ValueError(
+            f"cannot tell the spike-time variable on dimension {sample_dim!r}: "
+            f"candidates {candidates}"
+        )
+    sizes = np.asarray(count.values)
+    if sizes.dtype.kind not in "iu":
+        if sizes.dtype.kind == "f" and np.all(sizes == np.round(sizes)):
+            sizes = sizes.astype(np.int64)
+        else:
+            raise ValueError(f"{counts_vars[0]!r} must hold integer counts, got {sizes.dtype}")
+    bad = np.flatnonzero(sizes < 0)
+    if bad.size:
+        raise ValueError(f"{counts_vars[0]}[{bad[0]}] = {sizes[bad[0]]} is negative")
+    times_var = ds[time_name]
+    n_samples = times_var.shape[0]
+    if int(sizes.sum()) != n_samples:
+        raise ValueError(
+            f"sum of {counts_vars[0]!r} ({int(sizes.sum())}) does not match the "
+            f"length of dimension {sample_dim!r} ({n_samples})"
+        )
+    units = str(times_var.attrs.get("units", "ms")).strip()
+    if units not in _MS_PER_UNIT:
+        raise ValueError(f"{time_name!r} has units {units!r}; expected ms or s")
+    times = np.asarray(times_var.values, dtype=np.float64) * _MS_PER_UNIT[units]
+    ids = None
+    if "train_id" in ds.variables and ds["train_id"].dims == (train_dim,):
+        ids = np.asarray(ds["train_id"].values)
+        if ids.dtype.kind in "OSU":
+            ids = np.array(
+                [x.decode() if isinstance(x, bytes) else str(x) for x in ids], dtype=str
+            )
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    return SpikeTrains(times, offsets, ids, check=check)
+
+
+def write_spikes_netcdf(
+    trains: SpikeTrains, path: str | os.PathLike, *, extra: Any = None
+) -> None:
+    """Write :func:`to_dataset` of ``trains`` (and ``extra``) to a netCDF-4 file."""
+    to_dataset(trains, extra=extra).to_netcdf(path, engine="netcdf4")
+
+
+def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
+    """Read spike trains written by :func:`write_spikes_netcdf` (or any CF contiguous
+    ragged array of spike times); open the file with xarray to get extra variables."""
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False) as ds:
+        return from_dataset(ds.load(), check=check)
+
+
+# ---------------------------------------------------------------------- dispatch
+def _kind(path: str | os.PathLike) -> str:
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in _NETCDF_SUFFIXES:
+        return "netcdf"
+    raise ValueError(
+        f"{path}: unknown spike-file extension {suffix!r}; use .csv "
+        f"(Spike2Pop) or one of {_NETCDF_SUFFIXES} (netCDF)"
+    )
+
+
+def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
+    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains."""
+    if _kind(path) == "csv":
+        return read_spike_csv(path, check=check)
+    return read_spikes_netcdf(path, check=check)
+
+
+def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
+    """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains."""
+    if _kind(path) == "csv":
+        write_spike_csv(trains, path)
+    else:
+        write_spikes_netcdf(trains, path)
