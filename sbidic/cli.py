@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sbidic.models import available_models
+from sbidic.models import available_models, get_model
 from sbidic.population import Population, UnreachableTargetError, sample_populations
 
 __all__ = ["main", "summarize"]
@@ -77,6 +77,82 @@ def _population(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from sbidic.datasets import DatasetSpec, dataset_status, generate_dataset
+
+    if args.status:
+        for key, value in dataset_status(args.output).items():
+            print(f"{key:>20}: {value}")
+        return 0
+    spec = DatasetSpec(
+        model=args.model,
+        n_targets=args.targets,
+        mode=args.mode,
+        cells_per_target=args.cells_per_target,
+        seed=args.seed,
+        duration_ms=args.duration,
+        transient_ms=args.transient,
+        dt_ms=args.dt,
+        method=args.method,
+        noise_sigma=args.noise_sigma,
+        distribution=args.distribution,
+        targets_per_chunk=args.chunk_targets,
+    )
+    generate_dataset(args.output, spec, n_jobs=args.jobs, scheduler=args.scheduler)
+    for key, value in dataset_status(args.output).items():
+        print(f"{key:>20}: {value}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sbidic.population import load_population, read_conductance_csv
+    from sbidic.simulate import simulate
+    from sbidic.simulate.noise import BandLimitedNoise
+    from sbidic.spikes import spike_features, write_spike_csv, write_spikes_netcdf
+
+    if args.input.lower().endswith(".csv"):
+        if args.model is None:
+            raise ValueError("a conductance CSV needs --model to name its model")
+        population_id, g = read_conductance_csv(args.input, args.model)
+        model = get_model(args.model)
+    else:
+        pop = load_population(args.input)
+        model = get_model(pop.model)
+        g = pop.conductances.reshape(-1, len(pop.conductance_names))
+        population_id = np.repeat(pop.obs_id, pop.n_cells)
+    kwargs = {k: v for k, v in (("duration_ms", args.duration), ("transient_ms", args.transient),
+                                ("dt_ms", args.dt)) if v is not None}  # fmt: skip
+    noise = None
+    if args.noise_sigma is not None:
+        noise = BandLimitedNoise.reference(model, args.noise_sigma)
+    record = list(range(min(args.plot_cells, len(g)))) if args.plot else None
+    result = simulate(model, g, noise=noise, seed=args.seed, n_jobs=args.jobs, record_v=record,
+                      **kwargs)  # fmt: skip
+    feats = spike_features(result.spikes)
+    labels, counts = np.unique(feats.label, return_counts=True)
+    print(
+        f"simulated {len(g)} {model.name} cells in {result.wall_time_s:.1f} s: "
+        + ", ".join(f"{n} {label}" for label, n in zip(labels, counts, strict=True))
+    )
+    extra = {"population_ID": population_id.astype(str), "label": feats.label}
+    if args.output.lower().endswith(".csv"):
+        write_spike_csv(result.spikes, args.output, extra_columns=extra)
+    else:
+        write_spikes_netcdf(result.spikes, args.output, extra=feats)
+    print(f"spike trains written to {args.output}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from sbidic.plotting import plot_population
+
+        fig = plot_population(result.spikes, g, model.conductance_labels, v_mV=result.v_mV,
+                              t_ms=result.t_ms, max_cells=args.plot_cells)  # fmt: skip
+        fig.savefig(args.plot, dpi=120)
+        print(f"figure written to {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbidic",
@@ -105,6 +181,59 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...) or netCDF"
     )
     pop.set_defaults(handler=_population)
+
+    ds = sub.add_parser(
+        "dataset",
+        help="generate a training dataset (resumable: rerun the same command to continue)",
+        description="Sample conductances (DIC-targeted populations or Monte Carlo), simulate "
+        "them with Brian2 and store spike trains, labels and features in chunked netCDF "
+        "files under OUTPUT. Rerunning the same command resumes an interrupted run.",
+    )
+    ds.add_argument("--model", required=True, choices=available_models())
+    ds.add_argument(
+        "--targets", type=int, required=True,
+        help="number of (g_s, g_u) targets (DIC mode) or cells (Monte-Carlo mode)",
+    )  # fmt: skip
+    ds.add_argument("--mode", choices=["dic", "mc"], default="dic",
+                    help="DIC-targeted populations (Latin hypercube) or Monte Carlo")  # fmt: skip
+    ds.add_argument("--cells-per-target", type=int, default=16)
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
+    ds.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    ds.add_argument("--dt", type=float, help="integration step, ms (default: simulator's)")
+    ds.add_argument("--method", help="Brian2 integration method (default: simulator's)")
+    ds.add_argument(
+        "--noise-sigma", type=float,
+        help="band-limited noise, pre-filter sigma in uA/cm^2 (default: none)",
+    )  # fmt: skip
+    ds.add_argument("--distribution", choices=["uniform", "gamma"], default="uniform",
+                    help="Monte-Carlo law of each conductance")  # fmt: skip
+    ds.add_argument("--chunk-targets", type=int, default=64, help="targets per chunk file")
+    ds.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    ds.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster")
+    ds.add_argument("--status", action="store_true", help="only report progress of OUTPUT")
+    ds.add_argument("-o", "--output", required=True, help="dataset directory")
+    ds.set_defaults(handler=_dataset)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate a population with Brian2 and write its spike trains",
+        description="Simulate every cell of a population (netCDF from 'sbidic population', "
+        "or a Spike2Pop conductance CSV ID,g_Na,...,g_leak with --model) and write the "
+        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times.",
+    )
+    sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
+    sim.add_argument("--model", choices=available_models(), help="model of a CSV input")
+    sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
+    sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    sim.add_argument("--dt", type=float, help="integration step, ms")
+    sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
+    sim.add_argument("--seed", type=int, default=0, help="noise seed")
+    sim.add_argument("--jobs", type=int, default=1, help="worker processes")
+    sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
+    sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
+    sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
+    sim.set_defaults(handler=_simulate)
     return parser
 
 

@@ -60,3 +60,57 @@ def test_help_is_available_everywhere(capsys):
             main(argv)
         assert info.value.code == 0
     assert "--g-s" in capsys.readouterr().out
+
+
+def test_simulate_command_reads_netcdf_and_writes_spike2pop_csv(tmp_path, capsys):
+    from sbidic.spikes import read_spike_csv
+
+    pop = tmp_path / "pop.nc"
+    main(["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "3",
+          "--seed", "0", "-o", str(pop)])  # fmt: skip
+    out = tmp_path / "sims.csv"
+    rc = main(["simulate", str(pop), "--duration", "1500", "--transient", "500",
+               "-o", str(out), "--plot", str(tmp_path / "fig.png")])  # fmt: skip
+    assert rc == 0
+    assert "bursting" in capsys.readouterr().out
+    trains = read_spike_csv(out)
+    assert len(trains) == 3 and (trains.n_spikes > 3).all()
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+def test_simulate_command_reads_a_conductance_csv_with_model(tmp_path):
+    from sbidic.spikes import read_spikes_netcdf
+
+    csv_in = tmp_path / "cells.csv"
+    csv_in.write_text(
+        "ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\n"
+        "7,6600.82471,125.961075,4.14918208,18.3416405,159.677516,413.833466,0.321589451,"
+        "0.00957712096\n"
+    )
+    out = tmp_path / "sims.nc"
+    assert main(["simulate", str(csv_in), "--model", "stg", "--duration", "1500",
+                 "--transient", "500", "-o", str(out)]) == 0  # fmt: skip
+    assert len(read_spikes_netcdf(out)) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("ID,g_Na,g_Kd\n1,2,3\n", "missing conductance column"),
+        ("ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\n1,1,1,1,1,1,1,-1,0.01\n", "line 2"),
+        ("ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\n1,1,1,x,1,1,1,1,0.01\n", "line 2"),
+    ],
+)
+def test_simulate_command_rejects_bad_conductance_csv(tmp_path, capsys, content, message):
+    csv_in = tmp_path / "bad.csv"
+    csv_in.write_text(content)
+    rc = main(["simulate", str(csv_in), "--model", "stg", "-o", str(tmp_path / "o.nc")])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_simulate_command_needs_a_model_for_csv(tmp_path, capsys):
+    csv_in = tmp_path / "cells.csv"
+    csv_in.write_text("ID,g_Na\n")
+    assert main(["simulate", str(csv_in), "-o", str(tmp_path / "o.nc")]) == 2
+    assert "--model" in capsys.readouterr().err

@@ -186,6 +186,8 @@ class ConductanceModel(abc.ABC):
     target_box: ClassVar[dict[str, tuple[float, float]]]
     #: Seed population drawn before compensation.
     seed: ClassVar[SeedPopulation]
+    #: Independent ranges (mS/cm^2) of every conductance for Monte-Carlo datasets.
+    monte_carlo_ranges: ClassVar[dict[str, tuple[float, float]]]
     #: Candidate conductance pairs compensated to reach a (g_s, g_u) target.
     compensation_sets: ClassVar[tuple[tuple[str, str], ...]]
     #: Brian2 equations string (units attached), one line per state variable.

@@ -119,6 +119,12 @@ class DA(ConductanceModel):
         compensated=("Na", "CaN", "ERG"),
     )
     compensation_sets = (("ERG", "CaL"), ("ERG", "Kd"))
+    # The published generator draws CaN from [0, 12], a hundred times the range of
+    # the thesis ([0, 0.12]) and of every DA population; [0, 0.12] is used here.
+    monte_carlo_ranges = {
+        "Na": (0.0, 60.0), "Kd": (0.0, 20.0), "CaL": (0.0, 0.1), "CaN": (0.0, 0.12),
+        "ERG": (0.0, 0.25), "NMDA": (0.0, 0.02 * 0.12 / 0.013), "leak": (0.0, 0.02),
+    }  # fmt: skip
 
     # ------------------------------------------------------------------ kinetics
     @cache_scalar_voltage

@@ -109,6 +109,10 @@ class STG(ConductanceModel):
         compensated=("Na", "A", "H"),
     )
     compensation_sets = (("A", "H"), ("CaS", "H"), ("CaS", "A"))
+    monte_carlo_ranges = {
+        "Na": (0.0, 8000.0), "Kd": (0.0, 350.0), "CaT": (0.0, 12.0), "CaS": (0.0, 50.0),
+        "KCa": (0.0, 250.0), "A": (0.0, 600.0), "H": (0.0, 0.7), "leak": (0.0, 0.02),
+    }  # fmt: skip
 
     # ------------------------------------------------------------------ kinetics
     @cache_scalar_voltage

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Population", "load_population"]
+__all__ = ["Population", "load_population", "read_conductance_csv"]
 
 TIMESCALES = ("g_f", "g_s", "g_u")
 
@@ -173,3 +173,64 @@ def load_population(path: str | os.PathLike) -> Population:
 
     with xr.open_datatree(path) as tree:
         return Population.from_datatree(tree.load())
+
+
+def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Spike2Pop conductance CSV (``ID, g_Na, ..., g_leak``).
+
+    Columns are matched by name (``g_Na`` or ``Na``), in any order; other columns are
+    ignored. Rows may share an ID (one population per ID).
+
+    Returns
+    -------
+    ids : ndarray of str, shape (n_cells,)
+    conductances : ndarray, shape (n_cells, n_conductances)
+        In the model's conductance order (mS/cm^2).
+
+    Raises
+    ------
+    ValueError
+        A missing conductance column, or a row with a missing, non-numeric, negative
+        or non-finite value (the message names the line).
+    """
+    from sbidic.models import get_model
+
+    model = get_model(model)
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{path}: empty file, expected a header ID,g_Na,...") from None
+        names = [h[2:] if h.startswith("g_") else h for h in header]
+        missing = [c for c in model.conductances if c not in names]
+        if missing:
+            raise ValueError(
+                f"{path}: missing conductance column(s) {['g_' + c for c in missing]} for "
+                f"model {model.name!r}; expected ID,{','.join(model.conductance_labels)}"
+            )
+        cols = [names.index(c) for c in model.conductances]
+        id_col = header.index("ID") if "ID" in header else None
+        ids, rows = [], []
+        for line, row in enumerate(reader, start=2):
+            if not row or all(not x.strip() for x in row):
+                continue
+            try:
+                values = [float(row[j]) for j in cols]
+            except (IndexError, ValueError):
+                raise ValueError(
+                    f"{path}, line {line}: expected {len(header)} fields with numeric "
+                    f"conductances, got {row!r}"
+                ) from None
+            bad = [model.conductance_labels[k] for k, v in enumerate(values)
+                   if not np.isfinite(v) or v < 0]  # fmt: skip
+            if bad:
+                raise ValueError(
+                    f"{path}, line {line}: conductances must be finite and >= 0 mS/cm^2, "
+                    f"bad {bad}"
+                )
+            ids.append(row[id_col].strip() if id_col is not None else str(line - 2))
+            rows.append(values)
+    if not rows:
+        raise ValueError(f"{path}: no conductance rows")
+    return np.array(ids), np.array(rows)

@@ -1,0 +1,15 @@
+"""Training datasets: sample conductances, simulate, store chunks, read back."""
+
+from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
+from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
+from sbidic.datasets.store import dataset_status, load_dataset
+
+__all__ = [
+    "DatasetSpec",
+    "dataset_status",
+    "generate_dataset",
+    "latin_hypercube_targets",
+    "load_dataset",
+    "monte_carlo_conductances",
+    "run_chunk",
+]

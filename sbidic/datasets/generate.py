@@ -1,0 +1,345 @@
+"""Training datasets: conductances, DICs, simulated spike trains, labels and features.
+
+A dataset is a directory::
+
+    manifest.json          the DatasetSpec and the sbidic version
+    chunks/chunk_00000.nc  one netCDF file per chunk of targets (CF ragged spike trains)
+
+Every chunk depends only on ``(spec, chunk index)``: targets come from one Latin
+hypercube drawn from ``spec.seed``, each chunk seeds its populations with
+``(seed, chunk)`` and each cell's noise with ``(seed, cell id)``. Chunks are written
+atomically (a temporary file renamed into place), so a run killed at any moment and
+started again with the same command skips the finished chunks and produces the same
+dataset, with nothing lost or duplicated. Splits are by target, never by cell.
+
+References
+----------
+J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
+populations of conductance-based neuron models from spike times.
+arXiv:2509.12783. https://arxiv.org/abs/2509.12783
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sbidic.datasets.sampling import (
+    SPLITS,
+    latin_hypercube_targets,
+    monte_carlo_conductances,
+    split_of,
+)
+from sbidic.models import get_model
+
+__all__ = [
+    "DatasetSpec",
+    "decode_spike_steps",
+    "encode_spike_steps",
+    "generate_dataset",
+    "run_chunk",
+]
+
+MODES = ("dic", "mc")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything that determines a dataset.
+
+    Attributes
+    ----------
+    model : str
+        Model name.
+    n_targets : int
+        DIC mode: number of (g_s, g_u) targets. Monte-Carlo mode: number of cells.
+    mode : {"dic", "mc"}
+        DIC-sampled populations (Latin hypercube over the model's target box) or
+        independent Monte-Carlo conductances.
+    cells_per_target : int
+        Cells per target (DIC mode; 1 in Monte-Carlo mode).
+    seed : int
+        Root seed.
+    duration_ms, transient_ms : float or None
+        Simulated time and discarded transient (ms); None uses the published protocol.
+    dt_ms : float or None
+        Integration step (ms); None uses the simulator's default.
+    method : str or None
+        Brian2 integration method; None uses the simulator's default.
+    noise_sigma : float or None
+        Pre-filter sigma (uA/cm^2) of the band-limited noise on the reference grid
+        (0.1 ms STG, 0.05 ms DA); None for no noise.
+    distribution : {"uniform", "gamma"}
+        Monte-Carlo law of each conductance.
+    targets_per_chunk : int
+        Targets (DIC) or cells (Monte-Carlo) per chunk file.
+    fractions : (float, float, float)
+        Train / validation / test fractions of the targets.
+    """
+
+    model: str
+    n_targets: int
+    mode: str = "dic"
+    cells_per_target: int = 16
+    seed: int = 0
+    duration_ms: float | None = None
+    transient_ms: float | None = None
+    dt_ms: float | None = None
+    method: str | None = None
+    noise_sigma: float | None = None
+    distribution: str = "uniform"
+    targets_per_chunk: int = 64
+    fractions: tuple[float, float, float] = field(default=(0.8, 0.1, 0.1))
+
+    def __post_init__(self) -> None:
+        get_model(self.model)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("n_targets", "cells_per_target", "targets_per_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.mode == "mc" and self.cells_per_target != 1:
+            object.__setattr__(self, "cells_per_target", 1)
+        object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_targets // self.targets_per_chunk)
+
+    def chunk_targets(self, chunk: int) -> range:
+        lo = chunk * self.targets_per_chunk
+        return range(lo, min(lo + self.targets_per_chunk, self.n_targets))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DatasetSpec:
+        data = json.loads(text)
+        data["fractions"] = tuple(data["fractions"])
+        return cls(**data)
+
+
+def _chunk_path(root: Path, chunk: int) -> Path:
+    return root / "chunks" / f"chunk_{chunk:05d}.nc"
+
+
+def _cells(spec: DatasetSpec, chunk: int):
+    """Conductances of a chunk, with target index, cell id, targets and DICs."""
+    from sbidic.dics import dynamic_input_conductances
+    from sbidic.population import UnreachableTargetError, sample_populations
+
+    model = get_model(spec.model)
+    idx = np.asarray(spec.chunk_targets(chunk))
+    rng = np.random.default_rng([spec.seed, chunk])
+    if spec.mode == "dic":
+        targets = latin_hypercube_targets(model, spec.n_targets, spec.seed)[idx]
+        try:
+            pop = sample_populations(model, targets, spec.cells_per_target, rng=rng)
+        except UnreachableTargetError as err:
+            pop = err.partial  # unreachable targets keep NaN cells, dropped below
+        k = spec.cells_per_target
+        g = pop.conductances.reshape(-1, model.n_conductances)
+        dics = pop.dics.reshape(-1, 3)
+        target_index = np.repeat(idx, k)
+        cell_id = target_index * k + np.tile(np.arange(k), len(idx))
+        target = np.repeat(targets, k, axis=0)
+    else:
+        g = monte_carlo_conductances(model, len(idx), rng, spec.distribution)
+        with np.errstate(all="ignore"):
+            dics = dynamic_input_conductances(model, g)
+        target_index = cell_id = idx
+        target = np.full((len(idx), 2), np.nan)
+    return model, g, dics, target, target_index, cell_id
+
+
+def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
+    """Compute one chunk and write it atomically; skip it if it already exists.
+
+    Returns the chunk's file name.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import xarray as xr
+
+    from sbidic.simulate import simulate
+    from sbidic.simulate.noise import BandLimitedNoise
+    from sbidic.spikes import spike_features
+
+    root = Path(root)
+    out = _chunk_path(root, chunk)
+    if out.exists():
+        return out.name
+    t0 = time.perf_counter()
+    model, g, dics, target, target_index, cell_id = _cells(spec, chunk)
+    ok = np.isfinite(g).all(axis=1)
+    kwargs = {}
+    for name in ("duration_ms", "transient_ms", "dt_ms", "method"):
+        if getattr(spec, name) is not None:
+            kwargs[name] = getattr(spec, name)
+    noise = None
+    if spec.noise_sigma is not None:
+        noise = BandLimitedNoise.reference(model, spec.noise_sigma)
+    sim = simulate(model, g[ok], noise=noise, seed=spec.seed, cell_ids=cell_id[ok], **kwargs)
+    trains = sim.spikes
+    split = split_of(target_index[ok], spec.n_targets, spec.seed, spec.fractions)
+    dt = float(sim.settings["dt_ms"])
+    ds = xr.Dataset(
+        {
+            "conductances": (("cell", "conductance"), g[ok].astype(np.float32),
+                             {"units": "mS/cm^2"}),
+            "target": (("cell", "target_dic"), target[ok].astype(np.float32)),
+            "dics": (("cell", "dic"), dics[ok].astype(np.float32)),
+            "target_index": ("cell", target_index[ok].astype(np.int32)),
+            "split_code": ("cell", np.searchsorted(SPLITS, split).astype(np.int8),
+                           {"flag_meanings": " ".join(SPLITS)}),
+            "label_code": ("cell", spike_features(trains).label_code.astype(np.int8),
+                           {"flag_meanings": "silent spiking bursting"}),
+            "n_spikes": ("cell", trains.n_spikes.astype(np.int32)),
+            "spike_step_delta": ("spike", encode_spike_steps(trains, dt),
+                                 {"long_name": "per train: first spike time, then ISIs, "
+                                  "in integer steps of dt_ms", "dt_ms": dt}),
+            "unreachable_target": ("unreachable", np.unique(target_index[~ok]).astype(np.int32)),
+        },
+        coords={
+            "cell_id": ("cell", cell_id[ok].astype(np.int64)),
+            "conductance": list(model.conductances),
+            "target_dic": ["g_s", "g_u"],
+            "dic": ["g_f", "g_s", "g_u"],
+        },
+    )  # fmt: skip
+    ds.attrs.update(
+        spec=spec.to_json(),
+        chunk=chunk,
+        model=model.name,
+        V_th_mV=model.V_th,
+        dt_ms=dt,
+        wall_time_s=time.perf_counter() - t0,
+        simulation=json.dumps({k: v for k, v in sim.settings.items() if _jsonable(v)}),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    ds.to_netcdf(tmp, encoding={k: {"zlib": True, "complevel": 6, "shuffle": True}
+                                for k in ds.data_vars})  # fmt: skip
+    os.replace(tmp, out)
+    return out.name
+
+
+def encode_spike_steps(trains, dt_ms: float) -> np.ndarray:
+    """Spike times (on the grid ``k * dt_ms``) as integer steps, delta-coded per train.
+
+    Chunk files store the first spike of each train as its step and the following
+    spikes as step differences: small, repetitive integers that deflate about 3x
+    better than absolute times. :func:`decode_spike_steps` inverts it exactly.
+    """
+    steps = np.rint(trains.times / dt_ms).astype(np.int64)
+    if not np.allclose(steps * dt_ms, trains.times, rtol=0, atol=1e-6 * dt_ms + 1e-9):
+        raise ValueError("spike times are not on the simulation grid k * dt_ms")
+    delta = np.diff(steps, prepend=0)
+    starts = trains.offsets[:-1][trains.n_spikes > 0]
+    delta[starts] = steps[starts]
+    return delta.astype(np.int32)
+
+
+def decode_spike_steps(delta: np.ndarray, n_spikes: np.ndarray, dt_ms: float) -> np.ndarray:
+    """Absolute spike times (ms) from :func:`encode_spike_steps` output."""
+    total = np.cumsum(delta.astype(np.int64))
+    offsets = np.concatenate([[0], np.cumsum(n_spikes)])
+    before = np.concatenate([[0], total])[offsets[:-1]]  # running sum before each train
+    return (total - np.repeat(before, n_spikes)) * dt_ms
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _prepare(root: Path, spec: DatasetSpec) -> None:
+    manifest = root / "manifest.json"
+    if manifest.exists():
+        existing = DatasetSpec.from_json(json.loads(manifest.read_text())["spec"])
+        if existing != spec:
+            raise ValueError(
+                f"{root} already holds a different dataset ({existing}); "
+                "choose another output directory or delete it"
+            )
+        return
+    from sbidic import __version__
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"spec": spec.to_json(), "sbidic_version": __version__}, indent=2))
+    os.replace(tmp, manifest)
+
+
+def generate_dataset(
+    root: str | os.PathLike,
+    spec: DatasetSpec,
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Generate (or finish) a dataset in the directory ``root``.
+
+    Parameters
+    ----------
+    root : path
+        Output directory; created if needed. Rerunning with the same spec resumes.
+    spec : DatasetSpec
+        What to generate.
+    n_jobs : int, optional
+        Local worker processes (default: all cores). Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of an existing Dask distributed scheduler; chunks run on its workers.
+    progress : bool
+        Show a progress bar with an ETA.
+
+    Returns
+    -------
+    list of str
+        Chunk files computed by this call.
+    """
+    root = Path(root)
+    _prepare(root, spec)
+    pending = [c for c in range(spec.n_chunks) if not _chunk_path(root, c).exists()]
+    done: list[str] = []
+    if not pending:
+        return done
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=spec.n_chunks, initial=spec.n_chunks - len(pending), unit="chunk",
+               disable=not progress, desc=f"{spec.model} dataset")  # fmt: skip
+    if scheduler is not None:
+        from dask.distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            futures = client.map(run_chunk, [str(root)] * len(pending), [spec] * len(pending),
+                                 pending, pure=False)  # fmt: skip
+            for future in as_completed(futures):
+                done.append(future.result())
+                bar.update()
+    else:
+        n_jobs = n_jobs or os.cpu_count() or 1
+        if n_jobs == 1:
+            for chunk in pending:
+                done.append(run_chunk(root, spec, chunk))
+                bar.update()
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(run_chunk, root, spec, c) for c in pending]
+                for future in as_completed(futures):
+                    done.append(future.result())
+                    bar.update()
+    bar.close()
+    return done

@@ -1,0 +1,99 @@
+"""Reading generated datasets back."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
+from sbidic.datasets.sampling import SPLITS
+
+__all__ = ["dataset_status", "load_dataset"]
+
+
+def _chunks(root: Path) -> list[Path]:
+    return sorted((root / "chunks").glob("chunk_*.nc"))
+
+
+def load_dataset(root: str | os.PathLike, split: str | None = None):
+    """All finished chunks of a dataset as one ``xarray.Dataset``.
+
+    Parameters
+    ----------
+    root : path
+        Dataset directory written by :func:`generate_dataset`.
+    split : {"train", "validation", "test"}, optional
+        Keep only the cells of that split (splits are by target).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``train`` (one per cell, coordinate ``train_id`` = global cell id) with
+        ``conductances``, ``target``, achieved ``dics``, ``target_index``, ``split``,
+        ``label_code`` and the spike features (recomputed from the trains); spike times
+        (ms) as a CF contiguous ragged array: read them with
+        ``sbidic.spikes.SpikeTrains.from_dataset``.
+    """
+    import xarray as xr
+
+    from sbidic.spikes import SpikeTrains, spike_features
+
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = Path(root)
+    files = _chunks(root)
+    if not files:
+        raise FileNotFoundError(f"no finished chunks in {root / 'chunks'}")
+    parts, trains = [], []
+    for path in files:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+        n = ds["n_spikes"].values
+        times = decode_spike_steps(ds["spike_step_delta"].values, n, float(ds.attrs["dt_ms"]))
+        offsets = np.concatenate([[0], np.cumsum(n)])
+        chunk_trains = SpikeTrains(times, offsets, ds["cell_id"].values, check=False)
+        keep = np.arange(ds.sizes["cell"])
+        if split is not None:
+            keep = np.flatnonzero(ds["split_code"].values == SPLITS.index(split))
+        trains.append(chunk_trains[keep])
+        cells = ds.drop_vars(["spike_step_delta", "unreachable_target", "n_spikes"])
+        parts.append(cells.isel(cell=keep).drop_vars("cell_id"))
+    spikes = SpikeTrains.concatenate(trains)
+    cells = xr.concat(parts, dim="cell", data_vars="all", coords="minimal", compat="override")
+    cells = cells.rename({"cell": "train"})
+    cells["split"] = ("train", np.asarray(SPLITS)[cells["split_code"].values])
+    features = spike_features(spikes).to_dataset().drop_vars(["train_id", "label_code"])
+    out = spikes.to_dataset(features)
+    out = out.assign({k: v for k, v in cells.drop_vars("split_code").data_vars.items()})
+    out.attrs["spec"] = json.loads((root / "manifest.json").read_text())["spec"]
+    return out
+
+
+def dataset_status(root: str | os.PathLike) -> dict:
+    """How far a dataset is: chunks done, cells, silent fraction, CPU time, size."""
+    import xarray as xr
+
+    root = Path(root)
+    spec = DatasetSpec.from_json(json.loads((root / "manifest.json").read_text())["spec"])
+    files = _chunks(root)
+    cells = silent = unreachable = 0
+    cpu = 0.0
+    for path in files:
+        with xr.open_dataset(path) as ds:
+            cells += ds.sizes["cell"]
+            silent += int((ds["label_code"].values == 0).sum())
+            unreachable += ds.sizes.get("unreachable", 0)
+            cpu += float(ds.attrs.get("wall_time_s", 0.0))
+    return {
+        "chunks_done": len(files),
+        "chunks_total": spec.n_chunks,
+        "cells": cells,
+        "non_silent": cells - silent,
+        "silent_fraction": round(silent / cells, 4) if cells else float("nan"),
+        "unreachable_targets": unreachable,
+        "cpu_hours": round(cpu / 3600, 3),
+        "megabytes": round(sum(p.stat().st_size for p in files) / 2**20, 2),
+    }

@@ -1,0 +1,730 @@
+"""Simulate populations of conductance-based cells with Brian2.
+
+:func:`simulate` runs N cells with per-cell maximal conductances in one Brian2
+``NeuronGroup`` built from a model's equations, and returns their spike trains
+(and optionally voltage traces) as a :class:`SimulationResult`.
+
+Spike detection (published rule, done inside Brian2)
+----------------------------------------------------
+The published pipeline samples V on a grid ``t_k = k dt`` and calls a *spike onset* the
+first sample above +10 mV (``V[k-1] <= 10 < V[k]``; spike time ``t_k``), an *end* a
+downward crossing of 0 mV (``V[k-1] >= 0 > V[k]``), and keeps the onsets before the last
+end, so a final spike that has not come back below 0 mV is dropped; only samples in the
+kept window ``[transient, duration)`` count. Brian2 reproduces this exactly, without
+recording V:
+
+* ``threshold="v > 10*mV"`` with ``refractory="v > 10*mV"``: the refractory flag is
+  cleared at the start of a step whose sample is ``<= 10 mV``, so a spike is emitted
+  exactly at the samples ``V[k-1] <= 10 < V[k]``. Brian2 stamps it with the time of the
+  step it was detected in, ``t_{k-1}``; the reported time is ``t_k``.
+* the spike's reset arms a flag, and a custom event ``v < 0*mV and armed`` (the first
+  sample below 0 mV after an onset, i.e. an end) disarms it and stores its time. At the
+  end of the run, onsets after the last end of a still-armed cell are dropped.
+* the network runs ``n - 1`` steps so that every sample it tests lies on the grid
+  ``0, dt, ..., duration - dt`` (the reference's ``arange(transient, duration, dt)``);
+  an onset must have its predecessor sample in the window, so spikes are kept from
+  ``transient + dt`` on.
+
+The initial state of every cell is ``model.initial_state()``.
+
+Choice of integration method and step
+-------------------------------------
+Measured against the converged solutions (LSODA at rtol = atol = 1e-11) of every
+reference case in ``tests/data/reference_{stg,da}.json`` over the published protocol
+(STG: 6000 ms, spikes in 3000-6000 ms; DA: 12000 ms, spikes in 3000-12000 ms), all
+cases of a model in one group, cython, by
+``OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py --accuracy``. Columns: cases
+with the converged label (of 6), worst spike-count difference, worst relative error of
+the mean ISI, worst difference of spikes per burst, worst relative error of the burst
+period, and wall time per simulated neuron-second (N = 200 cells, 500 ms, one core of
+a 2-core machine shared with other jobs, so timings are indicative: they varied by
+up to 30 % between runs). "blow-up": the voltage became NaN (no spikes).
+
+::
+
+    model method             dt ms  labels |dn|  ISI err  |dspb|  period   ms/neuron-s
+    STG exponential_euler    0.005   6/6     1    0.23 %     0     0.23 %    70
+    STG exponential_euler    0.01    6/6     1    0.43 %     0     0.43 %    25-33
+    STG exponential_euler    0.025   6/6     2    0.91 %     0     0.98 %     9.6
+    STG exponential_euler    0.05    6/6     2    1.7 %      0     1.7 %      5.7
+    STG rk4                  0.01    blow-up (every spiking cell)            93
+    STG rk4                  0.025   blow-up                                 28
+    STG rk4                  0.05    blow-up                                 15
+    STG rk2                  0.01    blow-up                                 45
+    STG rk2                  0.025   blow-up                                 16
+    DA  exponential_euler    0.005   6/6    13    33 %       8     8.9 %     51
+    DA  exponential_euler    0.01    6/6    33    62 %      12    12 %       25
+    DA  exponential_euler    0.025   6/6    61   193 %      19    19 %       11
+    DA  exponential_euler    0.05    6/6    84   455 %      23    22 %        7.4
+    DA  rk4                  0.01    6/6     0    0.037 %    0     0.032 %   64
+    DA  rk4                  0.025   6/6     0    0.017 %    0     0.009 %   21
+    DA  rk4                  0.05    blow-up (4 of the 5 spiking cells)      12
+    DA  rk2                  0.01    6/6     0    0.11 %     0     0.055 %   32
+    DA  rk2                  0.025   6/6     0    0.12 %     0     0.18 %    12
+
+Defaults (:data:`DEFAULT_INTEGRATION`), the cheapest settings that meet the accuracy
+targets (same label, spike count within 1, mean ISI and burst period within 1 %,
+spikes per burst exact) on every case:
+
+* **STG: exponential_euler, dt = 0.01 ms.** The STG sodium conductance (thousands of
+  mS/cm^2) makes V stiff (rate ~ g_Na m^3 h / C ~ 1000/ms during a spike), which the
+  explicit Runge-Kutta methods cannot follow at these steps; exponential Euler
+  integrates V's linear part exactly and is stable. It is first order: errors halve
+  with dt, and dt = 0.025 ms already misses the spike-count target (g_ref: 48 spikes
+  for 50, one burst of two fewer in the window).
+* **DA: rk4, dt = 0.025 ms.** Exponential Euler is stable but converges very slowly
+  on DA (errors of tens of percent even at 0.005 ms: the pacemaking drifts slowly
+  through the threshold region, where the ISI is very sensitive to the first-order
+  bias); rk2 and rk4 converge. rk4 at 0.025 ms is 7 to 20 times more accurate than rk2
+  at 1.7 times the cost, and it stays stable where the DA equations guard the
+  tau_m_Na singularity (DA spec section 1.2) with ``clip(tau_m_Na, 0.01 ms, inf)``:
+  dt / tau = 2.5 < 2.79, rk4's stability limit (rk2's is 2). At 0.05 ms rk4 blows up.
+
+Other models default to exponential Euler at 0.01 ms (:data:`FALLBACK_INTEGRATION`).
+Cells that blow up are flagged in :attr:`SimulationResult.diverged`, with a warning.
+
+Parallelism and memory
+----------------------
+``n_jobs > 1`` splits the cells into chunks run in a spawn-context process pool (one
+thread each, ``OMP_NUM_THREADS=1``). With noise, cells are also chunked so that the
+noise array of a chunk stays under ``max_noise_mb``. Results do not depend on the
+chunking: cells are independent and each draws its noise from its own global id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sbidic.simulate.noise import BandLimitedNoise
+
+__all__ = [
+    "DEFAULT_INTEGRATION",
+    "FALLBACK_INTEGRATION",
+    "METHODS",
+    "PROTOCOLS",
+    "REPOLARISATION_MV",
+    "SPIKE_THRESHOLD_MV",
+    "SimulationResult",
+    "codegen_target",
+    "default_integration",
+    "simulate",
+]
+
+#: Integration ``(method, dt_ms)`` per model, chosen by measurement (module docstring).
+DEFAULT_INTEGRATION = {"stg": ("exponential_euler", 0.01), "da": ("rk4", 0.025)}
+#: Integration ``(method, dt_ms)`` of models without an entry in DEFAULT_INTEGRATION.
+FALLBACK_INTEGRATION = ("exponential_euler", 0.01)
+#: Brian2 integration methods accepted by :func:`simulate`.
+METHODS = ("exponential_euler", "rk4", "rk2", "heun", "euler")
+#: Published protocol per model: (total duration, discarded transient) in ms.
+PROTOCOLS = {"stg": (6000.0, 3000.0), "da": (12000.0, 3000.0)}
+#: Upward crossing of this voltage (mV) is a spike onset.
+SPIKE_THRESHOLD_MV = 10.0
+#: Downward crossing of this voltage (mV) ends a spike; onsets after the last end are dropped.
+REPOLARISATION_MV = 0.0
+
+_CODEGEN: dict[str, str] = {}
+_GROUP_NAME = "sbidic_cells"
+_NOISE_NAME = "sbidic_noise"
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class SimulationResult:
+    """Spike trains (and optional voltage traces) of a simulated population.
+
+    Attributes
+    ----------
+    spikes : sbidic.spikes.SpikeTrains
+        One train per cell, in input order, ids = ``cell_ids``; absolute times (ms) in
+        ``(transient_ms, duration_ms)`` on the grid ``k * dt_ms``.
+    t_ms : ndarray or None
+        Time grid of ``v_mV``: ``transient_ms, transient_ms + dt_ms, ...,
+        duration_ms - dt_ms``.
+    v_mV : ndarray, shape (n_rec, n_samples), or None
+        Membrane voltage of the recorded cells (rows in the order of ``record_v``).
+    record_v : ndarray of int or None
+        Indices (into the input rows) of the recorded cells.
+    model : ConductanceModel
+        The simulated model.
+    conductances : ndarray, shape (n_cells, n_conductances)
+        Maximal conductances (mS/cm^2), columns in ``model.conductances`` order.
+    cell_ids : ndarray of int
+        Global cell ids (they key the noise streams).
+    diverged : ndarray of bool
+        Cells whose voltage became non-finite (numerical blow-up); their trains are
+        empty and :func:`simulate` warns about them.
+    settings : dict
+        Duration, transient, dt, method, code-generation target, seed, noise, chunking.
+    wall_time_s : float
+        Wall-clock time of the whole call.
+    """
+
+    spikes: Any
+    t_ms: np.ndarray | None
+    v_mV: np.ndarray | None
+    record_v: np.ndarray | None
+    model: Any
+    conductances: np.ndarray
+    cell_ids: np.ndarray
+    diverged: np.ndarray
+    settings: dict = field(default_factory=dict)
+    wall_time_s: float = float("nan")
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.conductances)
+
+    @property
+    def n_spikes(self) -> np.ndarray:
+        """Number of spikes per cell."""
+        return np.array([len(s) for s in self.spike_list()], dtype=np.int64)
+
+    def spike_list(self) -> list[np.ndarray]:
+        """Spike times (ms) as a list of arrays, one per cell."""
+        if hasattr(self.spikes, "to_list"):
+            return self.spikes.to_list()
+        return list(self.spikes)
+
+    def __repr__(self) -> str:
+        s = self.settings
+        rec = 0 if self.v_mV is None else len(self.v_mV)
+        return (
+            f"SimulationResult(model={self.model.name!r}, n_cells={self.n_cells}, "
+            f"n_spikes={int(self.n_spikes.sum())}, recorded={rec}, "
+            f"window=[{s.get('transient_ms')}, {s.get('duration_ms')}) ms, "
+            f"dt={s.get('dt_ms')} ms, method={s.get('method')!r})"
+        )
+
+
+def default_integration(model) -> tuple[str, float]:
+    """``(method, dt_ms)`` used by :func:`simulate` for ``model`` when not given."""
+    name = getattr(model, "name", model)
+    return DEFAULT_INTEGRATION.get(str(name).lower(), FALLBACK_INTEGRATION)
+
+
+# ------------------------------------------------------------------------ codegen
+def codegen_target(codegen: str = "auto") -> str:
+    """Brian2 code-generation target: ``"cython"`` when a test compilation works
+    (checked once per process), else ``"numpy"``. ``"cython"``/``"numpy"`` force it."""
+    if codegen not in ("auto", "cython", "numpy"):
+        raise ValueError(f"codegen must be 'auto', 'cython' or 'numpy', got {codegen!r}")
+    if codegen != "auto":
+        return codegen
+    if "auto" not in _CODEGEN:
+        try:
+            from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+            ok = bool(CythonCodeObject.is_available())
+        except Exception:  # noqa: BLE001 - any failure means no cython
+            ok = False
+        _CODEGEN["auto"] = "cython" if ok else "numpy"
+    return _CODEGEN["auto"]
+
+
+# --------------------------------------------------------------------- validation
+def _steps(value_ms: float, dt_ms: float, name: str) -> int:
+    n = value_ms / dt_ms
+    k = int(round(n))
+    if abs(n - k) > 1e-6 * max(1.0, n):
+        raise ValueError(
+            f"{name} = {value_ms} ms is not a whole number of steps of dt = {dt_ms} ms"
+        )
+    return k
+
+
+def _check_conductances(model, conductances) -> np.ndarray:
+    try:
+        g = np.array(conductances, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"conductances must be numeric (mS/cm^2): {err}") from None
+    if g.ndim == 1:
+        g = g[None, :]
+    names = tuple(model.conductances)
+    if g.ndim != 2 or g.shape[1] != len(names):
+        raise ValueError(
+            f"model {model.name!r} expects an array (n_cells, {len(names)}) of conductances "
+            f"in mS/cm^2 in the order {names}, got shape {np.shape(conductances)}"
+        )
+    if g.shape[0] == 0:
+        raise ValueError("conductances has no rows (no cell to simulate)")
+    bad = ~np.isfinite(g) | (g < 0)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        cell, col = int(rows[0]), int(cols[0])
+        more = (
+            f" ({bad.sum()} bad values in {len(np.unique(rows))} cells)" if bad.sum() > 1 else ""
+        )
+        raise ValueError(
+            f"conductance g_{names[col]} of cell {cell} is {float(g[cell, col])}; maximal "
+            f"conductances must be finite and >= 0 (mS/cm^2){more}"
+        )
+    dead = np.flatnonzero(~g.any(axis=1))
+    if dead.size:
+        raise ValueError(
+            f"cell {int(dead[0])} has every conductance equal to 0: a membrane without "
+            f"any current cannot be integrated ({dead.size} such cells)"
+        )
+    return g
+
+
+def _check_record(record_v, n_cells: int) -> np.ndarray | None:
+    if record_v is None or record_v is False:
+        return None
+    if record_v is True:
+        return np.arange(n_cells)
+    rec = np.atleast_1d(np.asarray(record_v))
+    if rec.ndim != 1 or (rec.size and rec.dtype.kind not in "iu"):
+        raise ValueError(f"record_v must be None, True or integer cell indices, got {record_v!r}")
+    rec = rec.astype(np.int64)
+    if rec.size and (rec.min() < -n_cells or rec.max() >= n_cells):
+        raise ValueError(f"record_v indices must lie in [0, {n_cells}), got {rec.tolist()}")
+    return np.where(rec < 0, rec + n_cells, rec)
+
+
+def _check_cell_ids(cell_ids, n_cells: int) -> np.ndarray:
+    if cell_ids is None:
+        return np.arange(n_cells, dtype=np.int64)
+    ids = np.asarray(cell_ids)
+    if ids.shape != (n_cells,) or (ids.size and ids.dtype.kind not in "iu"):
+        raise ValueError(f"cell_ids must be {n_cells} non-negative integers, got {cell_ids!r}")
+    ids = ids.astype(np.int64)
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"cell_ids must be non-negative, got min {ids.min()}")
+    return ids
+
+
+# ------------------------------------------------------------------------ worker
+@contextlib.contextmanager
+def _brian_prefs(target: str):
+    from brian2 import prefs
+
+    old = prefs.codegen.target
+    prefs.codegen.target = target
+    try:
+        yield
+    finally:
+        prefs.codegen.target = old
+
+
+# Cython body of the noise function. Brian2's own 2-D TimedArray writes the array shape
+# into the generated code, so every new (n_steps, n_cells) would compile a new
+# extension (10-20 s); here the shape travels in the namespace, and the code only
+# depends on dt, so the compiled extension is reused across sizes and durations.
+_NOISE_CYTHON = """
+cdef double %NAME%(const double t, const int i):
+    global _namespace%NAME%_values
+    global _namespace%NAME%_shape
+    cdef double epsilon = %DT% / %K%
+    cdef int rows = _namespace%NAME%_shape[0]
+    cdef int cols = _namespace%NAME%_shape[1]
+    if i < 0 or i >= cols:
+        return _numpy.nan
+    cdef int timestep = (int)((t/epsilon + 0.5)/%K%)
+    if timestep < 0:
+        timestep = 0
+    elif timestep >= rows:
+        timestep = rows - 1
+    return _namespace%NAME%_values[(<long long>timestep) * cols + i]
+"""
+
+
+def _noise_timed_array(values_uA_cm2: np.ndarray, dt_ms: float):
+    """2-D ``TimedArray`` ``(t, i)`` of a noise current given in uA/cm^2 on the
+    simulation grid (sample ``n`` holds for ``[n dt, (n + 1) dt)``). The array is
+    converted to SI in place and shared, not copied."""
+    import brian2 as b2
+    from brian2.input.timedarray import _find_K
+
+    unit = b2.uA / b2.cm**2
+    values_uA_cm2 *= float(unit)  # in place, to SI (A/m^2): no copy of a large array
+    quantity = b2.Quantity(values_uA_cm2, dim=unit.dim, copy=False)
+    ta = b2.TimedArray(quantity, dt=dt_ms * b2.ms, name=_NOISE_NAME)
+    flat = np.ascontiguousarray(ta.values, dtype=np.float64).ravel()
+    shape = np.array(ta.values.shape, dtype=np.int32)
+    dt_s = float(dt_ms * 1e-3)
+
+    def cython_code(owner):
+        k = _find_K(owner.clock.dt_, dt_s)
+        return (
+            _NOISE_CYTHON.replace("%NAME%", _NOISE_NAME)
+            .replace("%DT%", f"{dt_s:.18f}")
+            .replace("%K%", str(k))
+        )
+
+    def cython_namespace(owner):
+        return {f"{_NOISE_NAME}_values": flat, f"{_NOISE_NAME}_shape": shape}
+
+    ta.implementations.add_dynamic_implementation(
+        "cython", cython_code, namespace=cython_namespace, name=_NOISE_NAME
+    )
+    return ta
+
+
+def _run_chunk(task: dict) -> dict:
+    """Simulate one chunk of cells (runs in this process or in a pool worker)."""
+    import brian2 as b2
+
+    model = task["model"]
+    g = task["conductances"]
+    n_cells = len(g)
+    dt_ms = task["dt_ms"]
+    n_total, n_trans = task["n_total"], task["n_trans"]
+    dt = dt_ms * b2.ms
+
+    eqs = model.equations.rstrip() + "\n"
+    namespace = dict(model.namespace())
+    noise: BandLimitedNoise | None = task["noise"]
+    if noise is None:
+        eqs += "I_ext = 0*amp/meter**2 : amp/meter**2\n"
+    else:
+        values = noise.generate(n_total, dt_ms, task["seed"], task["cell_ids"])
+        namespace[_NOISE_NAME] = _noise_timed_array(values, dt_ms)
+        eqs += f"I_ext = {_NOISE_NAME}(t, i) : amp/meter**2\n"
+    eqs += "armed : 1\nt_end : second\n"
+
+    thr = SPIKE_THRESHOLD_MV
+    with _brian_prefs(task["codegen"]):
+        group = b2.NeuronGroup(
+            n_cells,
+            eqs,
+            method=task["method"],
+            threshold=f"v > {thr}*mV",
+            refractory=f"v > {thr}*mV",
+            reset="armed = 1",
+            events={"repolarised": f"v < {REPOLARISATION_MV}*mV and armed > 0.5"},
+            namespace=namespace,
+            dt=dt,
+            name=_GROUP_NAME,
+        )
+        group.run_on_event("repolarised", "armed = 0\nt_end = t")
+        init = model.initial_state()
+        for key, value in init.items():
+            setattr(group, key, value * b2.mV if key == "v" else value)
+        # the first sample is no onset when it is already above threshold
+        group.not_refractory = bool(init["v"] <= thr)
+        group.armed = 0
+        group.t_end = -1 * b2.second
+        for j, name in enumerate(model.conductances):
+            # mS/cm^2 -> S/m^2
+            setattr(group, f"g_{name}", g[:, j] * 10.0 * b2.siemens / b2.meter**2)
+
+        spikes = b2.SpikeMonitor(group, name="sbidic_spikes")
+        objects = [group, spikes]
+        rec = task["record"]
+        vmon = None
+        if rec is not None and len(rec):
+            vmon = b2.StateMonitor(group, "v", record=rec, name="sbidic_v")
+            objects.append(vmon)
+        net = b2.Network(*objects)
+        # n_total - 1 steps: every tested sample lies on 0, dt, ..., (n_total - 1) dt
+        if vmon is not None and n_trans > 0:
+            vmon.active = False
+            net.run(n_trans * dt, namespace={})
+            vmon.active = True
+            net.run((n_total - 1 - n_trans) * dt, namespace={})
+        else:
+            net.run((n_total - 1) * dt, namespace={})
+
+        diverged = ~np.isfinite(np.asarray(group.v_))
+        idx = np.asarray(spikes.i, dtype=np.int64)
+        step = np.rint(np.asarray(spikes.t_) / float(dt)).astype(np.int64)
+        armed = np.asarray(group.armed) > 0.5
+        end_step = np.rint(np.asarray(group.t_end_) / float(dt)).astype(np.int64)
+        v_rec = None
+        if vmon is not None:
+            v_rec = np.asarray(vmon.v_) * 1e3
+            last = np.asarray(group.v_)[rec] * 1e3
+            v_rec = np.concatenate([v_rec, last[:, None]], axis=1)
+    # onset sample k = step + 1; needs k - 1 >= n_trans (predecessor in the window)
+    keep = step >= n_trans
+    # onsets after the last end of a cell that never came back below 0 mV
+    keep &= ~(armed[idx] & (step > end_step[idx]))
+    # a cell whose state became NaN/inf has no meaningful train
+    keep &= ~diverged[idx]
+    idx, step = idx[keep], step[keep]
+    order = np.argsort(idx, kind="stable")
+    idx, step = idx[order], step[order]
+    counts = np.bincount(idx, minlength=n_cells)
+    times = (step + 1) * dt_ms
+    trains = np.split(times, np.cumsum(counts)[:-1])
+    return {"trains": trains, "v": v_rec, "diverged": diverged}
+
+
+def _chunk_bounds(n_cells: int, n_chunks: int) -> list[tuple[int, int]]:
+    n_chunks = max(1, min(n_chunks, n_cells))
+    edges = np.linspace(0, n_cells, n_chunks + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+@contextlib.contextmanager
+def _single_thread_env():
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in keys}
+    for k in keys:
+        os.environ[k] = "1"
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _init_worker() -> None:
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[k] = "1"
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="pyparsing")
+
+
+# -------------------------------------------------------------------------- main
+def simulate(
+    model,
+    conductances,
+    *,
+    duration_ms: float | None = None,
+    transient_ms: float | None = None,
+    dt_ms: float | None = None,
+    method: str | None = None,
+    record_v: bool | int | Sequence[int] | None = None,
+    noise: BandLimitedNoise | None = None,
+    seed: int | None = None,
+    cell_ids: Sequence[int] | None = None,
+    codegen: str = "auto",
+    n_jobs: int = 1,
+    max_noise_mb: float = 512.0,
+) -> SimulationResult:
+    """Simulate a population of cells and detect their spikes (published rule).
+
+    Parameters
+    ----------
+    model : str or ConductanceModel
+        ``"stg"``, ``"da"`` or a model instance.
+    conductances : array_like, shape (n_cells, n_conductances) or (n_conductances,)
+        Maximal conductances in mS/cm^2, columns in ``model.conductances`` order.
+    duration_ms : float, optional
+        Total simulated time, transient included (default: the model's published
+        protocol, 6000 ms for STG and 12000 ms for DA).
+    transient_ms : float, optional
+        Initial time discarded (default 3000 ms for both models).
+    dt_ms : float, optional
+        Integration step; duration and transient must be whole multiples of it.
+        Default: the model's entry in :data:`DEFAULT_INTEGRATION` (0.01 ms for STG,
+        0.025 ms for DA).
+    method : str, optional
+        Brian2 integration method, one of :data:`METHODS`. Default: the model's entry
+        in :data:`DEFAULT_INTEGRATION` (``"exponential_euler"`` for STG, ``"rk4"`` for
+        DA).
+    record_v : None, True, int or sequence of int
+        Cells (row indices) whose voltage is returned for ``t >= transient_ms``;
+        ``True`` records all.
+    noise : BandLimitedNoise, optional
+        Band-limited Gaussian current added to every cell (its own stream per cell).
+    seed : int, optional
+        Root seed of the noise streams; ``None`` draws fresh entropy (stored in
+        ``result.settings["seed"]``). Unused without noise.
+    cell_ids : sequence of int, optional
+        Global ids of the cells (default ``0 .. n_cells - 1``); the noise stream of a
+        cell depends only on ``(seed, cell_id)``.
+    codegen : {"auto", "cython", "numpy"}
+        Brian2 code-generation target; ``"auto"`` uses cython when a compiler works.
+    n_jobs : int, default 1
+        Worker processes (``-1``: all cores). Results are identical to ``n_jobs=1``.
+    max_noise_mb : float, default 512
+        Largest noise array (MB) per chunk of cells; more cells are run in chunks.
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    ValueError
+        For negative or non-finite conductances, a cell whose conductances are all
+        zero, a wrong number of conductances,
+        ``dt_ms >= duration_ms``, ``transient_ms`` outside ``[0, duration_ms)``, an
+        unknown method or code-generation target, or bad ``record_v``/``cell_ids``.
+    """
+    from sbidic.models import get_model
+
+    t_start = time.perf_counter()
+    model = get_model(model)
+    g = _check_conductances(model, conductances)
+    n_cells = len(g)
+
+    default = PROTOCOLS.get(model.name)
+    if duration_ms is None or transient_ms is None:
+        if default is None:
+            raise ValueError(
+                f"model {model.name!r} has no default protocol; give duration_ms and transient_ms"
+            )
+        duration_ms = default[0] if duration_ms is None else duration_ms
+        transient_ms = default[1] if transient_ms is None else transient_ms
+    default_method, default_dt = default_integration(model)
+    method = default_method if method is None else method
+    dt_ms = default_dt if dt_ms is None else dt_ms
+    try:
+        duration_ms, transient_ms, dt_ms = float(duration_ms), float(transient_ms), float(dt_ms)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"duration_ms, transient_ms and dt_ms must be numbers: {err}") from None
+    for name, val in (
+        ("duration_ms", duration_ms),
+        ("transient_ms", transient_ms),
+        ("dt_ms", dt_ms),
+    ):
+        if not math.isfinite(val):
+            raise ValueError(f"{name} must be finite, got {val}")
+    if dt_ms <= 0:
+        raise ValueError(f"dt_ms must be > 0, got {dt_ms}")
+    if dt_ms >= duration_ms:
+        raise ValueError(f"dt_ms = {dt_ms} must be smaller than duration_ms = {duration_ms}")
+    if transient_ms < 0:
+        raise ValueError(f"transient_ms must be >= 0, got {transient_ms}")
+    if transient_ms >= duration_ms:
+        raise ValueError(
+            f"transient_ms = {transient_ms} must be smaller than duration_ms = {duration_ms}"
+        )
+    n_total = _steps(duration_ms, dt_ms, "duration_ms")
+    n_trans = _steps(transient_ms, dt_ms, "transient_ms")
+    if n_total - n_trans < 2:
+        raise ValueError("the kept window must hold at least 2 steps of dt")
+    if method not in METHODS:
+        raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
+    target = codegen_target(codegen)
+    if noise is not None and not isinstance(noise, BandLimitedNoise):
+        raise TypeError(
+            f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
+        )
+    rec = _check_record(record_v, n_cells)
+    ids = _check_cell_ids(cell_ids, n_cells)
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
+    n_jobs = int(n_jobs)
+
+    noise_info = None
+    if noise is not None:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy)
+        elif int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        noise_info = noise.describe(dt_ms)  # also checks the filter fits the noise grid
+        if not (math.isfinite(max_noise_mb) and max_noise_mb > 0):
+            raise ValueError(f"max_noise_mb must be finite and > 0, got {max_noise_mb}")
+        per_cell_mb = n_total * 8 / 1e6
+        n_chunks = max(n_jobs, math.ceil(n_cells * per_cell_mb / max_noise_mb))
+    else:
+        n_chunks = n_jobs
+    bounds = _chunk_bounds(n_cells, n_chunks)
+
+    tasks = []
+    for a, b in bounds:
+        local = None
+        if rec is not None:
+            local = np.unique(rec[(rec >= a) & (rec < b)]) - a
+        tasks.append(
+            {
+                "model": model,
+                "conductances": g[a:b],
+                "cell_ids": ids[a:b],
+                "dt_ms": dt_ms,
+                "n_total": n_total,
+                "n_trans": n_trans,
+                "method": method,
+                "codegen": target,
+                "noise": noise,
+                "seed": seed,
+                "record": local,
+            }
+        )
+
+    if n_jobs == 1 or len(tasks) == 1:
+        outputs = [_run_chunk(task) for task in tasks]
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with (
+            _single_thread_env(),
+            concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(n_jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+            ) as pool,
+        ):
+            outputs = list(pool.map(_run_chunk, tasks))
+
+    trains: list[np.ndarray] = []
+    for out in outputs:
+        trains.extend(out["trains"])
+    diverged = np.concatenate([out["diverged"] for out in outputs])
+    if diverged.any():
+        bad = np.flatnonzero(diverged)
+        warnings.warn(
+            f"{bad.size} of {n_cells} cells diverged (non-finite voltage) with {method} at "
+            f"dt = {dt_ms} ms, e.g. cell {int(bad[0])}; their spike trains are left empty "
+            "(see result.diverged). Use a smaller dt or an exponential method.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    t_ms = v_mV = None
+    if rec is not None:
+        t_ms = (n_trans + np.arange(n_total - n_trans)) * dt_ms
+        rows: dict[int, np.ndarray] = {}
+        for (a, _b), task, out in zip(bounds, tasks, outputs, strict=True):
+            for r, loc in enumerate(task["record"]):
+                rows[a + int(loc)] = out["v"][r]
+        v_mV = np.stack([rows[int(c)] for c in rec]) if len(rec) else np.empty((0, len(t_ms)))
+
+    settings = {
+        "duration_ms": duration_ms,
+        "transient_ms": transient_ms,
+        "dt_ms": dt_ms,
+        "method": method,
+        "codegen": target,
+        "seed": seed,
+        "noise": noise_info,
+        "n_jobs": n_jobs,
+        "n_chunks": len(tasks),
+        "spike_threshold_mV": SPIKE_THRESHOLD_MV,
+        "repolarisation_mV": REPOLARISATION_MV,
+    }
+    return SimulationResult(
+        spikes=_as_spike_trains(trains, ids),
+        t_ms=t_ms,
+        v_mV=v_mV,
+        record_v=rec,
+        model=model,
+        conductances=g,
+        cell_ids=ids,
+        diverged=diverged,
+        settings=settings,
+        wall_time_s=time.perf_counter() - t_start,
+    )
+
+
+def _as_spike_trains(trains: list[np.ndarray], ids: np.ndarray):
+    """``SpikeTrains`` when :mod:`sbidic.spikes` is available, else the list."""
+    try:
+        from sbidic.spikes import SpikeTrains
+    except ImportError:
+        try:
+            from sbidic.spikes.trains import SpikeTrains
+        except ImportError:
+            return trains
+    return SpikeTrains.from_list(trains, ids=ids)

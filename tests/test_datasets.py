@@ -1,0 +1,159 @@
+"""Training datasets: sampling, splits by target, storage, kill-and-resume, Dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbidic.datasets import (
+    DatasetSpec,
+    dataset_status,
+    generate_dataset,
+    latin_hypercube_targets,
+    load_dataset,
+    monte_carlo_conductances,
+)
+from sbidic.datasets.sampling import split_of
+from sbidic.dics import dynamic_input_conductances
+from sbidic.models import get_model
+from sbidic.spikes import SpikeTrains, spike_features
+
+SHORT = {"duration_ms": 800.0, "transient_ms": 200.0}
+
+
+def test_latin_hypercube_targets_cover_the_box_once_per_stratum():
+    t = latin_hypercube_targets("da", 50, seed=1)
+    box = get_model("da").target_box
+    strata_s = np.floor((t[:, 0] - box["g_s"][0]) / 25 * 50).astype(int)
+    strata_u = np.floor((t[:, 1] - box["g_u"][0]) / 20 * 50).astype(int)
+    assert sorted(strata_s) == list(range(50)) and sorted(strata_u) == list(range(50))
+    np.testing.assert_array_equal(t, latin_hypercube_targets("da", 50, seed=1))
+
+
+def test_splits_are_by_target_and_follow_the_fractions():
+    groups = np.repeat(np.arange(500), 16)
+    split = split_of(groups, 500, seed=0)
+    for g in (0, 17, 499):
+        assert len(set(split[groups == g])) == 1
+    counts = {s: (split[::16] == s).sum() for s in ("train", "validation", "test")}
+    assert counts == {"train": 400, "validation": 50, "test": 50}
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_of(groups, 500, 0, fractions=(0.5, 0.1, 0.1))
+
+
+def test_monte_carlo_conductances_stay_in_their_ranges():
+    model = get_model("stg")
+    g = monte_carlo_conductances(model, 2000, np.random.default_rng(0))
+    hi = np.array([model.monte_carlo_ranges[c][1] for c in model.conductances])
+    assert ((g >= 0) & (g <= hi)).all()
+    gamma = monte_carlo_conductances(model, 20000, np.random.default_rng(0), "gamma")
+    np.testing.assert_allclose(gamma.mean(0), hi / 2, rtol=0.05)
+    with pytest.raises(ValueError, match="uniform"):
+        monte_carlo_conductances(model, 2, np.random.default_rng(0), "normal")
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds") / "stg"
+    spec = DatasetSpec("stg", n_targets=4, cells_per_target=3, targets_per_chunk=2, **SHORT)
+    generate_dataset(root, spec, n_jobs=1, progress=False)
+    return root, spec
+
+
+def test_dic_dataset_stores_populations_that_reach_their_targets(small_dataset):
+    root, spec = small_dataset
+    ds = load_dataset(root)
+    assert ds.sizes["train"] == 12
+    g = ds["conductances"].values
+    dics = dynamic_input_conductances("stg", g)
+    np.testing.assert_allclose(dics[:, 1:], ds["target"].values, atol=1e-6)
+    np.testing.assert_array_equal(np.bincount(ds["target_index"].values), [3, 3, 3, 3])
+
+
+def test_stored_labels_and_features_match_the_stored_spike_trains(small_dataset):
+    ds = load_dataset(small_dataset[0])
+    trains = SpikeTrains.from_dataset(ds)
+    feats = spike_features(trains)
+    np.testing.assert_array_equal(feats.label_code, ds["label_code"].values)
+    np.testing.assert_allclose(feats.mean_isi_ms, ds["mean_isi_ms"].values)
+    assert (trains.times >= SHORT["transient_ms"]).all()
+
+
+def test_split_selection_keeps_whole_targets(small_dataset):
+    root, _ = small_dataset
+    parts = [load_dataset(root, split=s) for s in ("train", "validation", "test")
+             if (load_dataset(root)["split"] == s).any()]  # fmt: skip
+    seen = [set(p["target_index"].values.tolist()) for p in parts]
+    assert sum(len(s) for s in seen) == 4 and len(set().union(*seen)) == 4
+
+
+def test_rerun_is_idempotent_and_a_different_spec_is_refused(small_dataset):
+    root, spec = small_dataset
+    assert generate_dataset(root, spec, n_jobs=1, progress=False) == []
+    other = DatasetSpec("stg", n_targets=5, cells_per_target=3, targets_per_chunk=2, **SHORT)
+    with pytest.raises(ValueError, match="different dataset"):
+        generate_dataset(root, other, n_jobs=1, progress=False)
+
+
+def test_monte_carlo_dataset_reports_silent_cells(tmp_path):
+    spec = DatasetSpec("da", n_targets=6, mode="mc", targets_per_chunk=6, **SHORT)
+    generate_dataset(tmp_path / "mc", spec, n_jobs=1, progress=False)
+    status = dataset_status(tmp_path / "mc")
+    assert status["cells"] == 6 and status["chunks_done"] == 1
+    assert 0.0 <= status["silent_fraction"] <= 1.0
+    assert np.isnan(load_dataset(tmp_path / "mc")["target"].values).all()
+
+
+def test_bad_dataset_spec_is_rejected():
+    with pytest.raises(ValueError, match="unknown model"):
+        DatasetSpec("hh", n_targets=3)
+    with pytest.raises(ValueError, match="n_targets must be a positive integer"):
+        DatasetSpec("stg", n_targets=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        DatasetSpec("stg", n_targets=3, mode="grid")
+
+
+def _command(out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "sbidic.cli", "dataset", "--model", "stg", "--targets", "6",
+        "--cells-per-target", "2", "--chunk-targets", "1", "--duration", "800",
+        "--transient", "200", "--seed", "5", "--jobs", "1", "-o", str(out),
+    ]  # fmt: skip
+
+
+def test_killed_run_resumes_to_the_same_dataset(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_command(killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(killed.glob("chunks/chunk_*.nc"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(list(killed.glob("chunks/chunk_*.nc")))
+    assert 2 <= n_before < 6, "the run should be killed part-way"
+    subprocess.run(_command(killed), env=env, check=True, capture_output=True)
+    clean = tmp_path / "clean"
+    subprocess.run(_command(clean), env=env, check=True, capture_output=True)
+    a, b = load_dataset(killed), load_dataset(clean)
+    assert a.sizes["train"] == 12
+    assert a.equals(b)
+    assert not list(killed.glob("chunks/*.tmp*"))
+
+
+def test_chunks_run_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    spec = DatasetSpec("stg", n_targets=2, cells_per_target=2, targets_per_chunk=1, **SHORT)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+        generate_dataset(tmp_path / "dask", spec, scheduler=cluster.scheduler_address,
+                         progress=False)  # fmt: skip
+    generate_dataset(tmp_path / "local", spec, n_jobs=1, progress=False)
+    assert load_dataset(tmp_path / "dask").equals(load_dataset(tmp_path / "local"))
