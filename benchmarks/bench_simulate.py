@@ -38,6 +38,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from sbidic.models import get_model  # noqa: E402
 from sbidic.simulate import PROTOCOLS, default_integration, simulate  # noqa: E402
+from sbidic.spikes import SpikeTrains, spike_features  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 CANDIDATES = [
@@ -62,34 +63,10 @@ def reference_cases(model: str) -> list[dict]:
 
 def features(times) -> dict:
     """Label, mean ISI, spikes per burst and burst period of one train (published
-    rules: silent < 3 spikes, CV <= 0.15 tonic; bursts split at ISI > (max+min)/2,
-    single-spike bursts discarded, first and last burst dropped)."""
-    t = np.asarray(times, dtype=float)
-    out = {
-        "n_spikes": len(t),
-        "label": "silent",
-        "mean_isi_ms": math.nan,
-        "nbr_spikes_bursting": 0.0,
-        "burst_period_ms": math.nan,
-    }
-    if len(t) < 2:
-        return out
-    isi = np.diff(t)
-    out["mean_isi_ms"] = float(isi.mean())
-    if len(t) < 3:
-        return out
-    cv = isi.std() / isi.mean()
-    if cv <= 0.15:
-        out["label"] = "spiking"
-        return out
-    out["label"] = "bursting"
-    cut = (isi.max() + isi.min()) / 2
-    bursts = [b for b in np.split(t, np.flatnonzero(isi > cut) + 1) if len(b) > 1][1:-1]
-    if bursts:
-        out["nbr_spikes_bursting"] = float(np.mean([len(b) for b in bursts]))
-    if len(bursts) > 1:
-        out["burst_period_ms"] = float(np.mean(np.diff([b[0] for b in bursts])))
-    return out
+    rules, :func:`sbidic.spikes.spike_features`)."""
+    f = spike_features(SpikeTrains.from_list([np.asarray(times, dtype=float)]))
+    keys = ("n_spikes", "mean_isi_ms", "nbr_spikes_bursting", "burst_period_ms")
+    return {"label": str(f.label[0]), **{k: float(f[k][0]) for k in keys}}
 
 
 def rel_err(x: float, ref: float | None) -> float:

@@ -84,6 +84,8 @@ def _dataset(args: argparse.Namespace) -> int:
         for key, value in dataset_status(args.output).items():
             print(f"{key:>20}: {value}")
         return 0
+    if args.model is None or args.targets is None:
+        raise ValueError("sbidic dataset needs --model and --targets (or --status)")
     spec = DatasetSpec(
         model=args.model,
         n_targets=args.targets,
@@ -189,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         "them with Brian2 and store spike trains, labels and features in chunked netCDF "
         "files under OUTPUT. Rerunning the same command resumes an interrupted run.",
     )
-    ds.add_argument("--model", required=True, choices=available_models())
+    ds.add_argument("--model", choices=available_models(), help="neuron model (required)")
     ds.add_argument(
-        "--targets", type=int, required=True,
+        "--targets", type=int,
         help="number of (g_s, g_u) targets (DIC mode) or cells (Monte-Carlo mode)",
     )  # fmt: skip
     ds.add_argument("--mode", choices=["dic", "mc"], default="dic",

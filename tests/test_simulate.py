@@ -7,7 +7,6 @@ models over the full published protocol against the accuracy targets.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from sbidic.simulate import (
     std_ratio,
 )
 from sbidic.simulate.noise import cell_rng
+from sbidic.spikes import spike_features
 
 DATA = Path(__file__).parent / "data"
 
@@ -48,40 +48,8 @@ def numpy_rule(t: np.ndarray, v: np.ndarray) -> np.ndarray:
     return t[onsets[onsets < ends[-1]]]
 
 
-def _local_features(times) -> dict:
-    """Reference features of one train (fallback when sbidic.spikes is unavailable)."""
-    t = np.asarray(times, dtype=float)
-    out = {
-        "label": "silent",
-        "n_spikes": len(t),
-        "mean_isi_ms": math.nan,
-        "nbr_spikes_bursting": 0.0,
-        "burst_period_ms": math.nan,
-    }
-    if len(t) >= 2:
-        out["mean_isi_ms"] = float(np.diff(t).mean())
-    if len(t) < 3:
-        return out
-    isi = np.diff(t)
-    if isi.std() / isi.mean() <= 0.15:
-        out["label"] = "spiking"
-        return out
-    out["label"] = "bursting"
-    cut = (isi.max() + isi.min()) / 2
-    bursts = [b for b in np.split(t, np.flatnonzero(isi > cut) + 1) if len(b) > 1][1:-1]
-    if bursts:
-        out["nbr_spikes_bursting"] = float(np.mean([len(b) for b in bursts]))
-    if len(bursts) > 1:
-        out["burst_period_ms"] = float(np.mean(np.diff([b[0] for b in bursts])))
-    return out
-
-
 def features(result: SimulationResult) -> list[dict]:
     """Label, n_spikes, mean ISI, spikes per burst and burst period per cell."""
-    try:
-        from sbidic.spikes.features import spike_features
-    except ImportError:
-        return [_local_features(t) for t in result.spike_list()]
     f = spike_features(result.spikes)
     keys = ("n_spikes", "mean_isi_ms", "nbr_spikes_bursting", "burst_period_ms")
     return [
