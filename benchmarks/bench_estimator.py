@@ -1,0 +1,164 @@
+"""DIC estimator accuracy, calibration and speed on a dataset's held-out split.
+
+Run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_estimator.py \\
+        --data DATASET_DIR --estimator ESTIMATOR_DIR [--split test] [--n-samples 200]
+
+On the target-wise held-out split (``test`` by default; silent trains are counted and
+skipped), with no test-time augmentation (unlike the published evaluation, which kept
+5 % deletion and random crops on), reports:
+
+* MAE of g_s and g_u for the posterior mean and median, overall and per firing class
+  (spiking / bursting, the published CV <= 0.15 rule); the published STG network has
+  MAE g_s / g_u = 2.85 / 1.75 overall, 4.65 / 2.30 spiking, 0.81 / 1.14 bursting
+  (Brandoit et al. 2025, on augmented test trains);
+* expected coverage of the central 50 / 80 / 95 % credible intervals of each DIC (a
+  calibrated posterior gives the nominal level);
+* the mean width of the 80 % intervals (posterior breadth per class);
+* throughput in recordings/s on one core, at batch sizes 1 and 512: the encoder alone,
+  and encoder + ``n_samples`` posterior draws.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+LEVELS = (0.5, 0.8, 0.95)
+
+
+def _posterior_summaries(est, trains, n_samples: int, chunk: int = 512) -> dict:
+    """Mean, median and central-interval bounds per recording, from samples."""
+    qs = sorted({q for lv in LEVELS for q in ((1 - lv) / 2, (1 + lv) / 2)})
+    out = {"mean": [], "median": [], "q": []}
+    q_t = torch.tensor(qs, dtype=torch.float64)
+    for start in range(0, len(trains), chunk):
+        s = est.sample(n_samples, trains[start : start + chunk])  # (n, b, 2)
+        out["mean"].append(s.mean(0))
+        out["median"].append(s.median(0).values)
+        out["q"].append(torch.quantile(s, q_t, dim=0).permute(1, 0, 2))  # (b, q, 2)
+    res = {k: torch.cat(v).numpy() for k, v in out.items()}
+    res["q_levels"] = qs
+    return res
+
+
+def _throughput(est, trains, batch: int, n_samples: int, repeats: int) -> tuple[float, float]:
+    """Recordings per second: (encoder only, encoder + n_samples draws)."""
+    n = len(trains)
+    idx = np.arange(batch) % n
+    sub = trains[idx]
+    with torch.no_grad():
+        est.embed(sub)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            est.embed(sub)
+        t_embed = (time.perf_counter() - t0) / repeats
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            est.sample(n_samples, sub)
+        t_sample = (time.perf_counter() - t0) / repeats
+    return batch / t_embed, batch / t_sample
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; print a table; return the numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="dataset directory")
+    parser.add_argument("--estimator", required=True, help="saved estimator directory")
+    parser.add_argument("--split", default="test", help="held-out split (default: test)")
+    parser.add_argument("--n-samples", type=int, default=200, help="posterior draws/recording")
+    parser.add_argument("--max-recordings", type=int, default=None,
+                        help="evaluate a random subset of this size")  # fmt: skip
+    parser.add_argument("--throughput-repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    from sbidic.datasets import load_dataset
+    from sbidic.inference import load_estimator
+    from sbidic.spikes import SpikeTrains
+
+    est = load_estimator(args.estimator)
+    ds = load_dataset(args.data, split=args.split)
+    trains = SpikeTrains.from_dataset(ds, check=False)
+    theta = np.asarray(ds["target"].values, dtype=float)
+    achieved = np.asarray(ds["dics"].values, dtype=float)[:, 1:]
+    theta = np.where(np.isfinite(theta), theta, achieved)
+    label = np.asarray(ds["label_code"].values)
+    keep = np.flatnonzero(label > 0)
+    n_silent = len(label) - keep.size
+    if args.max_recordings is not None and keep.size > args.max_recordings:
+        rng = np.random.default_rng(args.seed)
+        keep = np.sort(rng.choice(keep, args.max_recordings, replace=False))
+    if keep.size == 0:
+        raise SystemExit(f"no non-silent recording in split {args.split!r}")
+    trains, theta, label = trains[keep], theta[keep], label[keep]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # truncation warnings: counted below
+        t0 = time.perf_counter()
+        summ = _posterior_summaries(est, trains, args.n_samples)
+        t_eval = time.perf_counter() - t0
+        speed = {
+            b: _throughput(est, trains, b, args.n_samples, args.throughput_repeats)
+            for b in (1, 512)
+        }
+    max_spikes = est.encoder.max_spikes
+    n_trunc = int((trains.n_spikes > max_spikes).sum()) if max_spikes else 0
+
+    rows = []
+    for name, mask in (("all", label > 0), ("spiking", label == 1), ("bursting", label == 2)):
+        if not mask.any():
+            continue
+        row = {"class": name, "n": int(mask.sum())}
+        for kind in ("mean", "median"):
+            err = np.abs(summ[kind][mask] - theta[mask]).mean(axis=0)
+            row[f"MAE g_s ({kind})"], row[f"MAE g_u ({kind})"] = err
+        for lv in LEVELS:
+            lo = summ["q"][mask][:, summ["q_levels"].index((1 - lv) / 2)]
+            hi = summ["q"][mask][:, summ["q_levels"].index((1 + lv) / 2)]
+            inside = (theta[mask] >= lo) & (theta[mask] <= hi)
+            cov = inside.mean(axis=0)
+            row[f"coverage {lv:.0%} g_s"], row[f"coverage {lv:.0%} g_u"] = cov
+            if lv == 0.8:  # posterior breadth: tonic spiking constrains g_s less
+                w = (hi - lo).mean(axis=0)
+                row["80% CI width g_s"], row["80% CI width g_u"] = w
+        rows.append(row)
+
+    print(f"estimator {args.estimator} ({est.n_parameters} parameters, model "
+          f"{est.model_name}); data {args.data}, split {args.split!r}")  # fmt: skip
+    print(f"{keep.size} non-silent recordings ({n_silent} silent skipped, {n_trunc} "
+          f"truncated to {max_spikes} spikes); {args.n_samples} posterior draws each; "
+          f"no test-time augmentation; evaluation {t_eval:.1f} s on one core")  # fmt: skip
+    print()
+    keys = [k for k in rows[0] if k != "class"]
+    width = max(len(k) for k in keys) + 2
+    print("metric".ljust(width) + "".join(r["class"].rjust(12) for r in rows))
+    for k in keys:
+        cells = []
+        for r in rows:
+            v = r.get(k, float("nan"))
+            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12.3f}")
+        print(k.ljust(width) + "".join(cells))
+    print()
+    print("throughput (one core)".ljust(width) + "batch 1".rjust(14) + "batch 512".rjust(14))
+    for j, what in enumerate(("encoder only", f"+ {args.n_samples} draws")):
+        print(
+            f"{what} [recordings/s]".ljust(width)
+            + "".join(f"{speed[b][j]:14.1f}" for b in (1, 512))
+        )
+    return {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Spike trains -> posterior over the DICs (g_s, g_u) -> conductance sets.
+
+* :mod:`~sbidic.inference.tokens`: padded spike-time tensors, log-ISI tokens,
+  augmentation;
+* :class:`SpikeTrainEncoder`: transformer encoder (usable as an sbi ``embedding_net``);
+* :class:`DICEstimator`: encoder + conditional neural spline flow over ``(g_s, g_u)``;
+* :class:`DICTrainer`: sbi-style ``append_simulations`` / ``train`` /
+  ``build_posterior`` with augmentation, target-wise validation, early stopping and
+  resumable safetensors checkpoints;
+* :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
+  conductance sets (one compensated cell per DIC draw).
+"""
+
+from sbidic.inference.encoder import SpikeTrainEncoder
+from sbidic.inference.estimator import Augmentation, DICEstimator
+from sbidic.inference.posterior import ConductancePosterior, DICPosterior
+from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
+from sbidic.inference.training import (
+    DICTrainer,
+    load_estimator,
+    save_estimator,
+    train_from_dataset,
+)
+
+__all__ = [
+    "Augmentation",
+    "ConductancePosterior",
+    "DICEstimator",
+    "DICPosterior",
+    "DICTrainer",
+    "SpikeTrainEncoder",
+    "SpikeTruncationWarning",
+    "TokenStats",
+    "load_estimator",
+    "pad_trains",
+    "save_estimator",
+    "token_stats",
+    "train_from_dataset",
+]
