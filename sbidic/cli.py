@@ -155,6 +155,23 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from sbidic.inference import train_from_dataset
+
+    train_from_dataset(
+        args.data,
+        args.output,
+        seed=args.seed,
+        max_epochs=args.epochs,
+        max_time_s=args.max_time,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+    )
+    print(f"estimator, checkpoint and model card written to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbidic",
@@ -236,6 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
     sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
     sim.set_defaults(handler=_simulate)
+
+    tr = sub.add_parser(
+        "train",
+        help="train the spike-train -> DIC estimator on a dataset (resumable)",
+        description="Train the spike-train encoder and the conditional density over "
+        "(g_s, g_u) on a dataset from 'sbidic dataset' (train/validation splits by "
+        "target). Rerun the same command to resume from OUTPUT/checkpoint.",
+    )
+    tr.add_argument("data", help="dataset directory")
+    tr.add_argument("-o", "--output", required=True, help="estimator directory")
+    tr.add_argument("--epochs", type=int, default=50, help="maximum epochs (default 50)")
+    tr.add_argument("--max-time", type=float, help="stop after this many seconds")
+    tr.add_argument("--batch-size", type=int, default=256)
+    tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    tr.add_argument("--patience", type=int, default=10, help="early-stopping patience")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(handler=_train)
     return parser
 
 

@@ -114,3 +114,18 @@ def test_simulate_command_needs_a_model_for_csv(tmp_path, capsys):
     csv_in.write_text("ID,g_Na\n")
     assert main(["simulate", str(csv_in), "-o", str(tmp_path / "o.nc")]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_train_command_trains_and_saves_an_estimator(tmp_path):
+    from sbidic.datasets import DatasetSpec, generate_dataset
+    from sbidic.inference import load_estimator
+
+    spec = DatasetSpec("stg", n_targets=10, cells_per_target=2, targets_per_chunk=10,
+                       duration_ms=1200.0, transient_ms=200.0, dt_ms=0.05)  # fmt: skip
+    generate_dataset(tmp_path / "ds", spec, n_jobs=1, progress=False)
+    out = tmp_path / "est"
+    rc = main(["train", str(tmp_path / "ds"), "-o", str(out), "--epochs", "2",
+               "--batch-size", "8"])  # fmt: skip
+    assert rc == 0
+    assert (out / "weights.safetensors").exists() and (out / "model_card.md").exists()
+    load_estimator(out)
