@@ -94,6 +94,18 @@ def test_split_selection_keeps_whole_targets(small_dataset):
     assert sum(len(s) for s in seen) == 4 and len(set().union(*seen)) == 4
 
 
+def test_every_split_is_stored_and_loaded(tmp_path):
+    spec = DatasetSpec("stg", n_targets=20, cells_per_target=1, targets_per_chunk=20, **SHORT)
+    generate_dataset(tmp_path / "s", spec, n_jobs=1, progress=False)
+    sizes = {s: load_dataset(tmp_path / "s", split=s).sizes["train"]
+             for s in ("train", "validation", "test")}  # fmt: skip
+    assert sizes == {"train": 16, "validation": 2, "test": 2}
+    import xarray as xr
+
+    with xr.open_dataset(next((tmp_path / "s" / "chunks").glob("*.nc"))) as ds:
+        assert sorted(np.bincount(ds["split_code"].values).tolist()) == [2, 2, 16]
+
+
 def test_rerun_is_idempotent_and_a_different_spec_is_refused(small_dataset):
     root, spec = small_dataset
     assert generate_dataset(root, spec, n_jobs=1, progress=False) == []

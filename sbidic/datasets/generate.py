@@ -196,7 +196,7 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
             "target": (("cell", "target_dic"), target[ok].astype(np.float32)),
             "dics": (("cell", "dic"), dics[ok].astype(np.float32)),
             "target_index": ("cell", target_index[ok].astype(np.int32)),
-            "split_code": ("cell", np.searchsorted(SPLITS, split).astype(np.int8),
+            "split_code": ("cell", np.array([SPLITS.index(s) for s in split], np.int8),
                            {"flag_meanings": " ".join(SPLITS)}),
             "label_code": ("cell", spike_features(trains).label_code.astype(np.int8),
                            {"flag_meanings": "silent spiking bursting"}),

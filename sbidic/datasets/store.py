@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
-from sbidic.datasets.sampling import SPLITS
+from sbidic.datasets.sampling import SPLITS, split_of
 
 __all__ = ["dataset_status", "load_dataset"]
 
@@ -47,6 +47,7 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
     files = _chunks(root)
     if not files:
         raise FileNotFoundError(f"no finished chunks in {root / 'chunks'}")
+    spec = DatasetSpec.from_json(json.loads((root / "manifest.json").read_text())["spec"])
     parts, trains = [], []
     for path in files:
         with xr.open_dataset(path) as ds:
@@ -55,9 +56,14 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
         times = decode_spike_steps(ds["spike_step_delta"].values, n, float(ds.attrs["dt_ms"]))
         offsets = np.concatenate([[0], np.cumsum(n)])
         chunk_trains = SpikeTrains(times, offsets, ds["cell_id"].values, check=False)
+        # The split is a function of the target index (chunks written before
+        # 2026-11-26 stored "test" cells with the "train" code, so it is recomputed).
+        cell_split = split_of(ds["target_index"].values, spec.n_targets, spec.seed,
+                              spec.fractions)  # fmt: skip
+        ds["split_code"] = ("cell", np.array([SPLITS.index(s) for s in cell_split], np.int8))
         keep = np.arange(ds.sizes["cell"])
         if split is not None:
-            keep = np.flatnonzero(ds["split_code"].values == SPLITS.index(split))
+            keep = np.flatnonzero(cell_split == split)
         trains.append(chunk_trains[keep])
         cells = ds.drop_vars(["spike_step_delta", "unreachable_target", "n_spikes"])
         parts.append(cells.isel(cell=keep).drop_vars("cell_id"))
