@@ -60,7 +60,7 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
         # 2026-11-26 stored "test" cells with the "train" code, so it is recomputed).
         cell_split = split_of(ds["target_index"].values, spec.n_targets, spec.seed,
                               spec.fractions)  # fmt: skip
-        ds["split_code"] = ("cell", np.array([SPLITS.index(s) for s in cell_split], np.int8))
+        ds = ds.drop_vars("split_code").assign(split=("cell", cell_split))
         keep = np.arange(ds.sizes["cell"])
         if split is not None:
             keep = np.flatnonzero(cell_split == split)
@@ -70,10 +70,9 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
     spikes = SpikeTrains.concatenate(trains)
     cells = xr.concat(parts, dim="cell", data_vars="all", coords="minimal", compat="override")
     cells = cells.rename({"cell": "train"})
-    cells["split"] = ("train", np.asarray(SPLITS)[cells["split_code"].values])
     features = spike_features(spikes).to_dataset().drop_vars(["train_id", "label_code"])
     out = spikes.to_dataset(features)
-    out = out.assign({k: v for k, v in cells.drop_vars("split_code").data_vars.items()})
+    out = out.assign(dict(cells.data_vars))
     out.attrs["spec"] = json.loads((root / "manifest.json").read_text())["spec"]
     return out
 
