@@ -27,6 +27,7 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
@@ -34,6 +35,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.95)
+#: Published test MAE (g_s, g_u) of the point-estimate network (Brandoit et al. 2025),
+#: measured with test-time augmentation on; DA has no per-class numbers.
+PUBLISHED = {
+    "stg": {"all": (2.85, 1.75), "spiking": (4.65, 2.30), "bursting": (0.81, 1.14)},
+    "da": {"all": (2.41, 1.10)},
+}
 
 
 def _posterior_summaries(est, trains, n_samples: int, chunk: int = 512) -> dict:
@@ -80,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="evaluate a random subset of this size")  # fmt: skip
     parser.add_argument("--throughput-repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--update-card", action="store_true",
+                        help="store the metrics in the estimator's model card")  # fmt: skip
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -150,6 +159,17 @@ def main(argv: list[str] | None = None) -> dict:
             v = r.get(k, float("nan"))
             cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12.3f}")
         print(k.ljust(width) + "".join(cells))
+    published = PUBLISHED.get(est.model_name or "", {})
+    for r in rows:
+        if r["class"] in published:
+            ref = published[r["class"]]
+            r["published MAE g_s"], r["published MAE g_u"] = ref
+    if published:
+        cells = [
+            f"{published[r['class']][0]:.2f}/{published[r['class']][1]:.2f}"
+            if r["class"] in published else "" for r in rows
+        ]  # fmt: skip
+        print("published MAE g_s/g_u".ljust(width) + "".join(c.rjust(12) for c in cells))
     print()
     print("throughput (one core)".ljust(width) + "batch 1".rjust(14) + "batch 512".rjust(14))
     for j, what in enumerate(("encoder only", f"+ {args.n_samples} draws")):
@@ -157,7 +177,32 @@ def main(argv: list[str] | None = None) -> dict:
             f"{what} [recordings/s]".ljust(width)
             + "".join(f"{speed[b][j]:14.1f}" for b in (1, 512))
         )
-    return {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc}
+    result = {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc}
+    if args.update_card:
+        import json
+        from pathlib import Path
+
+        from sbidic.inference.training import write_model_card
+
+        card_path = Path(args.estimator) / "model_card.json"
+        card = json.loads(card_path.read_text())
+        card["test_metrics"] = {
+            "split": args.split,
+            "data": args.data,
+            "n_recordings": int(keep.size),
+            "n_silent_skipped": n_silent,
+            "n_posterior_draws": args.n_samples,
+            "test_time_augmentation": False,
+            "by_class": rows,
+            "throughput_recordings_per_s_one_core": {
+                f"batch_{b}": {"encoder": v[0], f"encoder+{args.n_samples}_draws": v[1]}
+                for b, v in speed.items()
+            },
+            "command": "python benchmarks/bench_estimator.py " + " ".join(argv or sys.argv[1:]),
+        }
+        write_model_card(card_path.parent, card)
+        print(f"held-out metrics written to {card_path}")
+    return result
 
 
 if __name__ == "__main__":

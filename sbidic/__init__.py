@@ -1,7 +1,15 @@
 """sbidic: degenerate populations of conductance-based neuron models from spike times.
 
-The data path: spike times -> DICs (g_s, g_u) at threshold -> population sampler ->
-conductances (ArviZ ``DataTree``) -> simulation -> spike trains.
+The data path: spike times (``SpikeTrains``) -> network -> posterior over the DICs
+(g_s, g_u) at threshold -> population sampler -> conductances (ArviZ ``DataTree``) ->
+Brian2 simulation -> spike trains.
+
+>>> import sbidic
+>>> posterior = sbidic.load_pretrained("stg")  # doctest: +SKIP
+>>> result = sbidic.infer(sbidic.read_spikes("recordings.csv"), "stg", n=100)  # doctest: +SKIP
+
+``load_pretrained`` and ``infer`` need PyTorch (``pip install sbidic[nn]``) and are
+imported on first use.
 """
 
 from sbidic.dics import dynamic_input_conductances, sensitivity_matrix, threshold_voltage
@@ -13,17 +21,33 @@ from sbidic.population import (
     sample_population,
     sample_populations,
 )
+from sbidic.spikes import SpikeTrains, read_spikes
+
+_LAZY = {"infer": "sbidic.inference.infer", "load_pretrained": "sbidic.inference.pretrained"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # torch is imported only when the network is used
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sbidic' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConductanceModel",
     "Population",
+    "SpikeTrains",
     "UnreachableTargetError",
     "available_models",
     "dynamic_input_conductances",
     "get_model",
+    "infer",
     "load_population",
+    "load_pretrained",
+    "read_spikes",
     "register_model",
     "sample_population",
     "sample_populations",

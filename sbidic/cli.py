@@ -167,8 +167,52 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         patience=args.patience,
+        init_from=args.init_from,
     )
     print(f"estimator, checkpoint and model card written to {args.output}")
+    return 0
+
+
+def format_report(report) -> str:
+    """The per-recording report of :func:`sbidic.infer` as a text table."""
+    ci = "90% CI"
+    head = (f"{'recording':<16}{'spikes':>7}  {'label':<9}{'g_s mean':>9}{'sd':>6}{ci:>18}"
+            f"{'g_u mean':>10}{'sd':>6}{ci:>18}{'cells':>7}  status")  # fmt: skip
+    lines = [head]
+    for r in report.itertuples(index=False):
+        if r.n_cells:
+            dics = "".join(
+                f"{m:>{w}.2f}{sd:>6.2f}{f'[{lo:.2f}, {hi:.2f}]':>18}"
+                for m, sd, lo, hi, w in (
+                    (r.g_s_mean, r.g_s_sd, r.g_s_q05, r.g_s_q95, 9),
+                    (r.g_u_mean, r.g_u_sd, r.g_u_q05, r.g_u_q95, 10),
+                )
+            )
+        else:
+            dics = f"{'-':>9}{'':>6}{'':>18}{'-':>10}{'':>6}{'':>18}"
+        lines.append(f"{str(r.obs_id):<16}{r.n_spikes:>7}  {r.label:<9}{dics}{r.n_cells:>7}  "
+                     f"{r.status}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from sbidic.inference import infer
+    from sbidic.inference.pretrained import load_estimator_or_pretrained
+    from sbidic.spikes import read_spike_csv
+
+    posterior = load_estimator_or_pretrained(args.model, args.estimator)
+    recordings = read_spike_csv(args.recordings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = infer(recordings, posterior, n=args.n, seed=args.seed)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(f"sbidic infer: model {posterior.model.name}, {len(result.report)} recording(s), "
+          f"{args.n} cells per non-silent recording")  # fmt: skip
+    print(format_report(result.report))
+    if args.output:
+        for path in result.save(args.output):
+            print(f"written to {path}")
     return 0
 
 
@@ -254,6 +298,27 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
     sim.set_defaults(handler=_simulate)
 
+    inf = sub.add_parser(
+        "infer",
+        help="infer degenerate populations from recorded spike times",
+        description="Read spike trains (Spike2Pop CSV: ID,spiking_times), infer the DICs "
+        "(g_s, g_u) of each recording with the network, sample N conductance sets per "
+        "recording and write them (netCDF DataTree, or Spike2Pop CSV ID,g_Na,... for a .csv "
+        "output, with the report beside it as NAME_report.csv). Recordings with fewer than 3 "
+        "spikes are reported as silent; only the first 250 spikes of longer trains are read "
+        "(reported).",
+    )
+    inf.add_argument("recordings", help="spike-time CSV (ID,spiking_times)")
+    inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
+    inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
+    inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    inf.add_argument(
+        "--estimator", metavar="DIR",
+        help="estimator directory from 'sbidic train' (default: the shipped weights)",
+    )  # fmt: skip
+    inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
+    inf.set_defaults(handler=_infer)
+
     tr = sub.add_parser(
         "train",
         help="train the spike-train -> DIC estimator on a dataset (resumable)",
@@ -269,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     tr.add_argument("--patience", type=int, default=10, help="early-stopping patience")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--init-from", metavar="DIR",
+        help="start from a saved estimator (transfer learning, e.g. sbidic/weights/stg)",
+    )  # fmt: skip
     tr.set_defaults(handler=_train)
     return parser
 

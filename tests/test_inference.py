@@ -504,3 +504,26 @@ def test_conductance_posterior_needs_a_model(trained):
     est2.model_name = None
     with pytest.raises(ValueError, match="conductance model"):
         ConductancePosterior(est2)
+
+
+def test_transfer_starts_from_saved_weights_with_the_new_box(tiny_dataset, tmp_path):
+    from sbidic.inference import load_estimator, save_estimator, train_from_dataset
+    from sbidic.inference.training import _transfer
+
+    source = small_estimator()
+    save_estimator(source, tmp_path / "src")
+    moved = _transfer(load_estimator(tmp_path / "src"), "da")
+    assert moved.model_name == "da" and moved.box == ((-10.0, 15.0), (0.0, 20.0))
+    for name, value in source.state_dict().items():
+        if name not in ("box_lo", "box_hi"):
+            torch.testing.assert_close(moved.state_dict()[name], value)
+    est = train_from_dataset(tiny_dataset, tmp_path / "ft", seed=0, max_epochs=1,
+                             batch_size=16, init_from=tmp_path / "src",
+                             show_progress_bars=False, n_eval_samples=10)  # fmt: skip
+    card = json.loads((tmp_path / "ft" / "model_card.json").read_text())
+    assert card["init_from"].endswith("src")
+    new, old = est.config()["encoder"], source.encoder.config()
+    assert new.pop("stats") != old.pop("stats") and new == old  # stats refit on the new data
+    with pytest.raises(ValueError, match="init_from fixes the architecture"):
+        train_from_dataset(tiny_dataset, tmp_path / "x", init_from=tmp_path / "src",
+                           encoder_kwargs=SMALL_ENCODER)  # fmt: skip

@@ -74,6 +74,8 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
     out = spikes.to_dataset(features)
     out = out.assign(dict(cells.data_vars))
     out.attrs["spec"] = json.loads((root / "manifest.json").read_text())["spec"]
+    out.attrs["n_chunks"] = len(files)
+    out.attrs["chunks_total"] = spec.n_chunks
     return out
 
 

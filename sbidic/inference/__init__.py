@@ -8,12 +8,16 @@
   ``build_posterior`` with augmentation, target-wise validation, early stopping and
   resumable safetensors checkpoints;
 * :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
-  conductance sets (one compensated cell per DIC draw).
+  conductance sets (one compensated cell per DIC draw);
+* :func:`load_pretrained`: the shipped STG / DA posteriors;
+* :func:`infer`: recordings in, populations and a per-recording report out.
 """
 
 from sbidic.inference.encoder import SpikeTrainEncoder
 from sbidic.inference.estimator import Augmentation, DICEstimator
+from sbidic.inference.infer import Inference, infer
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
+from sbidic.inference.pretrained import available_pretrained, load_pretrained
 from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
 from sbidic.inference.training import (
     DICTrainer,
@@ -28,10 +32,14 @@ __all__ = [
     "DICEstimator",
     "DICPosterior",
     "DICTrainer",
+    "Inference",
     "SpikeTrainEncoder",
     "SpikeTruncationWarning",
     "TokenStats",
+    "available_pretrained",
+    "infer",
     "load_estimator",
+    "load_pretrained",
     "pad_trains",
     "save_estimator",
     "token_stats",

@@ -55,7 +55,13 @@ from sbidic.inference.estimator import FEATURE_NAMES, DICEstimator
 from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES, as_padded, token_stats
 from sbidic.spikes import SpikeTrains, spike_features
 
-__all__ = ["DICTrainer", "load_estimator", "save_estimator", "train_from_dataset"]
+__all__ = [
+    "DICTrainer",
+    "load_estimator",
+    "save_estimator",
+    "train_from_dataset",
+    "write_model_card",
+]
 
 _CHECKPOINT = "checkpoint.safetensors"
 
@@ -661,6 +667,13 @@ def save_estimator(
         "python": platform.python_version(),
         **(card or {}),
     }
+    write_model_card(path, info)
+    return path
+
+
+def write_model_card(path_dir: str | os.PathLike, info: dict) -> None:
+    """Write ``model_card.json`` and its readable ``model_card.md`` into ``path_dir``."""
+    path = Path(path_dir)
     info = json.loads(json.dumps(info, default=_jsonable))
     (path / "model_card.json").write_text(json.dumps(info, indent=2))
     lines = [
@@ -679,7 +692,6 @@ def save_estimator(
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         lines.append(f"| {key} | {text.replace('|', '/')} |")
     (path / "model_card.md").write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _jsonable(value):
@@ -705,6 +717,31 @@ def load_estimator(path_dir: str | os.PathLike) -> DICEstimator:
 
 
 # ----------------------------------------------------------------- entry point
+def _card_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory when inside it (model cards)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def _transfer(source: DICEstimator, model: str) -> DICEstimator:
+    """A copy of ``source`` for another conductance model: same architecture and
+    weights, the new model's DIC box (the flow lives in box-normalised coordinates)."""
+    from sbidic.models import get_model
+
+    config = source.config()
+    config["model"] = model
+    config["box"] = {k: list(v) for k, v in get_model(model).target_box.items()}
+    est = DICEstimator.from_config(config)
+    state = {k: v for k, v in source.state_dict().items() if k not in ("box_lo", "box_hi")}
+    missing, unexpected = est.load_state_dict(state, strict=False)
+    if set(missing) != {"box_lo", "box_hi"} or unexpected:
+        raise ValueError(f"cannot transfer weights: missing {missing}, unexpected {unexpected}")
+    return est
+
+
 def train_from_dataset(
     dataset_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -720,6 +757,7 @@ def train_from_dataset(
     max_spikes: int | None = DEFAULT_MAX_SPIKES,
     show_progress_bars: bool = True,
     n_eval_samples: int = 100,
+    init_from: str | os.PathLike | None = None,
     **train_kwargs,
 ) -> DICEstimator:
     """Train an estimator on a dataset written by :func:`sbidic.datasets.generate_dataset`.
@@ -731,6 +769,12 @@ def train_from_dataset(
     saved to ``out_dir`` (:func:`save_estimator`) with a model card holding the data,
     command, seed, wall time and validation metrics (NLL, MAE of the posterior mean
     overall and per firing class).
+
+    ``init_from`` (a directory of :func:`save_estimator`, e.g. the shipped STG network)
+    starts from those weights instead of a fresh network: transfer learning by
+    fine-tuning every weight (Brandoit et al. 2025 transfer STG -> DA). The DIC box
+    becomes the new model's; the token and feature statistics are recomputed on the
+    new training data; ``encoder_kwargs`` / ``estimator_kwargs`` must then be None.
 
     Returns
     -------
@@ -749,7 +793,13 @@ def train_from_dataset(
     trains = SpikeTrains.from_dataset(ds, check=False)
     split = np.asarray(ds["split"].values).astype(str)
     fit = np.flatnonzero(split != "test")
+    estimator = None
+    if init_from is not None:
+        if encoder_kwargs or estimator_kwargs:
+            raise ValueError("init_from fixes the architecture: drop encoder/estimator kwargs")
+        estimator = _transfer(load_estimator(init_from), spec["model"])
     trainer = DICTrainer(
+        estimator,
         model=spec["model"],
         encoder_kwargs=encoder_kwargs,
         estimator_kwargs=estimator_kwargs,
@@ -793,9 +843,15 @@ def train_from_dataset(
                 }
     summary = {k: v for k, v in trainer.summary.items() if k != "validation_indices"}
     card = {
-        "data": {"dataset_dir": str(Path(dataset_dir).resolve()), "spec": spec},
+        "data": {
+            "dataset_dir": _card_path(dataset_dir),
+            "n_cells": int(trains.n_trains),
+            "chunks": f"{ds.attrs['n_chunks']} of {ds.attrs['chunks_total']}",
+            "spec": spec,
+        },
         "command": " ".join(sys.argv),
         "seed": seed,
+        "init_from": None if init_from is None else _card_path(init_from),
         "wall_time_s": time.perf_counter() - t0,
         "training": summary,
         "train_settings": {

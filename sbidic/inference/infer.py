@@ -1,0 +1,229 @@
+"""Recordings in, degenerate populations out: the end-to-end inference step.
+
+``spike times -> SpikeTrains -> encoder -> q(g_s, g_u | x) -> population sampler ->
+conductances``, for many recordings at once, with a per-recording report.
+
+Rules for recordings (all reported in :attr:`Inference.report`, never silent):
+
+* invalid times (unsorted, repeated, negative or non-finite) raise a
+  :class:`ValueError` naming the recording (id and position); repair them explicitly
+  with :meth:`sbidic.spikes.SpikeTrains.repair` if that is what you want;
+* fewer than 3 spikes: status ``"silent: fewer than 3 spikes"``, no population;
+* more spikes than the network reads (``max_spikes``, 250 for the shipped networks,
+  as published): the **first** ``max_spikes`` spikes are used, the status says
+  ``"truncated: first 250 of N spikes used"`` and a
+  :class:`~sbidic.inference.SpikeTruncationWarning` is raised.
+
+References
+----------
+J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
+populations of conductance-based neuron models from spike times.
+arXiv:2509.12783. https://arxiv.org/abs/2509.12783
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sbidic.inference.posterior import ConductancePosterior
+from sbidic.inference.tokens import MIN_SPIKES, SpikeTruncationWarning
+from sbidic.population import Population
+from sbidic.spikes import SpikeTrains, spike_features
+
+__all__ = ["Inference", "infer"]
+
+#: Columns of :attr:`Inference.report`.
+REPORT_COLUMNS = (
+    "obs_id", "n_spikes", "label", "status",
+    "g_s_mean", "g_s_sd", "g_s_q05", "g_s_q95",
+    "g_u_mean", "g_u_sd", "g_u_q05", "g_u_q95",
+    "n_cells",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Populations inferred from recordings, with a report of every recording.
+
+    Attributes
+    ----------
+    report : pandas.DataFrame
+        One row per input recording, in input order: ``obs_id``, ``n_spikes``,
+        ``label`` (silent / spiking / bursting, by the CV rule of
+        :func:`sbidic.spikes.label_trains`), ``status`` (``"ok"``,
+        ``"silent: fewer than 3 spikes"`` or ``"truncated: ..."``), posterior mean,
+        standard deviation and 5 % / 95 % quantiles of ``g_s`` and ``g_u``, and
+        ``n_cells`` in the population (0 when silent).
+    population : Population or None
+        The populations of the non-silent recordings (``obs_id`` = recording id);
+        None when every recording is silent.
+    """
+
+    report: object
+    population: Population | None
+
+    def to_datatree(self):
+        """ArviZ ``DataTree``: the population groups (``posterior``, ``dics``) plus a
+        ``recordings`` group holding :attr:`report` for every recording, silent ones
+        included."""
+        import xarray as xr
+
+        rep = self.report.set_index("obs_id")
+        rep.index = rep.index.astype(str)
+        ds = xr.Dataset.from_dataframe(rep).rename({"obs_id": "recording"})
+        ds.attrs["description"] = (
+            "Per-recording report: DIC posterior summary (mean, sd, 5/95 % quantiles), "
+            "firing label and status"
+        )
+        tree = self.population.to_datatree() if self.population is not None else xr.DataTree()
+        tree["recordings"] = xr.DataTree(ds)
+        return tree
+
+    def save(self, path: str | os.PathLike) -> list[str]:
+        """Write the result; returns the files written.
+
+        ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording)
+        and the report beside it as ``<name>_report.csv``. Anything else: netCDF of
+        :meth:`to_datatree`.
+        """
+        path = os.fspath(path)
+        if path.lower().endswith(".csv"):
+            report_path = path[:-4] + "_report.csv"
+            if self.population is not None:
+                self.population.to_csv(path)
+            else:
+                with open(path, "w") as fh:
+                    fh.write("ID\n")
+            self.report.to_csv(report_path, index=False)
+            return [path, report_path]
+        self.to_datatree().to_netcdf(path)
+        return [path]
+
+
+def _as_recordings(recordings, ids) -> SpikeTrains:
+    if isinstance(recordings, SpikeTrains):
+        trains = recordings if ids is None else SpikeTrains(
+            recordings.times, recordings.offsets, ids=ids, check=False
+        )
+    elif isinstance(recordings, np.ndarray | torch.Tensor) or (
+        isinstance(recordings, Sequence)
+        and len(recordings) > 0
+        and np.ndim(recordings[0]) == 0
+    ):
+        raise ValueError(
+            "recordings must be a SpikeTrains or a list of 1-D arrays of spike times (ms), "
+            "one per recording; wrap a single recording in a list"
+        )
+    else:
+        trains = SpikeTrains.from_list(
+            [np.asarray(r, dtype=float) for r in recordings], ids=ids, check=False
+        )
+    return trains.validate()
+
+
+def infer(
+    recordings,
+    posterior: str | ConductancePosterior = "stg",
+    n: int = 100,
+    *,
+    ids: Sequence | None = None,
+    seed: int | None = None,
+    n_summary: int = 1000,
+) -> Inference:
+    """Infer a degenerate population of ``n`` cells for each recording.
+
+    Parameters
+    ----------
+    recordings : SpikeTrains or list of 1-D arrays
+        Spike times in ms, one train per recording (e.g. from
+        :func:`sbidic.spikes.read_spike_csv`).
+    posterior : str or ConductancePosterior
+        A shipped model name (``"stg"``, ``"da"``: :func:`sbidic.load_pretrained`) or a
+        posterior of your own.
+    n : int
+        Cells per non-silent recording.
+    ids : sequence, optional
+        Recording identifiers; default the ``SpikeTrains`` ids, else ``0..B-1``.
+    seed : int, optional
+        Seeds both the DIC draws and the cell draws (same seed, same result).
+    n_summary : int
+        DIC draws per recording for the report's mean, sd and quantiles.
+
+    Returns
+    -------
+    Inference
+        ``report`` (every recording) and ``population`` (the non-silent ones).
+
+    Raises
+    ------
+    ValueError
+        Invalid spike times, naming the recording; ``n < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tonic = np.arange(0.0, 3000.0, 100.0)
+    >>> res = infer([tonic, [5.0, 900.0]], "stg", n=10, ids=["a", "b"], seed=0)
+    >>> res.report[["obs_id", "n_spikes", "label", "status", "n_cells"]]
+      obs_id  n_spikes     label                       status  n_cells
+    0      a        30   spiking                           ok       10
+    1      b         2    silent  silent: fewer than 3 spikes        0
+    >>> res.population.conductances.shape
+    (1, 10, 8)
+    """
+    import pandas as pd
+
+    if int(n) < 1:
+        raise ValueError(f"n (cells per recording) must be >= 1, got {n}")
+    if isinstance(posterior, str):
+        from sbidic.inference.pretrained import load_pretrained
+
+        posterior = load_pretrained(posterior)
+    trains = _as_recordings(recordings, ids)
+    est = posterior.estimator
+    n_spikes = trains.n_spikes
+    active = np.flatnonzero(n_spikes >= MIN_SPIKES)
+    label = spike_features(trains).label
+    status = np.where(n_spikes >= MIN_SPIKES, "ok", f"silent: fewer than {MIN_SPIKES} spikes")
+    max_spikes = est.encoder.max_spikes
+    if max_spikes is not None:
+        long = n_spikes > max_spikes
+        status = status.astype(object)
+        for i in np.flatnonzero(long):
+            status[i] = f"truncated: first {max_spikes} of {n_spikes[i]} spikes used"
+        if long.any():
+            warnings.warn(
+                f"{int(long.sum())} recording(s) ({trains.ids[long][:10].tolist()}) have "
+                f"more than {max_spikes} spikes; the network reads their first "
+                f"{max_spikes} spikes",
+                SpikeTruncationWarning,
+                stacklevel=2,
+            )
+    summary = np.full((trains.n_trains, 2, 4), np.nan)
+    population = None
+    if active.size:
+        sub = trains[active]
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
+            torch.manual_seed(np.random.SeedSequence(seed).generate_state(1)[0].item())
+            p = est.padded(sub)
+            draws = est.sample(n_summary, p.times, p.lengths).numpy()  # (S, B, 2)
+            summary[active, :, 0] = draws.mean(0)
+            summary[active, :, 1] = draws.std(0, ddof=1)
+            summary[active, :, 2:] = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
+            cells = ConductancePosterior(est, posterior.model, rng=np.random.default_rng(seed),
+                                         **posterior.population_kwargs)  # fmt: skip
+            population = cells.sample_population(p, int(n), obs_ids=sub.ids)
+    report = pd.DataFrame({"obs_id": trains.ids, "n_spikes": n_spikes, "label": label,
+                           "status": status})  # fmt: skip
+    for j, dic in enumerate(("g_s", "g_u")):
+        for k, stat in enumerate(("mean", "sd", "q05", "q95")):
+            report[f"{dic}_{stat}"] = summary[:, j, k]
+    report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, int(n), 0)
+    return Inference(report=report[list(REPORT_COLUMNS)], population=population)

@@ -1,0 +1,116 @@
+"""Estimators shipped with sbidic, trained on sbidic's own simulated datasets.
+
+Each model has one directory ``sbidic/weights/<model>/`` written by
+:func:`~sbidic.inference.save_estimator`: ``weights.safetensors`` (no pickle),
+``config.json`` and a model card (``model_card.md`` / ``.json``: data, command, seed,
+wall time, held-out metrics).
+
+References
+----------
+J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
+populations of conductance-based neuron models from spike times.
+arXiv:2509.12783. https://arxiv.org/abs/2509.12783
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from sbidic.inference.posterior import ConductancePosterior
+from sbidic.inference.training import load_estimator
+
+__all__ = [
+    "available_pretrained",
+    "load_estimator_or_pretrained",
+    "load_pretrained",
+    "model_card",
+    "pretrained_dir",
+]
+
+
+def _weights_root() -> Path:
+    return Path(str(resources.files("sbidic") / "weights"))
+
+
+def available_pretrained() -> tuple[str, ...]:
+    """Names of the models with shipped weights, e.g. ``("da", "stg")``."""
+    root = _weights_root()
+    if not root.is_dir():
+        return ()
+    return tuple(
+        sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file())
+    )
+
+
+def pretrained_dir(model: str) -> Path:
+    """Directory of the shipped estimator of ``model`` (``"stg"``, ``"da"``).
+
+    Raises
+    ------
+    ValueError
+        No weights are shipped for ``model``.
+    """
+    name = str(model).lower()
+    if name not in available_pretrained():
+        raise ValueError(
+            f"no pretrained estimator for model {model!r}; shipped: "
+            f"{list(available_pretrained())}. Train one with 'sbidic train' and load it "
+            "with sbidic.inference.load_estimator(directory)."
+        )
+    return _weights_root() / name
+
+
+def model_card(model: str) -> dict:
+    """The model card (data, command, seed, wall time, held-out metrics) as a dict."""
+    return json.loads((pretrained_dir(model) / "model_card.json").read_text())
+
+
+def load_pretrained(model: str = "stg", *, rng=None, **posterior_kwargs) -> ConductancePosterior:
+    """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`.
+
+    Parameters
+    ----------
+    model : str
+        ``"stg"`` or ``"da"`` (see :func:`available_pretrained`).
+    rng : int or numpy.random.Generator, optional
+        Random source of the cell draws.
+    **posterior_kwargs
+        Passed to :class:`ConductancePosterior`.
+
+    Returns
+    -------
+    ConductancePosterior
+        ``sample((n,), x=spike_times_ms)`` gives ``n`` conductance sets.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> posterior = load_pretrained("stg", rng=0)
+    >>> _ = torch.manual_seed(0)
+    >>> g = posterior.sample((5,), x=np.arange(0.0, 3000.0, 100.0))  # tonic 10 Hz
+    >>> tuple(g.shape), bool((g >= 0).all())
+    ((5, 8), True)
+    """
+    estimator = load_estimator(pretrained_dir(model))
+    return ConductancePosterior(estimator, model=estimator.model_name, rng=rng, **posterior_kwargs)
+
+
+def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> ConductancePosterior:
+    """The posterior of a saved estimator directory, or the shipped one of ``model``.
+
+    Raises
+    ------
+    ValueError
+        The estimator in ``estimator_dir`` was trained for another model.
+    """
+    if estimator_dir is None:
+        return load_pretrained(model, **kwargs)
+    estimator = load_estimator(estimator_dir)
+    if estimator.model_name not in (None, model):
+        raise ValueError(
+            f"the estimator in {estimator_dir} was trained for model "
+            f"{estimator.model_name!r}, not {model!r}"
+        )
+    return ConductancePosterior(estimator, model=model, **kwargs)

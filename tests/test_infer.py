@@ -1,0 +1,167 @@
+"""Shipped estimators, ``sbidic.infer`` and ``sbidic infer``: recordings in, populations out."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import sbidic
+from sbidic.cli import main
+from sbidic.dics import dynamic_input_conductances
+from sbidic.inference import (
+    ConductancePosterior,
+    SpikeTruncationWarning,
+    available_pretrained,
+    infer,
+    load_pretrained,
+)
+from sbidic.inference.pretrained import model_card, pretrained_dir
+from sbidic.spikes import SpikeTrains, read_spike_csv
+
+EXAMPLES = Path(str(resources.files("sbidic") / "examples"))
+TONIC = np.arange(0.0, 3000.0, 100.0)
+BURSTS = np.concatenate([b + np.array([0.0, 8.0, 16.0, 24.0]) for b in range(0, 3000, 500)])
+
+
+@pytest.fixture(scope="module")
+def stg():
+    return load_pretrained("stg", rng=0)
+
+
+def test_shipped_weights_have_complete_model_cards():
+    assert "stg" in available_pretrained()
+    for name in available_pretrained():
+        files = {p.name for p in pretrained_dir(name).iterdir()}
+        assert {"weights.safetensors", "config.json", "model_card.json", "model_card.md"} <= files
+        assert not any(f.endswith((".pt", ".pth", ".pkl", ".bin")) for f in files)
+        card = model_card(name)
+        for key in ("data", "command", "seed", "wall_time_s", "metrics"):
+            assert key in card, f"{name} model card lacks {key!r}"
+        assert card["model"] == name and card["n_parameters"] <= 200_000
+
+
+def test_unknown_pretrained_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="no pretrained estimator for model 'hh'"):
+        load_pretrained("hh")
+
+
+def test_load_pretrained_gives_a_ready_conductance_posterior(stg):
+    assert isinstance(stg, ConductancePosterior) and stg.model.name == "stg"
+    assert sbidic.load_pretrained is load_pretrained
+    torch.manual_seed(0)
+    g, draws = stg.sample((50,), x=BURSTS, return_dics=True)
+    assert g.shape == (50, 8) and bool((g >= 0).all())
+    achieved = dynamic_input_conductances(stg.model, g.numpy())[:, 1:]
+    np.testing.assert_allclose(achieved, draws.numpy(), atol=1e-6)
+
+
+def test_infer_reports_every_recording_and_samples_the_active_ones():
+    with pytest.warns(SpikeTruncationWarning, match="first 250 spikes"):
+        res = infer([TONIC, [10.0, 500.0], BURSTS, np.arange(0.0, 30000.0, 100.0)], "stg",
+                    n=20, ids=["tonic", "two", "bursts", "long"], seed=1)  # fmt: skip
+    rep = res.report
+    assert rep["obs_id"].tolist() == ["tonic", "two", "bursts", "long"]
+    assert rep["label"].tolist() == ["spiking", "silent", "bursting", "spiking"]
+    assert rep["status"].tolist() == [
+        "ok", "silent: fewer than 3 spikes", "ok", "truncated: first 250 of 300 spikes used"
+    ]  # fmt: skip
+    assert rep["n_cells"].tolist() == [20, 0, 20, 20]
+    assert rep.loc[1, ["g_s_mean", "g_u_sd"]].isna().all()
+    active = rep.drop(index=1)
+    assert (active["g_s_q05"] <= active["g_s_mean"]).all()
+    assert (active["g_s_mean"] <= active["g_s_q95"]).all() and (active["g_u_sd"] > 0).all()
+    pop = res.population
+    assert pop.obs_id.tolist() == ["tonic", "bursts", "long"]
+    assert pop.conductances.shape == (3, 20, 8) and (pop.conductances >= 0).all()
+    assert np.nanmax(pop.residual) < 1e-6
+
+
+def test_infer_is_reproducible_with_a_seed():
+    a = infer([BURSTS], "stg", n=10, seed=3)
+    b = infer([BURSTS], "stg", n=10, seed=3)
+    c = infer([BURSTS], "stg", n=10, seed=4)
+    np.testing.assert_array_equal(a.population.conductances, b.population.conductances)
+    assert a.report.equals(b.report)
+    assert not np.array_equal(a.population.conductances, c.population.conductances)
+
+
+@pytest.mark.parametrize(
+    ("times", "problem"),
+    [
+        ([0.0, 20.0, 10.0], "is before spike 1"),
+        ([0.0, 10.0, 10.0], "repeats"),
+        ([-5.0, 10.0, 20.0], "negative"),
+        ([0.0, np.nan, 20.0], "not finite"),
+    ],
+)
+def test_invalid_spike_times_name_the_recording(times, problem):
+    with pytest.raises(ValueError, match=rf"id='bad'.*{problem}"):
+        infer([TONIC, times], "stg", n=5, ids=["good", "bad"])
+
+
+def test_a_flat_list_is_not_mistaken_for_many_recordings():
+    with pytest.raises(ValueError, match="wrap a single recording in a list"):
+        infer(list(TONIC), "stg", n=5)
+    with pytest.raises(ValueError, match="n .cells per recording. must be >= 1"):
+        infer([TONIC], "stg", n=0)
+
+
+def test_all_silent_recordings_still_give_a_report(tmp_path):
+    res = infer(SpikeTrains.from_list([[1.0], []], ids=[7, 8]), "stg", n=5)
+    assert res.population is None and res.report["n_cells"].tolist() == [0, 0]
+    res.save(tmp_path / "silent.nc")
+    tree = xr.open_datatree(tmp_path / "silent.nc")
+    assert tree["recordings"]["status"].values.tolist() == ["silent: fewer than 3 spikes"] * 2
+
+
+def test_infer_command_writes_a_datatree_with_a_recordings_group(tmp_path, capsys):
+    out = tmp_path / "populations.nc"
+    rc = main(["infer", str(EXAMPLES / "stg_recordings.csv"), "--model", "stg", "-n", "30",
+               "--seed", "0", "-o", str(out)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "cell_silent" in text and "silent: fewer than 3 spikes" in text and "bursting" in text
+    tree = xr.open_datatree(out)
+    ids = read_spike_csv(EXAMPLES / "stg_recordings.csv").ids
+    assert tree["recordings"]["recording"].values.tolist() == [str(i) for i in ids]
+    post = tree["posterior"]
+    assert post["g_CaS"].dims == ("chain", "draw", "obs_id") and post.sizes["draw"] == 30
+    assert "cell_silent" not in post["obs_id"].values.tolist()
+
+
+def test_infer_command_csv_output_and_report(tmp_path, capsys):
+    out = tmp_path / "populations.csv"
+    assert main(["infer", str(EXAMPLES / "stg_recordings.csv"), "--model", "stg", "-n", "4",
+                 "--seed", "0", "-o", str(out)]) == 0  # fmt: skip
+    rows = out.read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["ID", "g_Na"] and len(rows) == 1 + 5 * 4
+    report = (tmp_path / "populations_report.csv").read_text()
+    assert "cell_silent" in report and "g_s_q95" in report
+
+
+def test_infer_command_names_a_malformed_line(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('ID,spiking_times\na,"[1.0, 2.0, 3.0]"\nb,"[1.0, x, 3.0]"\n')
+    assert main(["infer", str(bad), "--model", "stg"]) == 2
+    assert "line 3" in capsys.readouterr().err
+
+
+def test_infer_command_rejects_an_estimator_of_another_model(tmp_path, capsys):
+    rc = main(["infer", str(EXAMPLES / "stg_recordings.csv"), "--model", "da",
+               "--estimator", str(pretrained_dir("stg"))])  # fmt: skip
+    assert rc == 2 and "trained for model 'stg', not 'da'" in capsys.readouterr().err
+
+
+def test_model_card_metrics_are_json(stg):
+    card = json.loads((pretrained_dir("stg") / "model_card.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        json.dumps(card)
+    assert card["metrics"]["best_val_nll"] < 7.0  # below the uniform prior's log(800)
