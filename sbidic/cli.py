@@ -198,10 +198,10 @@ def format_report(report) -> str:
 def _infer(args: argparse.Namespace) -> int:
     from sbidic.inference import infer
     from sbidic.inference.pretrained import load_estimator_or_pretrained
-    from sbidic.spikes import read_spike_csv
+    from sbidic.spikes import read_spikes
 
     posterior = load_estimator_or_pretrained(args.model, args.estimator)
-    recordings = read_spike_csv(args.recordings)
+    recordings = read_spikes(args.recordings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = infer(recordings, posterior, n=args.n, seed=args.seed)
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "spikes are reported as silent; only the first 250 spikes of longer trains are read "
         "(reported).",
     )
-    inf.add_argument("recordings", help="spike-time CSV (ID,spiking_times)")
+    inf.add_argument("recordings", help="spike times: CSV (ID,spiking_times) or netCDF")
     inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")

@@ -159,6 +159,7 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path):
     assert a.sizes["train"] == 12
     assert a.equals(b)
     assert not list(killed.glob("chunks/*.tmp*"))
+    assert dataset_status(killed)["content_sha256"] == dataset_status(clean)["content_sha256"]
 
 
 def test_chunks_run_on_a_dask_cluster(tmp_path):
@@ -169,3 +170,9 @@ def test_chunks_run_on_a_dask_cluster(tmp_path):
                          progress=False)  # fmt: skip
     generate_dataset(tmp_path / "local", spec, n_jobs=1, progress=False)
     assert load_dataset(tmp_path / "dask").equals(load_dataset(tmp_path / "local"))
+    other = tmp_path / "other_seed"
+    generate_dataset(other, DatasetSpec("stg", n_targets=2, cells_per_target=2,
+                                        targets_per_chunk=1, seed=1, **SHORT),
+                     n_jobs=1, progress=False)  # fmt: skip
+    hashes = {dataset_status(p)["content_sha256"] for p in (tmp_path / "dask", tmp_path / "local")}
+    assert len(hashes) == 1 and dataset_status(other)["content_sha256"] not in hashes

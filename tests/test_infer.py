@@ -165,3 +165,21 @@ def test_model_card_metrics_are_json(stg):
         warnings.simplefilter("error")
         json.dumps(card)
     assert card["metrics"]["best_val_nll"] < 7.0  # below the uniform prior's log(800)
+
+
+@pytest.mark.parametrize("model", available_pretrained())
+def test_shipped_network_covers_the_bundled_examples(model):
+    """The bundled recordings were simulated at known (g_s, g_u): the 95 % posterior
+    intervals should contain the truth, and bursting should be read as bursting."""
+    path = EXAMPLES / f"{model}_recordings.csv"
+    truth = np.genfromtxt(EXAMPLES / f"{model}_targets.csv", delimiter=",", names=True,
+                          dtype=None, encoding="utf-8")  # fmt: skip
+    trains = read_spike_csv(path)
+    active = trains.n_spikes >= 3
+    est = load_pretrained(model).estimator
+    torch.manual_seed(0)
+    draws = est.sample(2000, trains[np.flatnonzero(active)]).numpy()
+    lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
+    true = np.stack([truth["g_s"], truth["g_u"]], 1)[active]
+    inside = (true >= lo) & (true <= hi)
+    assert inside.mean() >= 0.8, f"truth inside the 95 % intervals: {inside.tolist()}"

@@ -370,9 +370,33 @@ def _noise_timed_array(values_uA_cm2: np.ndarray, dt_ms: float):
     return ta
 
 
+def _import_brian2():
+    """``import brian2``, also from a worker thread (e.g. a Dask worker).
+
+    Brian2 installs a SIGINT handler when it is first imported, which Python allows
+    only in the main thread; in any other thread that one call is skipped.
+    """
+    import sys
+    import threading
+
+    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+        import brian2
+
+        return brian2
+    import signal
+
+    install = signal.signal
+    signal.signal = lambda signalnum, handler: signal.getsignal(signalnum)
+    try:
+        import brian2
+    finally:
+        signal.signal = install
+    return brian2
+
+
 def _run_chunk(task: dict) -> dict:
     """Simulate one chunk of cells (runs in this process or in a pool worker)."""
-    import brian2 as b2
+    b2 = _import_brian2()
 
     model = task["model"]
     g = task["conductances"]
