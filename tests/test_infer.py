@@ -106,9 +106,21 @@ def test_invalid_spike_times_name_the_recording(times, problem):
         infer([TONIC, times], "stg", n=5, ids=["good", "bad"])
 
 
-def test_a_flat_list_is_not_mistaken_for_many_recordings():
-    with pytest.raises(ValueError, match="wrap a single recording in a list"):
-        infer(list(TONIC), "stg", n=5)
+def test_one_recording_padded_arrays_and_lists_agree():
+    padded = np.full((2, len(TONIC)), np.nan)
+    padded[0], padded[1, : len(BURSTS)] = TONIC, BURSTS
+    forms = [infer([TONIC, BURSTS], "stg", n=3, seed=0), infer(padded, "stg", n=3, seed=0),
+             infer(torch.from_numpy(np.nan_to_num(padded, nan=-1.0)), "stg", n=3, seed=0)]
+    for other in forms[1:]:
+        np.testing.assert_array_equal(other.population.conductances,
+                                      forms[0].population.conductances)  # fmt: skip
+    one = infer(list(TONIC), "stg", n=3, seed=0)  # a flat list is one recording
+    assert len(one.report) == 1 and one.report["n_spikes"][0] == len(TONIC)
+
+
+def test_empty_input_and_bad_n_are_clear_errors():
+    with pytest.raises(ValueError, match="no recordings given"):
+        infer([], "stg", n=5)
     with pytest.raises(ValueError, match="n .cells per recording. must be >= 1"):
         infer([TONIC], "stg", n=0)
 

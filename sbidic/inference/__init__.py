@@ -15,7 +15,7 @@
 
 from sbidic.inference.encoder import SpikeTrainEncoder
 from sbidic.inference.estimator import Augmentation, DICEstimator
-from sbidic.inference.infer import Inference, infer
+from sbidic.inference.infer import InferenceResult, infer
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
 from sbidic.inference.pretrained import available_pretrained, load_pretrained
 from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
@@ -32,7 +32,7 @@ __all__ = [
     "DICEstimator",
     "DICPosterior",
     "DICTrainer",
-    "Inference",
+    "InferenceResult",
     "SpikeTrainEncoder",
     "SpikeTruncationWarning",
     "TokenStats",

@@ -3,7 +3,7 @@
 ``spike times -> SpikeTrains -> encoder -> q(g_s, g_u | x) -> population sampler ->
 conductances``, for many recordings at once, with a per-recording report.
 
-Rules for recordings (all reported in :attr:`Inference.report`, never silent):
+Rules for recordings (all reported in :attr:`InferenceResult.report`, never silent):
 
 * invalid times (unsorted, repeated, negative or non-finite) raise a
   :class:`ValueError` naming the recording (id and position); repair them explicitly
@@ -30,15 +30,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from sbidic.inference.posterior import ConductancePosterior
-from sbidic.inference.tokens import MIN_SPIKES, SpikeTruncationWarning
+from sbidic.inference.tokens import (
+    MIN_SPIKES,
+    SpikeTruncationWarning,
+    _is_single_recording,
+    as_padded,
+)
 from sbidic.population import Population
 from sbidic.spikes import SpikeTrains, spike_features
 
-__all__ = ["Inference", "infer"]
+__all__ = ["InferenceResult", "infer"]
 
-#: Columns of :attr:`Inference.report`.
+#: Columns of :attr:`InferenceResult.report`.
 REPORT_COLUMNS = (
     "obs_id", "n_spikes", "label", "status",
     "g_s_mean", "g_s_sd", "g_s_q05", "g_s_q95",
@@ -48,7 +54,7 @@ REPORT_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Inference:
+class InferenceResult:
     """Populations inferred from recordings, with a report of every recording.
 
     Attributes
@@ -107,23 +113,22 @@ class Inference:
 
 
 def _as_recordings(recordings, ids) -> SpikeTrains:
-    if isinstance(recordings, SpikeTrains):
+    """Any accepted form of recordings as validated SpikeTrains (errors name the train)."""
+    if _is_single_recording(recordings):
+        recordings = [recordings]
+    if isinstance(recordings, Tensor | np.ndarray):  # padded (B, L), NaN / negative padding
+        p = as_padded(recordings, max_spikes=None, min_spikes=0)
+        trains = SpikeTrains.from_padded(p.times.numpy(), p.lengths.numpy(), ids, check=False)
+    elif isinstance(recordings, SpikeTrains):
         trains = recordings if ids is None else SpikeTrains(
             recordings.times, recordings.offsets, ids=ids, check=False
-        )
-    elif isinstance(recordings, np.ndarray | torch.Tensor) or (
-        isinstance(recordings, Sequence)
-        and len(recordings) > 0
-        and np.ndim(recordings[0]) == 0
-    ):
-        raise ValueError(
-            "recordings must be a SpikeTrains or a list of 1-D arrays of spike times (ms), "
-            "one per recording; wrap a single recording in a list"
         )
     else:
         trains = SpikeTrains.from_list(
             [np.asarray(r, dtype=float) for r in recordings], ids=ids, check=False
         )
+    if trains.n_trains == 0:
+        raise ValueError("no recordings given")
     return trains.validate()
 
 
@@ -135,14 +140,15 @@ def infer(
     ids: Sequence | None = None,
     seed: int | None = None,
     n_summary: int = 1000,
-) -> Inference:
+) -> InferenceResult:
     """Infer a degenerate population of ``n`` cells for each recording.
 
     Parameters
     ----------
-    recordings : SpikeTrains or list of 1-D arrays
+    recordings : SpikeTrains, list of 1-D arrays, padded 2-D array, or one 1-D array
         Spike times in ms, one train per recording (e.g. from
-        :func:`sbidic.spikes.read_spike_csv`).
+        :func:`sbidic.spikes.read_spike_csv`); a padded array has one recording per
+        row with trailing NaN (sbi's convention) or negative padding.
     posterior : str or ConductancePosterior
         A shipped model name (``"stg"``, ``"da"``: :func:`sbidic.load_pretrained`) or a
         posterior of your own.
@@ -157,7 +163,7 @@ def infer(
 
     Returns
     -------
-    Inference
+    InferenceResult
         ``report`` (every recording) and ``population`` (the non-silent ones).
 
     Raises
@@ -226,4 +232,4 @@ def infer(
         for k, stat in enumerate(("mean", "sd", "q05", "q95")):
             report[f"{dic}_{stat}"] = summary[:, j, k]
     report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, int(n), 0)
-    return Inference(report=report[list(REPORT_COLUMNS)], population=population)
+    return InferenceResult(report=report[list(REPORT_COLUMNS)], population=population)
