@@ -168,6 +168,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         patience=args.patience,
         init_from=args.init_from,
+        device=args.device,
     )
     print(f"estimator, checkpoint and model card written to {args.output}")
     return 0
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--init-from", metavar="DIR",
         help="start from a saved estimator (transfer learning, e.g. sbidic/weights/stg)",
     )  # fmt: skip
+    tr.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     tr.set_defaults(handler=_train)
     return parser
 

@@ -181,6 +181,17 @@ def test_augmentation_follows_the_published_rules():
     assert torch.isnan(out[torch.arange(out.shape[1])[None] >= new[:, None]]).all()
 
 
+def test_augmentation_leaves_a_fraction_of_trains_clean():
+    gen = torch.Generator().manual_seed(1)
+    t = torch.cumsum(torch.full((2000, 40), 20.0, dtype=torch.float64), dim=1)
+    lens = torch.full((2000,), 40)
+    out, new = augment_padded(t, lens, gen, p_augment=0.3)
+    clean = (new == 40) & (out == t).all(dim=1)
+    assert 0.65 < clean.float().mean() < 0.75  # crops always shorten 40-spike trains
+    out, new = augment_padded(t, lens, gen, p_augment=0.0)
+    assert torch.equal(out, t) and torch.equal(new, lens)
+
+
 def test_augmentation_only_in_training_mode(data):
     theta, trains, _ = data
     est = small_estimator()

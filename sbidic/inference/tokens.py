@@ -416,8 +416,13 @@ def augment_padded(
     p_delete: float = 0.05,
     min_keep: int = 5,
     crop_above: int = 10,
+    p_augment: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Training-time augmentation of a padded batch (vectorised, never at evaluation).
+
+    Each train is augmented with probability ``p_augment`` (all three steps) and left
+    untouched otherwise, so that clean, complete trains (what the network sees at
+    evaluation) stay inside the training distribution.
 
     1. jitter: every spike time ``+= N(0, jitter_ms)`` (not re-sorted; the tokens use
        ``|ISI|``);
@@ -438,6 +443,8 @@ def augment_padded(
     jitter_ms, p_delete, min_keep, crop_above
         See above; ``jitter_ms = 0`` / ``p_delete = 0`` / ``crop_above = inf`` disable
         a step.
+    p_augment : float, default 1.0
+        Probability that a train is augmented at all (1.0: every train, as published).
 
     Returns
     -------
@@ -449,23 +456,27 @@ def augment_padded(
     t = times.to(torch.float64)
     lens = lengths.to(torch.int64)
     b, width = t.shape
-    pos = torch.arange(width)
+    dev = t.device
+
+    def draw(fn, *shape, **kw):  # the generator lives on the CPU; the batch may not
+        return fn(*shape, generator=generator, dtype=torch.float64, **kw).to(dev)
+
+    pos = torch.arange(width, device=dev)
     valid = pos[None, :] < lens[:, None]
+    apply = draw(torch.rand, b) < p_augment
     if jitter_ms > 0:
-        noise = torch.randn(b, width, generator=generator, dtype=torch.float64)
-        t = t + jitter_ms * noise
+        t = t + jitter_ms * draw(torch.randn, b, width) * apply[:, None]
     if p_delete > 0:
-        keep = (torch.rand(b, width, generator=generator) >= p_delete) & valid
-        undo = keep.sum(dim=1) < min_keep
+        keep = (draw(torch.rand, b, width) >= p_delete) & valid
+        undo = (keep.sum(dim=1) < min_keep) | ~apply
         keep = torch.where(undo[:, None], valid, keep)
         order = torch.argsort(torch.where(keep, pos, pos + width), dim=1, stable=True)
         t = torch.gather(t, 1, order)
         lens = keep.sum(dim=1)
     if np.isfinite(crop_above):
-        crop = lens > crop_above
+        crop = (lens > crop_above) & apply
         k_lo = lens // 2
-        u1 = torch.rand(b, generator=generator, dtype=torch.float64)
-        u2 = torch.rand(b, generator=generator, dtype=torch.float64)
+        u1, u2 = draw(torch.rand, b), draw(torch.rand, b)
         k = k_lo + torch.floor(u1 * (lens - k_lo)).to(torch.int64)  # [n//2, n-1]
         start = torch.floor(u2 * (lens - k + 1)).to(torch.int64)  # [0, n-k]
         k = torch.where(crop, k, lens)
@@ -475,5 +486,5 @@ def augment_padded(
         lens = k
     new_width = int(lens.max()) if b else 0
     t = t[:, :new_width].clone()
-    t[torch.arange(new_width)[None, :] >= lens[:, None]] = torch.nan
+    t[torch.arange(new_width, device=dev)[None, :] >= lens[:, None]] = torch.nan
     return t, lens

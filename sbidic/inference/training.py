@@ -78,7 +78,7 @@ def _as_trains(x) -> SpikeTrains:
 
 
 def _state_to_tensors(prefix: str, state: dict) -> dict[str, torch.Tensor]:
-    return {f"{prefix}{k}": v.detach().clone().contiguous() for k, v in state.items()}
+    return {f"{prefix}{k}": v.detach().cpu().clone().contiguous() for k, v in state.items()}
 
 
 def _optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -87,7 +87,7 @@ def _optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
     for pid, st in sd["state"].items():
         for key, value in st.items():
             t = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            tensors[f"optim/{pid}/{key}"] = t.detach().clone().contiguous()
+            tensors[f"optim/{pid}/{key}"] = t.detach().cpu().clone().contiguous()
     groups = []
     for g in sd["param_groups"]:
         groups.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()})
@@ -335,17 +335,20 @@ class DICTrainer:
         return [batches[i] for i in rng.permutation(len(batches))]
 
     @staticmethod
-    def _tensors(data: dict, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _tensors(data: dict, idx: np.ndarray, device=None) -> tuple[torch.Tensor, ...]:
         padded, lens = data["trains"][idx].to_padded()
-        return (
-            torch.from_numpy(data["theta"][idx]),
-            torch.from_numpy(padded),
-            torch.from_numpy(lens.astype(np.int64)),
-            torch.from_numpy(data["labels"][idx]),
-            torch.from_numpy(data["features_std"][idx]).to(torch.float32),
+        arrays = (
+            data["theta"][idx],
+            padded,
+            lens.astype(np.int64),
+            data["labels"][idx],
+            data["features_std"][idx].astype(np.float32),
         )
+        return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
-    def _validation_nll(self, data: dict, idx: np.ndarray, batch_size: int = 1024) -> float:
+    def _validation_nll(
+        self, data: dict, idx: np.ndarray, batch_size: int = 1024, device=None
+    ) -> float:
         est = self.estimator
         order = idx[np.argsort(data["n_spikes"][idx], kind="stable")]
         total = 0.0
@@ -353,7 +356,7 @@ class DICTrainer:
         with torch.no_grad():
             for i in range(0, len(order), batch_size):
                 b = order[i : i + batch_size]
-                theta, times, lens, _, _ = self._tensors(data, b)
+                theta, times, lens, _, _ = self._tensors(data, b, device)
                 total += float(est.loss(theta, times, lens)["nll"]) * len(b)
         return total / len(idx)
 
@@ -384,6 +387,7 @@ class DICTrainer:
         class_weight: float = 0.2,
         feature_weight: float = 0.2,
         show_progress_bars: bool | None = None,
+        device: str | torch.device = "cpu",
     ) -> DICEstimator:
         """Train (or resume training), keep the best weights, return the estimator.
 
@@ -418,11 +422,16 @@ class DICTrainer:
             Weights of the auxiliary losses (ignored without auxiliary heads).
         show_progress_bars : bool, optional
             Override the trainer's setting.
+        device : str or torch.device, default "cpu"
+            Where to train (e.g. ``"cuda"``). The augmentation's random numbers are
+            drawn on the CPU whatever the device, and a checkpoint resumes on any device
+            (dropout draws, and so the exact weights, depend on the device).
 
         Returns
         -------
         DICEstimator
-            The estimator with the weights of the best validation epoch, in eval mode.
+            The estimator with the weights of the best validation epoch, in eval mode,
+            on the CPU.
             :attr:`history` holds per-epoch losses, :attr:`summary` the outcome.
         """
         from tqdm.auto import tqdm
@@ -435,6 +444,7 @@ class DICTrainer:
             self.estimator = self._build(seed)
         est = self.estimator
         est.encoder.set_token_stats(token_stats(data["trains"][tr]))
+        device = torch.device(device)
         f_tr = data["features"][tr]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -443,6 +453,7 @@ class DICTrainer:
         f_sd = np.where(f_sd > 1e-6, f_sd, 1.0)
         est.set_feature_stats(f_mu, f_sd)
         data["features_std"] = (data["features"] - f_mu) / f_sd
+        est.to(device)
 
         n_batches = -(-len(tr) // batch_size)
         total_steps = max(1, max_epochs * n_batches)
@@ -553,7 +564,7 @@ class DICTrainer:
                 for b in bar:
                     for group in opt.param_groups:
                         group["lr"] = lr_at(state["step"])
-                    theta, times, lens, labels, feats = self._tensors(data, b)
+                    theta, times, lens, labels, feats = self._tensors(data, b, device)
                     out = est.loss(
                         theta,
                         times,
@@ -573,7 +584,7 @@ class DICTrainer:
                     sums["nll"] += float(out["nll"].detach()) * len(b)
                     bar.set_postfix(nll=f"{float(out['nll'].detach()):.3f}")
                 bar.close()
-            val = self._validation_nll(data, va)
+            val = self._validation_nll(data, va, device=device)
             state["epoch"] = epoch + 1
             improved = val < state["best_val"] - 1e-4
             if improved:
@@ -610,7 +621,7 @@ class DICTrainer:
             state["finished"], state["stop_reason"] = True, stop_reason
             save_checkpoint()
         est.load_state_dict(best_state)
-        est.eval()
+        est.to("cpu").eval()
         self.history = history
         self.summary = {
             "stop_reason": stop_reason,
