@@ -169,6 +169,7 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         init_from=args.init_from,
         device=args.device,
+        p_augment=args.p_augment,
     )
     print(f"estimator, checkpoint and model card written to {args.output}")
     return 0
@@ -340,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="start from a saved estimator (transfer learning, e.g. sbidic/weights/stg)",
     )  # fmt: skip
     tr.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    tr.add_argument(
+        "--p-augment", type=float, metavar="P",
+        help="fraction of training trains augmented (default 0.5; the published 1.0)",
+    )  # fmt: skip
     tr.set_defaults(handler=_train)
     return parser
 

@@ -529,12 +529,18 @@ def test_transfer_starts_from_saved_weights_with_the_new_box(tiny_dataset, tmp_p
         if name not in ("box_lo", "box_hi"):
             torch.testing.assert_close(moved.state_dict()[name], value)
     est = train_from_dataset(tiny_dataset, tmp_path / "ft", seed=0, max_epochs=1,
-                             batch_size=16, init_from=tmp_path / "src",
+                             batch_size=16, init_from=tmp_path / "src", p_augment=0.25,
                              show_progress_bars=False, n_eval_samples=10)  # fmt: skip
     card = json.loads((tmp_path / "ft" / "model_card.json").read_text())
     assert card["init_from"].endswith("src")
+    assert source.augmentation.p_augment == 0.5 and est.augmentation.p_augment == 0.25
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert saved["augmentation"]["p_augment"] == 0.25
     new, old = est.config()["encoder"], source.encoder.config()
     assert new.pop("stats") != old.pop("stats") and new == old  # stats refit on the new data
     with pytest.raises(ValueError, match="init_from fixes the architecture"):
         train_from_dataset(tiny_dataset, tmp_path / "x", init_from=tmp_path / "src",
                            encoder_kwargs=SMALL_ENCODER)  # fmt: skip
+    with pytest.raises(ValueError, match="p_augment must be in"):
+        train_from_dataset(tiny_dataset, tmp_path / "x", init_from=tmp_path / "src",
+                           p_augment=1.5)  # fmt: skip

@@ -44,6 +44,7 @@ import platform
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from sbidic.inference.encoder import SpikeTrainEncoder
-from sbidic.inference.estimator import FEATURE_NAMES, DICEstimator
+from sbidic.inference.estimator import FEATURE_NAMES, Augmentation, DICEstimator
 from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES, as_padded, token_stats
 from sbidic.spikes import SpikeTrains, spike_features
 
@@ -769,6 +770,7 @@ def train_from_dataset(
     show_progress_bars: bool = True,
     n_eval_samples: int = 100,
     init_from: str | os.PathLike | None = None,
+    p_augment: float | None = None,
     **train_kwargs,
 ) -> DICEstimator:
     """Train an estimator on a dataset written by :func:`sbidic.datasets.generate_dataset`.
@@ -786,6 +788,9 @@ def train_from_dataset(
     fine-tuning every weight (Brandoit et al. 2025 transfer STG -> DA). The DIC box
     becomes the new model's; the token and feature statistics are recomputed on the
     new training data; ``encoder_kwargs`` / ``estimator_kwargs`` must then be None.
+
+    ``p_augment`` overrides the fraction of augmented training trains
+    (:class:`~.estimator.Augmentation`; default: the estimator's, 0.5 for a new one).
 
     Returns
     -------
@@ -809,6 +814,15 @@ def train_from_dataset(
         if encoder_kwargs or estimator_kwargs:
             raise ValueError("init_from fixes the architecture: drop encoder/estimator kwargs")
         estimator = _transfer(load_estimator(init_from), spec["model"])
+    if p_augment is not None:
+        if not 0 <= p_augment <= 1:
+            raise ValueError(f"p_augment must be in [0, 1], got {p_augment}")
+        if estimator is None:
+            estimator_kwargs = dict(estimator_kwargs or {})
+            aug = estimator_kwargs.get("augmentation", Augmentation())
+            estimator_kwargs["augmentation"] = replace(aug, p_augment=p_augment)
+        else:
+            estimator.augmentation = replace(estimator.augmentation, p_augment=p_augment)
     trainer = DICTrainer(
         estimator,
         model=spec["model"],
