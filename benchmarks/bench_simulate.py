@@ -10,6 +10,9 @@ against the converged reference (``g_spk`` for STG, cell ``A`` for DA).
     OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py            # speed table
     OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py --large    # also N = 10000
     OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py --accuracy # method/dt study
+    # + the datasets' integration settings:
+    OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py --large \
+        --also stg:exponential_euler:0.025 --also da:rk2:0.025
 
 ``--accuracy`` simulates every converged reference case of both models over the full
 published protocol with each candidate integration method and step, and prints the
@@ -195,7 +198,8 @@ def bdf_speed_and_error(model_name: str, short_ms: float) -> tuple[float, float,
     return speed, err, full_wall
 
 
-def speed_table(large: bool, duration_ms: float) -> None:
+def speed_table(large: bool, duration_ms: float, extra: dict | None = None) -> None:
+    """Speed table; ``extra`` maps a model to more ``(method, dt_ms)`` rows to time."""
     sizes = [100, 1000] + ([10000] if large else [])
     print(
         "# Brian2 (default method and dt per model) vs scipy solve_ivp BDF (default "
@@ -216,7 +220,6 @@ def speed_table(large: bool, duration_ms: float) -> None:
     print(header)
     print("-" * len(header))
     for model in ("stg", "da"):
-        method, dt = default_integration(model)
         # compile / warm the cython cache
         simulate(
             model,
@@ -225,14 +228,15 @@ def speed_table(large: bool, duration_ms: float) -> None:
             transient_ms=0.0,
         )
         bdf, bdf_err, bdf_full = bdf_speed_and_error(model, duration_ms)
-        brian_err = mean_isi_error(model, method, dt)
-        for n in sizes:
-            s = brian_speed(model, n, duration_ms, method, dt)
-            print(
-                f"{model:5} {f'brian2 {method} {dt}':30} {n:>6} {s:>21.1f} "
-                f"{s / bdf:>7.1f}x {brian_err:>12.3%}"
-            )
-            sys.stdout.flush()
+        for method, dt in [default_integration(model), *(extra or {}).get(model, [])]:
+            brian_err = mean_isi_error(model, method, dt)
+            for n in sizes:
+                s = brian_speed(model, n, duration_ms, method, dt)
+                print(
+                    f"{model:5} {f'brian2 {method} {dt}':30} {n:>6} {s:>21.1f} "
+                    f"{s / bdf:>7.1f}x {brian_err:>12.3%}"
+                )
+                sys.stdout.flush()
         print(
             f"{model:5} {'scipy BDF (1 cell at a time)':30} {'1':>6} {bdf:>21.2f} "
             f"{1.0:>7.1f}x {bdf_err:>12.3%}   (full-protocol run: {bdf_full:.1f} s)"
@@ -299,11 +303,22 @@ def main(argv=None) -> None:
         default=1000.0,
         help="simulated time per cell in the speed table",
     )
+    p.add_argument(
+        "--also", action="append", default=[], metavar="MODEL:METHOD:DT",
+        help="also time this integration, e.g. stg:exponential_euler:0.025 (the dataset's)",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    extra: dict = {}
+    for item in args.also:
+        try:
+            model, method, dt = item.split(":")
+            extra.setdefault(model, []).append((method, float(dt)))
+        except ValueError:
+            p.error(f"--also expects MODEL:METHOD:DT, got {item!r}")
     if args.accuracy:
         accuracy_table(CANDIDATES)
     else:
-        speed_table(args.large, args.duration_ms)
+        speed_table(args.large, args.duration_ms, extra)
 
 
 if __name__ == "__main__":
