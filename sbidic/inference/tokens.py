@@ -33,6 +33,8 @@ Augmentation (:func:`augment_padded`, training only), in order: Gaussian jitter 
 spike time (2 ms), deletion of each spike with probability 0.05 (undone if fewer than
 5 spikes survive), and a random crop in spike-index space of trains with more than 10
 spikes (window length uniform in ``[floor(n/2), n-1]``, start uniform over all windows).
+Each train is augmented with probability ``p_augment`` (published: every train; sbidic's
+:class:`~sbidic.inference.estimator.Augmentation` default: half of them).
 
 References
 ----------

@@ -5,8 +5,9 @@
 estimation, Papamakarios & Murray 2016; Greenberg et al. 2019) plus optional auxiliary
 losses, with:
 
-* augmentation of the training batches only (:class:`~.estimator.Augmentation`);
-  validation batches are never augmented;
+* augmentation of the training batches only (:class:`~.estimator.Augmentation`, half
+  the trains by default); validation batches are never augmented;
+* any torch device (``train(device="cuda")``); the returned estimator is on the CPU;
 * a validation set that shares no target with the training set (``split`` or
   ``groups``);
 * AdamW (betas 0.9 / 0.98, weight decay 1e-4), linear warm-up then cosine decay of the
