@@ -125,7 +125,7 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     generate_dataset(tmp_path / "ds", spec, n_jobs=1, progress=False)
     out = tmp_path / "est"
     rc = main(["train", str(tmp_path / "ds"), "-o", str(out), "--epochs", "2",
-               "--batch-size", "8"])  # fmt: skip
+               "--batch-size", "8", "--p-augment", "0.75", "--device", "cpu"])  # fmt: skip
     assert rc == 0
     assert (out / "weights.safetensors").exists() and (out / "model_card.md").exists()
-    load_estimator(out)
+    assert load_estimator(out).augmentation.p_augment == 0.75

@@ -36,7 +36,7 @@ def stg():
 
 
 def test_shipped_weights_have_complete_model_cards():
-    assert "stg" in available_pretrained()
+    assert {"stg", "da"} <= set(available_pretrained())
     for name in available_pretrained():
         files = {p.name for p in pretrained_dir(name).iterdir()}
         assert {"weights.safetensors", "config.json", "model_card.json", "model_card.md"} <= files
@@ -45,6 +45,9 @@ def test_shipped_weights_have_complete_model_cards():
         for key in ("data", "command", "seed", "wall_time_s", "metrics"):
             assert key in card, f"{name} model card lacks {key!r}"
         assert card["model"] == name and card["n_parameters"] <= 200_000
+        test = card["test_metrics"]  # written by benchmarks/bench_estimator.py
+        assert test["split"] == "test" and test["test_time_augmentation"] is False
+        assert {row["class"] for row in test["by_class"]} >= {"all", "spiking", "bursting"}
 
 
 def test_unknown_pretrained_model_is_a_clear_error():
