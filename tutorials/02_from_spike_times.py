@@ -97,3 +97,14 @@ print(f"{agree:.0%} of the simulated cells share the recording's firing label")
 # %%
 tree = result.to_datatree()
 print(list(tree.children))
+
+# %% [markdown]
+# ## 6. The dopaminergic neuron
+# The same call with `"da"` uses the shipped DA network (Qian et al. 2014 model,
+# threshold -55.5 mV). `da_recordings.csv` holds trains our simulator produced for
+# known DA targets (12 s, the first 3 s discarded).
+
+# %%
+da_recordings = sbidic.read_spikes(str(examples / "da_recordings.csv"))
+da = sbidic.infer(da_recordings, "da", n=50, seed=0)
+print(da.report[["obs_id", "label", "status", "g_s_mean", "g_s_sd", "g_u_mean", "g_u_sd"]])
