@@ -487,6 +487,9 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
     card = json.loads((out / "model_card.json").read_text())
     assert card["seed"] == 0 and card["training"]["epochs"] == 2
     assert "best_val_nll" in card["metrics"] and card["data"]["spec"]["model"] == "stg"
+    from sbidic.datasets import dataset_status
+
+    assert card["data"]["content_sha256"] == dataset_status(tiny_dataset)["content_sha256"]
     assert isinstance(est, DICEstimator)
 
     import importlib.util

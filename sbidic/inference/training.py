@@ -797,7 +797,7 @@ def train_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.datasets import load_dataset
+    from sbidic.datasets import dataset_status, load_dataset
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     t0 = time.perf_counter()
@@ -873,6 +873,7 @@ def train_from_dataset(
             "dataset_dir": _card_path(dataset_dir),
             "n_cells": int(trains.n_trains),
             "chunks": f"{ds.attrs['n_chunks']} of {ds.attrs['chunks_total']}",
+            "content_sha256": dataset_status(dataset_dir)["content_sha256"],
             "spec": spec,
         },
         "command": " ".join(sys.argv),
