@@ -123,6 +123,29 @@ def test_monte_carlo_dataset_reports_silent_cells(tmp_path):
     assert np.isnan(load_dataset(tmp_path / "mc")["target"].values).all()
 
 
+def test_integration_blow_ups_are_flagged_not_silently_labelled(tmp_path):
+    import xarray as xr
+
+    # rk4 at 0.05 ms is past its stability limit on most DA cells
+    spec = DatasetSpec("da", n_targets=4, cells_per_target=4, targets_per_chunk=4,
+                       duration_ms=600.0, transient_ms=100.0, dt_ms=0.05,
+                       method="rk4")  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        generate_dataset(tmp_path / "d", spec, n_jobs=1, progress=False)
+    ds = load_dataset(tmp_path / "d")
+    flag = ds["diverged"].values
+    assert set(np.unique(flag)) <= {0, 1} and flag.sum() > 0
+    assert (ds["label_code"].values[flag == 1] == 0).all()
+    assert dataset_status(tmp_path / "d")["diverged_cells"] == int(flag.sum())
+    # chunks written before the flag existed load with -1 ("not recorded")
+    path = next((tmp_path / "d" / "chunks").glob("*.nc"))
+    with xr.open_dataset(path) as old:
+        old = old.load().drop_vars("diverged")
+    old.to_netcdf(path)
+    assert (load_dataset(tmp_path / "d")["diverged"].values == -1).all()
+    assert "not recorded" in str(dataset_status(tmp_path / "d")["diverged_cells"])
+
+
 def test_bad_dataset_spec_is_rejected():
     with pytest.raises(ValueError, match="unknown model"):
         DatasetSpec("hh", n_targets=3)

@@ -201,6 +201,9 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
             "label_code": ("cell", spike_features(trains).label_code.astype(np.int8),
                            {"flag_meanings": "silent spiking bursting"}),
             "n_spikes": ("cell", trains.n_spikes.astype(np.int32)),
+            "diverged": ("cell", sim.diverged.astype(np.int8),
+                         {"long_name": "the voltage became non-finite (integration blow-up): "
+                          "no spikes kept, labelled silent", "flag_values": "0 1"}),
             "spike_step_delta": ("spike", encode_spike_steps(trains, dt),
                                  {"long_name": "per train: first spike time, then ISIs, "
                                   "in integer steps of dt_ms", "dt_ms": dt}),

@@ -33,7 +33,9 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
     xarray.Dataset
         Dimension ``train`` (one per cell, coordinate ``train_id`` = global cell id) with
         ``conductances``, ``target``, achieved ``dics``, ``target_index``, ``split``,
-        ``label_code`` and the spike features (recomputed from the trains); spike times
+        ``label_code``, ``diverged`` (1: the integration blew up and the cell is
+        labelled silent; -1: not recorded, chunks written before 2026-11-26) and the
+        spike features (recomputed from the trains); spike times
         (ms) as a CF contiguous ragged array: read them with
         ``sbidic.spikes.SpikeTrains.from_dataset``.
     """
@@ -61,6 +63,8 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
         cell_split = split_of(ds["target_index"].values, spec.n_targets, spec.seed,
                               spec.fractions)  # fmt: skip
         ds = ds.drop_vars("split_code").assign(split=("cell", cell_split))
+        if "diverged" not in ds:  # chunks written before 2026-11-26: not recorded
+            ds["diverged"] = ("cell", np.full(ds.sizes["cell"], -1, np.int8))
         keep = np.arange(ds.sizes["cell"])
         if split is not None:
             keep = np.flatnonzero(cell_split == split)
@@ -80,8 +84,9 @@ def load_dataset(root: str | os.PathLike, split: str | None = None):
 
 
 def dataset_status(root: str | os.PathLike) -> dict:
-    """How far a dataset is: chunks done, cells, silent fraction, CPU time, size, and a
-    content hash.
+    """How far a dataset is: chunks done, cells, silent fraction, unreachable targets,
+    diverged cells (integration blow-ups, counted among the silent ones), CPU time,
+    size, and a content hash.
 
     ``content_sha256`` hashes every variable's name, dtype, shape and values of every
     finished chunk, in chunk order, and no attributes (which hold timings): two runs of
@@ -94,7 +99,7 @@ def dataset_status(root: str | os.PathLike) -> dict:
     root = Path(root)
     spec = DatasetSpec.from_json(json.loads((root / "manifest.json").read_text())["spec"])
     files = _chunks(root)
-    cells = silent = unreachable = 0
+    cells = silent = unreachable = diverged = unrecorded = 0
     cpu = 0.0
     digest = hashlib.sha256()
     for path in files:
@@ -107,6 +112,10 @@ def dataset_status(root: str | os.PathLike) -> dict:
             cells += ds.sizes["cell"]
             silent += int((ds["label_code"].values == 0).sum())
             unreachable += ds.sizes.get("unreachable", 0)
+            if "diverged" in ds:
+                diverged += int((ds["diverged"].values == 1).sum())
+            else:
+                unrecorded += 1
             cpu += float(ds.attrs.get("wall_time_s", 0.0))
     return {
         "chunks_done": len(files),
@@ -115,6 +124,8 @@ def dataset_status(root: str | os.PathLike) -> dict:
         "non_silent": cells - silent,
         "silent_fraction": round(silent / cells, 4) if cells else float("nan"),
         "unreachable_targets": unreachable,
+        "diverged_cells": diverged if unrecorded == 0 else f"{diverged} (not recorded in "
+        f"{unrecorded} chunks written before 2026-11-26)",
         "cpu_hours": round(cpu / 3600, 3),
         "megabytes": round(sum(p.stat().st_size for p in files) / 2**20, 2),
         "content_sha256": digest.hexdigest(),
