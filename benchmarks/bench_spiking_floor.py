@@ -30,8 +30,8 @@ import argparse  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def spiking_summaries(data: str, split: str, jitter_ms: float, rng) -> tuple:
-    """(log mean ISI, log CV) per tonic-spiking train of a split, and its (g_s, g_u)."""
+def tonic_trains(data: str, split: str) -> tuple:
+    """Padded spike times, spike counts and (g_s, g_u) of a split's tonic-spiking trains."""
     from sbidic.datasets import load_dataset
     from sbidic.spikes import SpikeTrains
 
@@ -39,12 +39,17 @@ def spiking_summaries(data: str, split: str, jitter_ms: float, rng) -> tuple:
     keep = np.flatnonzero(np.asarray(ds["label_code"].values) == 1)
     theta = np.asarray(ds["target"].values, dtype=float)[keep]
     times, lens = SpikeTrains.from_dataset(ds, check=False)[keep].to_padded()
+    return times, lens, theta
+
+
+def spiking_summaries(times, lens, jitter_ms: float, rng) -> np.ndarray:
+    """(log mean ISI, log CV) per train after Gaussian jitter of ``jitter_ms``."""
     times = times + jitter_ms * rng.standard_normal(times.shape)
     isi = np.diff(times, axis=1)
     isi[np.arange(isi.shape[1])[None, :] >= (lens - 1)[:, None]] = np.nan
     mean = np.nanmean(isi, axis=1)
     cv = np.nanstd(isi, axis=1) / mean
-    return np.stack([np.log(mean), np.log(cv + 1e-6)], axis=1), theta
+    return np.stack([np.log(mean), np.log(cv + 1e-6)], axis=1)
 
 
 def knn_median_mae(x_train, y_train, x_test, y_test, k: int) -> np.ndarray:
@@ -67,9 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     print(f"tonic-spiking trains of {args.data}: k-NN (k = {args.k}) median, train -> test")
     print(f"{'jitter ms':>9}  {'summaries':<16}{'MAE g_s':>8}{'MAE g_u':>9}")
+    t_tr, n_tr, y_tr = tonic_trains(args.data, "train")
+    t_te, n_te, y_te = tonic_trains(args.data, "test")
     for jitter in args.jitter:
-        x_tr, y_tr = spiking_summaries(args.data, "train", jitter, rng)
-        x_te, y_te = spiking_summaries(args.data, "test", jitter, rng)
+        x_tr = spiking_summaries(t_tr, n_tr, jitter, rng)
+        x_te = spiking_summaries(t_te, n_te, jitter, rng)
         for cols, name in (([0], "mean ISI"), ([0, 1], "mean ISI + CV")):
             err = knn_median_mae(x_tr[:, cols], y_tr, x_te[:, cols], y_te, args.k)
             print(f"{jitter:>9g}  {name:<16}{err[0]:>8.3f}{err[1]:>9.3f}", flush=True)

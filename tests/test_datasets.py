@@ -136,14 +136,17 @@ def test_integration_blow_ups_are_flagged_not_silently_labelled(tmp_path):
     flag = ds["diverged"].values
     assert set(np.unique(flag)) <= {0, 1} and flag.sum() > 0
     assert (ds["label_code"].values[flag == 1] == 0).all()
-    assert dataset_status(tmp_path / "d")["diverged_cells"] == int(flag.sum())
+    status = dataset_status(tmp_path / "d")
+    assert status["diverged_cells"] == int(flag.sum())
+    assert status["chunks_without_diverged_flag"] == 0
     # chunks written before the flag existed load with -1 ("not recorded")
     path = next((tmp_path / "d" / "chunks").glob("*.nc"))
     with xr.open_dataset(path) as old:
         old = old.load().drop_vars("diverged")
     old.to_netcdf(path)
     assert (load_dataset(tmp_path / "d")["diverged"].values == -1).all()
-    assert "not recorded" in str(dataset_status(tmp_path / "d")["diverged_cells"])
+    status = dataset_status(tmp_path / "d")
+    assert status["chunks_without_diverged_flag"] == 1 and status["diverged_cells"] == 0
 
 
 def test_bad_dataset_spec_is_rejected():

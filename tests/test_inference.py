@@ -21,6 +21,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from sbidic.inference import (  # noqa: E402
+    Augmentation,
     ConductancePosterior,
     DICEstimator,
     DICPosterior,
@@ -547,3 +548,5 @@ def test_transfer_starts_from_saved_weights_with_the_new_box(tiny_dataset, tmp_p
     with pytest.raises(ValueError, match="p_augment must be in"):
         train_from_dataset(tiny_dataset, tmp_path / "x", init_from=tmp_path / "src",
                            p_augment=1.5)  # fmt: skip
+    with pytest.raises(ValueError, match="p_augment must be in"):
+        Augmentation(p_augment=-0.1)

@@ -94,6 +94,10 @@ class Augmentation:
     p_augment: float = 0.5
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.p_augment <= 1:
+            raise ValueError(f"p_augment must be in [0, 1], got {self.p_augment}")
+
 
 def _box(box) -> tuple[tuple[float, float], tuple[float, float]]:
     if isinstance(box, dict):

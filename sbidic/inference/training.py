@@ -815,9 +815,7 @@ def train_from_dataset(
         if encoder_kwargs or estimator_kwargs:
             raise ValueError("init_from fixes the architecture: drop encoder/estimator kwargs")
         estimator = _transfer(load_estimator(init_from), spec["model"])
-    if p_augment is not None:
-        if not 0 <= p_augment <= 1:
-            raise ValueError(f"p_augment must be in [0, 1], got {p_augment}")
+    if p_augment is not None:  # Augmentation checks the value
         if estimator is None:
             estimator_kwargs = dict(estimator_kwargs or {})
             aug = estimator_kwargs.get("augmentation", Augmentation())
