@@ -155,6 +155,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jitter(values: list[float]) -> float | tuple[float, float]:
+    if len(values) > 2:
+        raise ValueError(f"--jitter-ms takes one value or a range LO HI, got {values}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
 def _train(args: argparse.Namespace) -> int:
     from sbidic.inference import train_from_dataset
 
@@ -170,6 +176,9 @@ def _train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         device=args.device,
         p_augment=args.p_augment,
+        independent_steps=args.independent_augmentation or None,
+        jitter_ms=None if args.jitter_ms is None else _jitter(args.jitter_ms),
+        timing_features=args.timing_features,
     )
     print(f"estimator, checkpoint and model card written to {args.output}")
     return 0
@@ -344,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--p-augment", type=float, metavar="P",
         help="fraction of training trains augmented (default 0.5; the published 1.0)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--independent-augmentation", action="store_true",
+        help="draw the jitter and the deletion + crop independently (each with P)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--jitter-ms", type=float, nargs="+", metavar="MS",
+        help="training jitter sd (ms), or a range LO HI drawn log-uniformly (default 2)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--timing-features", action="store_true",
+        help="give the encoder whole-train ISI-variability summaries (added to --init-from)",
     )  # fmt: skip
     tr.set_defaults(handler=_train)
     return parser

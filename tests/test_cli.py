@@ -125,7 +125,11 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     generate_dataset(tmp_path / "ds", spec, n_jobs=1, progress=False)
     out = tmp_path / "est"
     rc = main(["train", str(tmp_path / "ds"), "-o", str(out), "--epochs", "2",
-               "--batch-size", "8", "--p-augment", "0.75", "--device", "cpu"])  # fmt: skip
+               "--batch-size", "8", "--p-augment", "0.75", "--device", "cpu",
+               "--independent-augmentation", "--timing-features",
+               "--jitter-ms", "0.05", "1"])  # fmt: skip
     assert rc == 0
     assert (out / "weights.safetensors").exists() and (out / "model_card.md").exists()
-    assert load_estimator(out).augmentation.p_augment == 0.75
+    est = load_estimator(out)
+    assert est.augmentation.p_augment == 0.75 and est.augmentation.independent_steps
+    assert est.encoder.timing_features and est.augmentation.jitter_ms == (0.05, 1.0)

@@ -35,7 +35,12 @@ from sbidic.inference import (  # noqa: E402
     token_stats,
 )
 from sbidic.inference.posterior import to_datatree  # noqa: E402
-from sbidic.inference.tokens import as_padded, augment_padded, isi_tokens  # noqa: E402
+from sbidic.inference.tokens import (  # noqa: E402
+    as_padded,
+    augment_padded,
+    isi_tokens,
+    timing_summaries,
+)
 from sbidic.spikes import SpikeTrains  # noqa: E402
 
 SMALL_ENCODER = {"d_model": 32, "n_heads": 4, "n_blocks": 1, "embed_dim": 16, "dropout": 0.0}
@@ -191,6 +196,87 @@ def test_augmentation_leaves_a_fraction_of_trains_clean():
     assert 0.65 < clean.float().mean() < 0.75  # crops always shorten 40-spike trains
     out, new = augment_padded(t, lens, gen, p_augment=0.0)
     assert torch.equal(out, t) and torch.equal(new, lens)
+
+
+def test_independent_augmentation_steps_give_all_four_combinations():
+    gen = torch.Generator().manual_seed(2)
+    t = torch.cumsum(torch.full((4000, 40), 20.0, dtype=torch.float64), dim=1)
+    lens = torch.full((4000,), 40)
+
+    def kinds(independent):
+        out, new = augment_padded(t, lens, gen, p_augment=0.5, independent_steps=independent)
+        cut = new < 40  # deleted or cropped (a 40-spike train is always cropped)
+        on_grid = torch.where(torch.isnan(out), 0.0, torch.remainder(out, 20.0)) == 0
+        jittered = ~on_grid.all(dim=1)
+        return [((cut == c) & (jittered == j)).float().mean().item()
+                for c in (False, True) for j in (False, True)]  # fmt: skip
+
+    joint = kinds(False)  # clean, jitter only, cut only, both
+    assert joint[1] == 0 and joint[2] == 0 and 0.45 < joint[0] < 0.55
+    assert all(0.2 < f < 0.3 for f in kinds(True))
+
+
+def test_jitter_range_draws_one_log_uniform_sigma_per_train():
+    gen = torch.Generator().manual_seed(4)
+    t = torch.cumsum(torch.full((3000, 200), 20.0, dtype=torch.float64), dim=1)
+    lens = torch.full((3000,), 200)
+    out, _ = augment_padded(t, lens, gen, jitter_ms=(0.01, 2.0), p_delete=0.0,
+                            crop_above=float("inf"), p_augment=1.0)  # fmt: skip
+    log_sd = torch.log((out - t).std(dim=1))
+    assert abs(log_sd.mean() - np.log(np.sqrt(0.02))) < 0.1  # midpoint of the log range
+    assert log_sd.min() > np.log(0.008) and log_sd.max() < np.log(2.5)
+    assert (log_sd < np.log(0.05)).float().mean() > 0.2  # small noise levels are seen
+    assert Augmentation(jitter_ms=[0.1, 1]).jitter_ms == (0.1, 1.0)  # from JSON
+    for bad in ((0.0, 1.0), (2.0, 1.0), (1.0,), -1.0):
+        with pytest.raises(ValueError, match="jitter"):
+            Augmentation(jitter_ms=bad)
+
+
+def test_timing_summaries_match_numpy_and_ignore_padding_and_time_units():
+    rng = np.random.default_rng(3)
+    trains = [np.cumsum(rng.uniform(20, 60, n)) for n in (3, 7, 40)]
+    p = as_padded(trains)
+    got = timing_summaries(p.times, p.lengths).numpy()
+    for row, train in zip(got, trains, strict=True):
+        d = np.diff(train)
+        cv = d.std() / d.mean()
+        local = np.abs(np.diff(d)).mean() / d.mean()
+        corr = np.corrcoef(d, np.arange(d.size))[0, 1]
+        want = [(np.log(cv + 1e-6) + 4) / 4, (np.log(local + 1e-6) + 4) / 4, corr]
+        np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-6)
+    wide = torch.nn.functional.pad(p.times, (0, 5), value=float("nan"))
+    torch.testing.assert_close(timing_summaries(wide, p.lengths), torch.from_numpy(got))
+    seconds = timing_summaries(p.times / 1000.0, p.lengths)  # scale-free
+    torch.testing.assert_close(seconds, torch.from_numpy(got), rtol=1e-5, atol=1e-5)
+    # a 0.01 % drift of a 50 ms ISI is resolved: the float32 tokens cannot show it
+    regular = np.arange(60) * 50.0
+    drifting = np.cumsum(np.r_[0.0, 50.0 + 0.005 * np.linspace(-1, 1, 59)])
+    q = as_padded([regular, drifting])
+    s = timing_summaries(q.times, q.lengths)
+    assert s[0, 0] < -2.4 and s[1, 0] > -1.5 and s[1, 2] > 0.99 and s[0, 2] == 0
+
+
+def test_timing_branch_starts_at_zero_and_then_reads_the_drift(tmp_path):
+    from sbidic.inference.training import _transfer
+
+    source = small_estimator()
+    save_estimator(source, tmp_path / "src")
+    est = _transfer(load_estimator(tmp_path / "src"), "stg", timing_features=True).eval()
+    assert est.encoder.config()["timing_features"] and not source.encoder.timing_features
+    regular = np.arange(60) * 50.0
+    drifting = np.cumsum(np.r_[0.0, 50.0 + 0.005 * np.linspace(-1, 1, 59)])
+    x = [regular, drifting]
+    torch.testing.assert_close(est.embed(x), source.eval().embed(x))  # unchanged at start
+    with torch.no_grad():
+        torch.nn.init.normal_(est.encoder.timing[-1].weight)
+    z = est.embed(x)
+    assert (z[0] - z[1]).abs().max() > 1e-2  # only the summaries tell them apart
+    save_estimator(est, tmp_path / "timing")
+    torch.testing.assert_close(load_estimator(tmp_path / "timing").embed(x), z)
+    q = as_padded(x)
+    tokens, mask = isi_tokens(q.times, q.lengths, est.encoder.mu, est.encoder.sigma)
+    with pytest.raises(ValueError, match="timing features"):
+        est.encoder.encode_tokens(tokens, mask)
 
 
 def test_augmentation_only_in_training_mode(data):

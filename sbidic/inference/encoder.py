@@ -10,7 +10,11 @@ Architecture (after the published "DICsNet" encoder, Brandoit et al. 2025):
    mask, GELU feed-forward of width ``d_ff``), then ``GELU(LayerNorm(Linear(x)))``;
 4. attention pooling with one learned query: ``alpha = softmax_t(q . W_K x_t / sqrt(d))``
    over the valid positions, ``pooled = sum_t alpha_t x_t``;
-5. ``z = GELU(Linear(d -> embed_dim)(LayerNorm(pooled)))``.
+5. ``z = GELU(Linear(d -> embed_dim)(LayerNorm(pooled)) + T(s))``, where ``T(s) = 0``
+   unless ``timing_features=True``: then ``s`` holds three float64 whole-train
+   summaries of ISI variability (:func:`~sbidic.inference.tokens.timing_summaries`)
+   and ``T`` is a small MLP whose last layer starts at zero, so adding the branch to a
+   trained encoder leaves its output unchanged until fine-tuning.
 
 The output depends only on the valid tokens: padding (any width) does not change it.
 
@@ -37,10 +41,12 @@ from torch import Tensor, nn
 
 from sbidic.inference.tokens import (
     DEFAULT_MAX_SPIKES,
+    N_TIMING_SUMMARIES,
     PUBLISHED_STG_STATS,
     TokenStats,
     as_padded,
     isi_tokens,
+    timing_summaries,
 )
 
 __all__ = ["PUBLISHED_SIZES", "SpikeTrainEncoder", "TransformerBlock", "sinusoidal_encoding"]
@@ -132,6 +138,8 @@ class SpikeTrainEncoder(nn.Module):
         them from the training data (:meth:`set_token_stats`).
     on_truncate : {"warn", "ignore", "raise"}
         Reaction to recordings longer than ``max_spikes``.
+    timing_features : bool, default False
+        Add the whole-train ISI-variability summaries (step 5 above) to the embedding.
 
     Notes
     -----
@@ -161,6 +169,7 @@ class SpikeTrainEncoder(nn.Module):
         max_spikes: int | None = DEFAULT_MAX_SPIKES,
         stats: TokenStats | None = None,
         on_truncate: str = "warn",
+        timing_features: bool = False,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -188,6 +197,13 @@ class SpikeTrainEncoder(nn.Module):
         self.key = nn.Linear(d_model, d_model)
         self.pool_norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, embed_dim)
+        self.timing_features = bool(timing_features)
+        if self.timing_features:
+            self.timing = nn.Sequential(
+                nn.Linear(N_TIMING_SUMMARIES, d_model), nn.GELU(), nn.Linear(d_model, embed_dim)
+            )
+            nn.init.zeros_(self.timing[-1].weight)
+            nn.init.zeros_(self.timing[-1].bias)
 
     # ------------------------------------------------------------- config
     def config(self) -> dict:
@@ -202,6 +218,7 @@ class SpikeTrainEncoder(nn.Module):
             "max_spikes": self.max_spikes,
             "stats": self.token_stats.to_dict(),
             "on_truncate": self.on_truncate,
+            "timing_features": self.timing_features,
         }
 
     @classmethod
@@ -246,11 +263,16 @@ class SpikeTrainEncoder(nn.Module):
     def encode_padded(self, times: Tensor, lengths: Tensor) -> Tensor:
         """Embed a validated padded batch (times ``(B, L)`` in ms, ``lengths`` ``(B,)``)."""
         device = self.mu.device
-        tokens, mask = isi_tokens(times.to(device), lengths.to(device), self.mu, self.sigma)
-        return self.encode_tokens(tokens, mask)
+        times, lengths = times.to(device), lengths.to(device)
+        tokens, mask = isi_tokens(times, lengths, self.mu, self.sigma)
+        summaries = timing_summaries(times, lengths) if self.timing_features else None
+        return self.encode_tokens(tokens, mask, summaries)
 
-    def encode_tokens(self, tokens: Tensor, mask: Tensor) -> Tensor:
-        """Embed standardised tokens ``(B, T, 2)`` with validity mask ``(B, T)``."""
+    def encode_tokens(
+        self, tokens: Tensor, mask: Tensor, summaries: Tensor | None = None
+    ) -> Tensor:
+        """Embed standardised tokens ``(B, T, 2)`` with validity mask ``(B, T)`` and,
+        with ``timing_features``, the train summaries ``(B, 3)``."""
         n_tok = tokens.shape[1]
         if n_tok > self.pe.shape[0]:
             self.pe = sinusoidal_encoding(n_tok, self.d_model).to(self.pe.device)
@@ -265,4 +287,9 @@ class SpikeTrainEncoder(nn.Module):
         scores = scores.float().masked_fill(pad, float("-inf"))
         alpha = torch.softmax(scores, dim=1)
         pooled = torch.einsum("bt,btd->bd", alpha, h)
-        return nn.functional.gelu(self.drop(self.out(self.pool_norm(pooled))))
+        h = self.drop(self.out(self.pool_norm(pooled)))
+        if self.timing_features:
+            if summaries is None:
+                raise ValueError("this encoder uses timing features: pass the train summaries")
+            h = h + self.timing(summaries)
+        return nn.functional.gelu(h)

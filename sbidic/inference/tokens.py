@@ -7,7 +7,9 @@ intervals (ISIs) as a sequence of two-feature tokens (Brandoit et al. 2025):
 * ``b_1 = 0`` and ``b_i = a_i - a_{i-1}``, its first difference;
 
 standardised with fixed statistics ``(a, b) -> ((a, b) - mu) / sigma``
-(:class:`TokenStats`). A train of ``N`` spikes gives ``N - 1`` tokens.
+(:class:`TokenStats`). A train of ``N`` spikes gives ``N - 1`` tokens. Beside them, an
+encoder may read three whole-train summaries of ISI variability computed in float64
+(:func:`timing_summaries`), which resolve drifts far below the tokens' precision.
 
 Accepted inputs (:func:`as_padded`)
 -----------------------------------
@@ -34,7 +36,8 @@ spike time (2 ms), deletion of each spike with probability 0.05 (undone if fewer
 5 spikes survive), and a random crop in spike-index space of trains with more than 10
 spikes (window length uniform in ``[floor(n/2), n-1]``, start uniform over all windows).
 Each train is augmented with probability ``p_augment`` (published: every train; sbidic's
-:class:`~sbidic.inference.estimator.Augmentation` default: half of them).
+:class:`~sbidic.inference.estimator.Augmentation` default: half of them), all steps
+together or, with ``independent_steps``, the jitter and the deletion + crop independently.
 
 References
 ----------
@@ -45,6 +48,7 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ from sbidic.spikes import SpikeTrains
 __all__ = [
     "DEFAULT_MAX_SPIKES",
     "MIN_SPIKES",
+    "N_TIMING_SUMMARIES",
     "PAD_NEGATIVE",
     "PUBLISHED_STG_STATS",
     "PaddedSpikes",
@@ -66,6 +71,7 @@ __all__ = [
     "as_padded",
     "augment_padded",
     "isi_tokens",
+    "timing_summaries",
     "pad_trains",
     "token_stats",
 ]
@@ -409,25 +415,95 @@ def isi_tokens(
     return u, mask
 
 
+#: Number of per-train timing summaries (:func:`timing_summaries`).
+N_TIMING_SUMMARIES = 3
+
+
+def timing_summaries(times: Tensor, lengths: Tensor) -> Tensor:
+    """Three whole-train summaries of ISI variability, computed in float64.
+
+    The log-ISI tokens are float32 and standardised with the spread of ISIs across
+    *all* trains (:class:`TokenStats`), so a tonic-spiking train whose ISIs drift by
+    0.01 % (about 5 µs on a 50 ms ISI: slow currents still relaxing) looks perfectly
+    regular to the transformer. That drift depends on (g_s, g_u) (a k-nearest-neighbour
+    regressor on mean ISI + ISI CV beats one on mean ISI alone by 1.4 in g_s on clean
+    STG trains; ``benchmarks/bench_spiking_floor.py``), so it is passed beside the
+    tokens, on a log scale. With ISIs ``d_1 .. d_n`` (``n = lengths - 1 >= 2``):
+
+    * ``(log(CV + 1e-6) + 4) / 4`` with ``CV = std(d) / mean(d)`` (``ddof = 0``);
+    * ``(log(mean|d_{i+1} - d_i| / mean(d) + 1e-6) + 4) / 4``, the local variation;
+    * the correlation of ``d_i`` with ``i`` (the sign of the drift; 0 for constant ISIs).
+
+    Timing noise of 0.1 ms or more swamps the first two (they then measure the noise),
+    which the network learns from the jittered half of its training trains.
+
+    Parameters
+    ----------
+    times : Tensor, shape (B, L)
+        Padded spike times (ms).
+    lengths : Tensor of int, shape (B,)
+        Spikes per row (>= 3).
+
+    Returns
+    -------
+    Tensor, shape (B, 3), float32
+
+    Examples
+    --------
+    >>> t = torch.tensor([[0.0, 10.0, 20.0, 30.0], [0.0, 10.0, 21.0, float("nan")]])
+    >>> timing_summaries(t, torch.tensor([4, 3])).round(decimals=3)
+    tensor([[-2.454, -2.454,  0.000],
+            [ 0.239,  0.412,  1.000]])
+    """
+    t = times.to(torch.float64)
+    n = (lengths.to(t.device) - 1).to(torch.float64)
+    mask = torch.arange(t.shape[1] - 1, device=t.device)[None, :] < n[:, None]
+    d = torch.where(mask, (t[:, 1:] - t[:, :-1]).abs(), torch.zeros((), dtype=t.dtype))
+    mean = d.sum(dim=1) / n
+    dev = torch.where(mask, d - mean[:, None], torch.zeros((), dtype=t.dtype))
+    std = torch.sqrt((dev**2).sum(dim=1) / n)
+    step = (d[:, 1:] - d[:, :-1]).abs() * mask[:, 1:]
+    local = step.sum(dim=1) / (n - 1)
+    idx = torch.where(mask, torch.arange(mask.shape[1], device=t.device) - (n[:, None] - 1) / 2, 0)
+    idx_std = torch.sqrt((idx**2).sum(dim=1) / n)
+    corr = (dev * idx).sum(dim=1) / n / (std * idx_std).clamp(min=1e-300)
+    corr = torch.where(std > 0, corr, torch.zeros_like(corr)).clamp(-1.0, 1.0)
+    scale = mean.clamp(min=1e-300)
+    out = torch.stack(
+        [
+            (torch.log(std / scale + 1e-6) + 4) / 4,
+            (torch.log(local / scale + 1e-6) + 4) / 4,
+            corr,
+        ],
+        dim=1,
+    )
+    return out.to(torch.float32)
+
+
 def augment_padded(
     times: Tensor,
     lengths: Tensor,
     generator: torch.Generator | None = None,
     *,
-    jitter_ms: float = 2.0,
+    jitter_ms: float | tuple[float, float] = 2.0,
     p_delete: float = 0.05,
     min_keep: int = 5,
     crop_above: int = 10,
     p_augment: float = 1.0,
+    independent_steps: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Training-time augmentation of a padded batch (vectorised, never at evaluation).
 
     Each train is augmented with probability ``p_augment`` (all three steps) and left
     untouched otherwise, so that clean, complete trains (what the network sees at
-    evaluation) stay inside the training distribution.
+    evaluation) stay inside the training distribution. With ``independent_steps``, the
+    jitter and the deletion + crop are each applied with probability ``p_augment``,
+    independently, so that incomplete trains without timing noise (and jittered
+    complete ones) occur too.
 
-    1. jitter: every spike time ``+= N(0, jitter_ms)`` (not re-sorted; the tokens use
-       ``|ISI|``);
+    1. jitter: every spike time ``+= N(0, sigma^2)`` with ``sigma = jitter_ms``, or, for
+       a range ``jitter_ms = (lo, hi)``, ``sigma`` log-uniform in ``[lo, hi]`` per train
+       (not re-sorted; the tokens use ``|ISI|``);
     2. deletion: each spike is kept with probability ``1 - p_delete``; if fewer than
        ``min_keep`` survive, the deletion is undone for that train;
     3. crop, for trains with more than ``crop_above`` spikes: a window of
@@ -447,6 +523,8 @@ def augment_padded(
         a step.
     p_augment : float, default 1.0
         Probability that a train is augmented at all (1.0: every train, as published).
+    independent_steps : bool, default False
+        Draw the jitter and the deletion + crop independently (see above).
 
     Returns
     -------
@@ -466,8 +544,15 @@ def augment_padded(
     pos = torch.arange(width, device=dev)
     valid = pos[None, :] < lens[:, None]
     apply = draw(torch.rand, b) < p_augment
-    if jitter_ms > 0:
-        t = t + jitter_ms * draw(torch.randn, b, width) * apply[:, None]
+    jitter = apply
+    if independent_steps:
+        apply = draw(torch.rand, b) < p_augment
+    if np.ndim(jitter_ms):  # a range: one log-uniform sigma per train
+        lo, hi = (math.log(v) for v in jitter_ms)
+        sigma = torch.exp(lo + (hi - lo) * draw(torch.rand, b))
+        t = t + sigma[:, None] * draw(torch.randn, b, width) * jitter[:, None]
+    elif jitter_ms > 0:
+        t = t + jitter_ms * draw(torch.randn, b, width) * jitter[:, None]
     if p_delete > 0:
         keep = (draw(torch.rand, b, width) >= p_delete) & valid
         undo = (keep.sum(dim=1) < min_keep) | ~apply

@@ -739,18 +739,23 @@ def _card_path(path: str | os.PathLike) -> str:
         return str(p)
 
 
-def _transfer(source: DICEstimator, model: str) -> DICEstimator:
-    """A copy of ``source`` for another conductance model: same architecture and
-    weights, the new model's DIC box (the flow lives in box-normalised coordinates)."""
+def _transfer(source: DICEstimator, model: str, timing_features: bool = False) -> DICEstimator:
+    """A copy of ``source`` for a conductance model: same weights, the model's DIC box
+    (the flow lives in box-normalised coordinates). ``timing_features`` adds the
+    encoder's timing branch if ``source`` lacks it; it starts at zero, so the copy
+    computes what ``source`` does until it is trained."""
     from sbidic.models import get_model
 
     config = source.config()
     config["model"] = model
     config["box"] = {k: list(v) for k, v in get_model(model).target_box.items()}
+    encoder = config["encoder"]
+    encoder["timing_features"] = timing_features or encoder.get("timing_features", False)
     est = DICEstimator.from_config(config)
     state = {k: v for k, v in source.state_dict().items() if k not in ("box_lo", "box_hi")}
     missing, unexpected = est.load_state_dict(state, strict=False)
-    if set(missing) != {"box_lo", "box_hi"} or unexpected:
+    new = {k for k in missing if k.startswith("encoder.timing.")}
+    if set(missing) - new != {"box_lo", "box_hi"} or unexpected:
         raise ValueError(f"cannot transfer weights: missing {missing}, unexpected {unexpected}")
     return est
 
@@ -772,6 +777,9 @@ def train_from_dataset(
     n_eval_samples: int = 100,
     init_from: str | os.PathLike | None = None,
     p_augment: float | None = None,
+    independent_steps: bool | None = None,
+    jitter_ms: float | tuple[float, float] | None = None,
+    timing_features: bool = False,
     **train_kwargs,
 ) -> DICEstimator:
     """Train an estimator on a dataset written by :func:`sbidic.datasets.generate_dataset`.
@@ -790,8 +798,11 @@ def train_from_dataset(
     becomes the new model's; the token and feature statistics are recomputed on the
     new training data; ``encoder_kwargs`` / ``estimator_kwargs`` must then be None.
 
-    ``p_augment`` overrides the fraction of augmented training trains
-    (:class:`~.estimator.Augmentation`; default: the estimator's, 0.5 for a new one).
+    ``p_augment``, ``independent_steps`` and ``jitter_ms`` override those fields of the
+    augmentation (:class:`~.estimator.Augmentation`; default: the estimator's, 0.5,
+    False and 2 ms for a new one). ``timing_features`` gives the encoder the
+    whole-train ISI-variability summaries (:class:`~.encoder.SpikeTrainEncoder`); with
+    ``init_from`` it adds that branch (starting at zero) to the loaded encoder.
 
     Returns
     -------
@@ -814,14 +825,19 @@ def train_from_dataset(
     if init_from is not None:
         if encoder_kwargs or estimator_kwargs:
             raise ValueError("init_from fixes the architecture: drop encoder/estimator kwargs")
-        estimator = _transfer(load_estimator(init_from), spec["model"])
-    if p_augment is not None:  # Augmentation checks the value
+        estimator = _transfer(load_estimator(init_from), spec["model"], timing_features)
+    elif timing_features:
+        encoder_kwargs = {**(encoder_kwargs or {}), "timing_features": True}
+    changes = {"p_augment": p_augment, "independent_steps": independent_steps,
+               "jitter_ms": jitter_ms}  # fmt: skip
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:  # Augmentation checks the values
         if estimator is None:
             estimator_kwargs = dict(estimator_kwargs or {})
             aug = estimator_kwargs.get("augmentation", Augmentation())
-            estimator_kwargs["augmentation"] = replace(aug, p_augment=p_augment)
+            estimator_kwargs["augmentation"] = replace(aug, **changes)
         else:
-            estimator.augmentation = replace(estimator.augmentation, p_augment=p_augment)
+            estimator.augmentation = replace(estimator.augmentation, **changes)
     trainer = DICTrainer(
         estimator,
         model=spec["model"],
