@@ -46,7 +46,9 @@ def test_shipped_weights_have_complete_model_cards():
             assert key in card, f"{name} model card lacks {key!r}"
         assert card["model"] == name and card["n_parameters"] <= 200_000
         test = card["test_metrics"]  # written by benchmarks/bench_estimator.py
-        assert test["split"] == "test" and test["test_time_augmentation"] is False
+        assert test["split"] == "test" and test["test_time_perturbation"] == "none"
+        for name_, perturbed in card.get("perturbed_test_metrics", {}).items():
+            assert perturbed["test_time_perturbation"] == name_ != "none"
         assert {row["class"] for row in test["by_class"]} >= {"all", "spiking", "bursting"}
 
 
