@@ -71,8 +71,8 @@ __all__ = [
     "as_padded",
     "augment_padded",
     "isi_tokens",
-    "timing_summaries",
     "pad_trains",
+    "timing_summaries",
     "token_stats",
 ]
 
