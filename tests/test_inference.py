@@ -216,6 +216,13 @@ def test_independent_augmentation_steps_give_all_four_combinations():
     assert all(0.2 < f < 0.3 for f in kinds(True))
 
 
+def regular_and_drifting() -> list[np.ndarray]:
+    """Two 60-spike tonic trains, 50 ms ISIs: exact, and drifting by +-5 us (0.01 %)."""
+    regular = np.arange(60) * 50.0
+    drifting = np.cumsum(np.r_[0.0, 50.0 + 0.005 * np.linspace(-1, 1, 59)])
+    return [regular, drifting]
+
+
 def test_jitter_range_draws_one_log_uniform_sigma_per_train():
     gen = torch.Generator().manual_seed(4)
     t = torch.cumsum(torch.full((3000, 200), 20.0, dtype=torch.float64), dim=1)
@@ -249,9 +256,7 @@ def test_timing_summaries_match_numpy_and_ignore_padding_and_time_units():
     seconds = timing_summaries(p.times / 1000.0, p.lengths)  # scale-free
     torch.testing.assert_close(seconds, torch.from_numpy(got), rtol=1e-5, atol=1e-5)
     # a 0.01 % drift of a 50 ms ISI is resolved: the float32 tokens cannot show it
-    regular = np.arange(60) * 50.0
-    drifting = np.cumsum(np.r_[0.0, 50.0 + 0.005 * np.linspace(-1, 1, 59)])
-    q = as_padded([regular, drifting])
+    q = as_padded(regular_and_drifting())
     s = timing_summaries(q.times, q.lengths)
     assert s[0, 0] < -2.4 and s[1, 0] > -1.5 and s[1, 2] > 0.99 and s[0, 2] == 0
 
@@ -263,9 +268,7 @@ def test_timing_branch_starts_at_zero_and_then_reads_the_drift(tmp_path):
     save_estimator(source, tmp_path / "src")
     est = _transfer(load_estimator(tmp_path / "src"), "stg", timing_features=True).eval()
     assert est.encoder.config()["timing_features"] and not source.encoder.timing_features
-    regular = np.arange(60) * 50.0
-    drifting = np.cumsum(np.r_[0.0, 50.0 + 0.005 * np.linspace(-1, 1, 59)])
-    x = [regular, drifting]
+    x = regular_and_drifting()
     torch.testing.assert_close(est.embed(x), source.eval().embed(x))  # unchanged at start
     with torch.no_grad():
         torch.nn.init.normal_(est.encoder.timing[-1].weight)

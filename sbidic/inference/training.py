@@ -749,8 +749,7 @@ def _transfer(source: DICEstimator, model: str, timing_features: bool = False) -
     config = source.config()
     config["model"] = model
     config["box"] = {k: list(v) for k, v in get_model(model).target_box.items()}
-    encoder = config["encoder"]
-    encoder["timing_features"] = timing_features or encoder.get("timing_features", False)
+    config["encoder"]["timing_features"] |= timing_features
     est = DICEstimator.from_config(config)
     state = {k: v for k, v in source.state_dict().items() if k not in ("box_lo", "box_hi")}
     missing, unexpected = est.load_state_dict(state, strict=False)
