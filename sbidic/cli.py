@@ -203,19 +203,46 @@ def format_report(report) -> str:
             dics = f"{'-':>9}{'':>6}{'':>18}{'-':>10}{'':>6}{'':>18}"
         lines.append(f"{str(r.obs_id):<16}{r.n_spikes:>7}  {r.label:<9}{dics}{r.n_cells:>7}  "
                      f"{r.status}")  # fmt: skip
+    if "n_simulated" in report:
+        lines.append(f"\n{'recording':<16}{'simulated':>10}{'passed':>8}{'accept':>8}"
+                     f"{'class':>7}{'features':>9}{'vR':>8}  model adequacy")  # fmt: skip
+        for r in report.itertuples(index=False):
+            if r.n_cells:
+                lines.append(
+                    f"{str(r.obs_id):<16}{r.n_simulated:>10}{r.n_passed:>8}"
+                    f"{r.acceptance_rate:>8.0%}{r.class_match:>7.0%}{r.feature_match:>9.0%}"
+                    f"{r.van_rossum:>8.3f}  {r.adequacy or 'ok'}"
+                )
     return "\n".join(lines)
 
 
 def _infer(args: argparse.Namespace) -> int:
+    from sbidic.fidelity import FidelityCriteria
     from sbidic.inference import infer
     from sbidic.inference.pretrained import load_estimator_or_pretrained
+    from sbidic.inference.verify import VerifyBudget
     from sbidic.spikes import read_spikes
 
     posterior = load_estimator_or_pretrained(args.model, args.estimator)
     recordings = read_spikes(args.recordings)
+    simulation = {"n_jobs": args.jobs}
+    for key, value in (("duration_ms", args.duration), ("transient_ms", args.transient),
+                       ("dt_ms", args.dt)):  # fmt: skip
+        if value is not None:
+            simulation[key] = value
+
+    def progress(done: int, total: int) -> None:
+        print(f"verified {done} of {total} cells", file=sys.stderr)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        result = infer(recordings, posterior, n=args.n, seed=args.seed)
+        result = infer(
+            recordings, posterior, n=args.n, seed=args.seed, dics=args.dics,
+            shrinkage=args.shrinkage, verify=args.verify, score=args.score,
+            criteria=FidelityCriteria(criterion=args.criterion),
+            budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
+            simulation=simulation, progress=progress if args.verify else None,
+        )  # fmt: skip
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     print(f"sbidic infer: model {posterior.model.name}, {len(result.report)} recording(s), "
@@ -327,6 +354,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--estimator", metavar="DIR",
         help="estimator directory from 'sbidic train' (default: the shipped weights)",
     )  # fmt: skip
+    inf.add_argument(
+        "--dics", choices=["mean", "posterior", "shrunk"], default="mean",
+        help="DICs of the cells: all at the posterior mean (default, highest fidelity), one "
+        "posterior draw each (most diverse), or draws shrunk towards the mean",
+    )  # fmt: skip
+    inf.add_argument("--shrinkage", type=float, default=0.5,
+                     help="spread kept by --dics shrunk (default 0.5)")  # fmt: skip
+    inf.add_argument(
+        "--verify", action="store_true",
+        help="simulate the cells (Brian2), keep only those that reproduce the recording and "
+        "sample more until N pass or the budget is spent; reports acceptance and model "
+        "adequacy per recording",
+    )  # fmt: skip
+    inf.add_argument("--score", action="store_true",
+                     help="simulate and score the cells against the recording, keep all")
+    inf.add_argument(
+        "--criterion", choices=["features", "class"], default="features",
+        help="what 'reproduces' means: same class and features (rate within 10 %%, spikes "
+        "per burst within 0.5, burst period within 10 %%; default) or same class only",
+    )  # fmt: skip
+    inf.add_argument("--max-cells", type=int,
+                     help="--verify budget: cells simulated per recording (default 5 N)")
+    inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
+    inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
+    inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
+    inf.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
     inf.set_defaults(handler=_infer)
 

@@ -32,13 +32,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbidic.inference.posterior import ConductancePosterior
+from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
+from sbidic.inference.posterior import ConductancePosterior, to_population
 from sbidic.inference.tokens import (
     MIN_SPIKES,
     SpikeTruncationWarning,
     _is_single_recording,
     as_padded,
 )
+from sbidic.inference.verify import VerifyBudget, dic_targets, verify_populations
 from sbidic.population import Population
 from sbidic.spikes import SpikeTrains, spike_features
 
@@ -65,7 +67,14 @@ class InferenceResult:
         :func:`sbidic.spikes.label_trains`), ``status`` (``"ok"``,
         ``"silent: fewer than 3 spikes"`` or ``"truncated: ..."``), posterior mean,
         standard deviation and 5 % / 95 % quantiles of ``g_s`` and ``g_u``, and
-        ``n_cells`` in the population (0 when silent).
+        ``n_cells`` in the population (0 when silent). When the cells were simulated
+        (``verify`` or ``score``) also ``n_simulated`` (cells simulated),
+        ``n_passed`` (returned cells that pass the criterion), ``acceptance_rate``
+        (share of simulated cells that passed), ``class_match`` / ``feature_match``
+        (shares of the returned cells), ``van_rossum`` (mean distance of the returned
+        cells to the recording, 1/ms) and ``adequacy`` (empty when, with ``verify``,
+        all ``n`` returned cells pass or, with ``score``, some simulated cell passes;
+        otherwise the best match found and the feature out of reach).
     population : Population or None
         The populations of the non-silent recordings (``obs_id`` = recording id);
         None when every recording is silent.
@@ -94,9 +103,10 @@ class InferenceResult:
     def save(self, path: str | os.PathLike) -> list[str]:
         """Write the result; returns the files written.
 
-        ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording)
-        and the report beside it as ``<name>_report.csv``. Anything else: netCDF of
-        :meth:`to_datatree`.
+        ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording),
+        the report beside it as ``<name>_report.csv`` and, when the cells were
+        simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
+        in the same order). Anything else: netCDF of :meth:`to_datatree`.
         """
         path = os.fspath(path)
         if path.lower().endswith(".csv"):
@@ -107,7 +117,11 @@ class InferenceResult:
                 with open(path, "w") as fh:
                     fh.write("ID\n")
             self.report.to_csv(report_path, index=False)
-            return [path, report_path]
+            written = [path, report_path]
+            if self.population is not None and self.population.fidelity is not None:
+                written.append(path[:-4] + "_fidelity.csv")
+                self.population.fidelity_table().to_csv(written[-1], index=False)
+            return written
         self.to_datatree().to_netcdf(path)
         return [path]
 
@@ -140,6 +154,14 @@ def infer(
     ids: Sequence | None = None,
     seed: int | None = None,
     n_summary: int = 1000,
+    dics: str = "mean",
+    shrinkage: float = 0.5,
+    verify: bool = False,
+    score: bool = False,
+    criteria: FidelityCriteria | None = None,
+    budget: VerifyBudget | None = None,
+    simulation: dict | None = None,
+    progress=None,
 ) -> InferenceResult:
     """Infer a degenerate population of ``n`` cells for each recording.
 
@@ -157,19 +179,46 @@ def infer(
     ids : sequence, optional
         Recording identifiers; default the ``SpikeTrains`` ids, else ``0..B-1``.
     seed : int, optional
-        Seeds both the DIC draws and the cell draws (same seed, same result).
+        Seeds the DIC draws, the cell draws and the verification proposals (same
+        seed, same result).
     n_summary : int
         DIC draws per recording for the report's mean, sd and quantiles.
+    dics : {"mean", "posterior", "shrunk"}, default "mean"
+        Which DICs the cells get (:mod:`sbidic.inference.verify`): all at the
+        posterior mean, one posterior draw each, or draws pulled towards the mean by
+        ``shrinkage``. The default gives the highest simulated fidelity of the three
+        (``benchmarks/bench_fidelity.py``); ``"posterior"`` the most diverse DICs.
+    shrinkage : float, default 0.5
+        Spread kept by ``dics="shrunk"`` (0: the mean, 1: the posterior).
+    verify : bool, default False
+        Simulate every cell (Brian2), keep only cells that reproduce the recording
+        under ``criteria`` and propose more until ``n`` pass or ``budget`` is spent;
+        the report gives the cells simulated, the acceptance rate and a
+        model-adequacy line for recordings no cell reproduces.
+    score : bool, default False
+        Simulate and score the returned cells without filtering them (implied by
+        ``verify``).
+    criteria : FidelityCriteria, optional
+        When a cell reproduces its recording (default: same class, rate within
+        10 %, spikes per burst within 0.5, burst period within 10 %).
+    budget : VerifyBudget, optional
+        Simulation budget of ``verify`` (default ``5 * n`` cells per recording).
+    simulation : dict, optional
+        Keyword arguments of :func:`sbidic.simulate.simulate` for ``verify`` and
+        ``score`` (e.g. ``{"n_jobs": 4}``; default: the model's published protocol).
+    progress : callable, optional
+        ``progress(done, total)`` after each verification round.
 
     Returns
     -------
     InferenceResult
-        ``report`` (every recording) and ``population`` (the non-silent ones).
+        ``report`` (every recording) and ``population`` (the non-silent ones; with
+        ``verify`` or ``score`` it carries per-cell ``fidelity`` scores).
 
     Raises
     ------
     ValueError
-        Invalid spike times, naming the recording; ``n < 1``.
+        Invalid spike times, naming the recording; ``n < 1``; unknown ``dics``.
 
     Examples
     --------
@@ -187,6 +236,8 @@ def infer(
 
     if int(n) < 1:
         raise ValueError(f"n (cells per recording) must be >= 1, got {n}")
+    n = int(n)
+    dic_targets(np.zeros((1, 1, 2)), 1, dics, shrinkage)  # validates dics and shrinkage
     if isinstance(posterior, str):
         from sbidic.inference.pretrained import load_pretrained
 
@@ -213,23 +264,79 @@ def infer(
             )
     summary = np.full((trains.n_trains, 2, 4), np.nan)
     population = None
+    fidelity_rows = None
+    verified = None
     if active.size:
         sub = trains[active]
+        rng = np.random.default_rng(seed)
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
             torch.manual_seed(np.random.SeedSequence(seed).generate_state(1)[0].item())
             p = est.padded(sub)
-            draws = est.sample(n_summary, p.times, p.lengths).numpy()  # (S, B, 2)
+            with est._evaluating():
+                context = est.embed(p)
+                draws = est.sample_context(max(int(n_summary), n), context).numpy()  # (S, B, 2)
             summary[active, :, 0] = draws.mean(0)
             summary[active, :, 1] = draws.std(0, ddof=1)
             summary[active, :, 2:] = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
-            cells = ConductancePosterior(est, posterior.model, rng=np.random.default_rng(seed),
+            cells = ConductancePosterior(est, posterior.model, rng=rng,
                                          **posterior.population_kwargs)  # fmt: skip
-            population = cells.sample_population(p, int(n), obs_ids=sub.ids)
+            targets = dic_targets(draws, n, dics, shrinkage)
+            if verify:
+                verified = verify_populations(
+                    cells, sub, context, targets, summary[active, :, 1], criteria=criteria,
+                    budget=budget, rng=rng, progress=progress, **(simulation or {}),
+                )  # fmt: skip
+                population = to_population(
+                    verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
+                    dic_draws=verified.targets.transpose(1, 0, 2),
+                ).with_fidelity(verified.scores)  # fmt: skip
+                scored = verified.simulated
+            else:
+                g, used, _, n_drawn = cells._compensate(torch.from_numpy(targets), context)
+                population = to_population(g, posterior.model, sub.ids, dic_draws=used,
+                                           n_drawn=n_drawn)  # fmt: skip
+                if score:
+                    scored = score_population(population, sub, criteria, **(simulation or {}))
+                    population = population.with_fidelity(scored)
+        if verify or score:
+            fidelity_rows = recording_summary(scored, sub, criteria)
     report = pd.DataFrame({"obs_id": trains.ids, "n_spikes": n_spikes, "label": label,
                            "status": status})  # fmt: skip
     for j, dic in enumerate(("g_s", "g_u")):
         for k, stat in enumerate(("mean", "sd", "q05", "q95")):
             report[f"{dic}_{stat}"] = summary[:, j, k]
-    report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, int(n), 0)
-    return InferenceResult(report=report[list(REPORT_COLUMNS)], population=population)
+    report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, n, 0)
+    report = report[list(REPORT_COLUMNS)]
+    if fidelity_rows is not None:
+        report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
+    return InferenceResult(report=report, population=population)
+
+
+def _add_fidelity(report, active, rows, population, verified, n):
+    """Report columns of a scored or verified inference (NaN / "" for silent recordings)."""
+    report = report.copy()
+    b = len(report)
+
+    def put(name, values, fill):
+        col = np.full(b, fill, dtype=object if isinstance(fill, str) else type(fill))
+        col[active] = values
+        report[name] = col
+
+    passed = population.fidelity.passed.sum(axis=1)
+    put("n_simulated", rows["n_scored"], 0)
+    put("n_passed", passed, 0)
+    put("acceptance_rate", rows["pass_fraction"], np.nan)
+    put("class_match", population.fidelity.class_match.mean(axis=1), np.nan)
+    put("feature_match", population.fidelity.feature_match.mean(axis=1), np.nan)
+    put("van_rossum", np.nanmean(population.fidelity.van_rossum, axis=1), np.nan)
+    adequacy = rows["adequacy"].astype(object)
+    if verified is not None:
+        short = (passed < n) & (rows["n_passed"] > 0)
+        for i in np.flatnonzero(short):
+            adequacy[i] = (
+                f"only {passed[i]} of {n} cells pass within the budget "
+                f"({rows['n_scored'][i]} simulated); the other cells are the best matches"
+            )
+    put("adequacy", adequacy, "")
+    return report

@@ -298,13 +298,50 @@ class ConductancePosterior(_Base):
         achieved : ndarray (n, B, 3); n_drawn : ndarray (B,) DIC draws per recording.
         """
         n, b = draws.shape[:2]
-        flat = draws.reshape(-1, 2).numpy().copy()
         owner = np.tile(np.arange(b), n)
-        n_drawn = np.full(b, n)
+        g, flat, achieved, n_drawn = self.compensate(draws.reshape(-1, 2), owner, context)
+        return (
+            g.reshape(n, b, -1),
+            flat.reshape(n, b, 2),
+            achieved.reshape(n, b, 3),
+            n_drawn,
+        )
+
+    def compensate(
+        self, dics, owner: np.ndarray, context: Tensor
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One cell per target ``(g_s, g_u)``; unreachable targets are replaced by fresh
+        posterior draws of their recording.
+
+        Parameters
+        ----------
+        dics : array_like, shape (K, 2)
+            Targets.
+        owner : ndarray of int, shape (K,)
+            Recording (row of ``context``) of each target.
+        context : Tensor, shape (B, E)
+            Embeddings of the recordings.
+
+        Returns
+        -------
+        g : ndarray (K, n_cond), mS/cm^2; dics : ndarray (K, 2) (the targets used);
+        achieved : ndarray (K, 3); n_drawn : ndarray (B,) targets tried per recording.
+
+        Raises
+        ------
+        RuntimeError
+            Some targets stayed unreachable after ``max_redraw_rounds`` rounds.
+        """
+        flat = torch.as_tensor(dics, dtype=torch.float64).reshape(-1, 2).numpy().copy()
+        owner = np.asarray(owner, dtype=np.int64)
+        b = context.shape[0]
+        n_drawn = np.bincount(owner, minlength=b)
         g = np.full((len(flat), self.model.n_conductances), np.nan)
         achieved = np.full((len(flat), 3), np.nan)
         todo = np.arange(len(flat))
         for _ in range(self.max_redraw_rounds + 1):
+            if todo.size == 0:
+                break
             try:
                 pop = sample_populations(
                     self.model, flat[todo], 1, rng=self._rng, **self.population_kwargs
@@ -328,13 +365,7 @@ class ConductancePosterior(_Base):
                 f"unreachable after {self.max_redraw_rounds} redraw rounds (posterior mass "
                 "mostly where no cell of this model has non-negative conductances)"
             )
-        shape = (n, b)
-        return (
-            g.reshape(*shape, -1),
-            flat.reshape(*shape, 2),
-            achieved.reshape(*shape, 3),
-            n_drawn,
-        )
+        return g, flat, achieved, n_drawn
 
     def _sample(self, sample_shape, p: PaddedSpikes):
         shape = _shape(sample_shape)

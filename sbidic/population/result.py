@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,9 @@ class Population:
         Fraction of drawn cells that were valid.
     obs_id : ndarray, shape (n_targets,)
         Identifier of each population (target index, or recording ID).
+    fidelity : sbidic.fidelity.FidelityScores, optional
+        Simulated fidelity of every cell to its recording, shape (n_targets, n_cells)
+        (set by ``sbidic.infer(..., verify=True)`` or ``score=True``).
     """
 
     model: str
@@ -57,6 +61,7 @@ class Population:
     residual: np.ndarray
     acceptance: np.ndarray
     obs_id: np.ndarray = field(default=None)  # type: ignore[assignment]
+    fidelity: Any = None
 
     def __post_init__(self) -> None:
         if self.obs_id is None:
@@ -85,8 +90,10 @@ class Population:
         """The population as an ArviZ ``xarray.DataTree``.
 
         Groups: ``posterior`` (``g_<name>`` with dims ``(chain, draw, obs_id)``, in
-        mS/cm^2) and ``dics`` (``target`` ``(obs_id, target_dic)``, ``achieved``
-        ``(chain, draw, obs_id, dic)``, ``residual``, ``acceptance``).
+        mS/cm^2), ``dics`` (``target`` ``(obs_id, target_dic)``, ``achieved``
+        ``(chain, draw, obs_id, dic)``, ``residual``, ``acceptance``) and, when the
+        cells were simulated, ``fidelity`` (every score of
+        :class:`~sbidic.fidelity.FidelityScores`, dims ``(chain, draw, obs_id)``).
         """
         import arviz_base
         import xarray as xr
@@ -123,6 +130,12 @@ class Population:
             attrs={**meta, "units": "dimensionless (multiples of g_leak)"},
         )
         tree["dics"] = xr.DataTree(dics)
+        if self.fidelity is not None:
+            f = self.fidelity
+            cells = type(f)(**{k: v.T[None] for k, v in f.as_dict().items()})  # (1, n, T)
+            fid = cells.to_dataset(sample, coords={k: dics.coords[k] for k in sample})
+            fid.attrs["description"] = "simulated fidelity of each cell to its recording"
+            tree["fidelity"] = xr.DataTree(fid)
         return tree
 
     @classmethod
@@ -133,6 +146,12 @@ class Population:
         labels = [name for name in post.data_vars if str(name).startswith("g_")]
         g = np.stack([post[label].values[0] for label in labels], axis=-1)  # (draw, obs, c)
         d = tree["dics"]
+        fidelity = None
+        if "fidelity" in tree.children:
+            from sbidic.fidelity import FidelityScores
+
+            f = FidelityScores.from_dataset(tree["fidelity"].to_dataset())
+            fidelity = FidelityScores(**{k: v[0].T for k, v in f.as_dict().items()})
         return cls(
             model=str(meta["model"]),
             conductance_names=tuple(str(label)[2:] for label in labels),
@@ -143,7 +162,30 @@ class Population:
             residual=d["residual"].values[0].T,
             acceptance=d["acceptance"].values,
             obs_id=post["obs_id"].values,
+            fidelity=fidelity,
         )
+
+    def fidelity_table(self):
+        """Per-cell fidelity scores as a ``pandas.DataFrame`` (``ID``, ``cell``, scores)."""
+        import pandas as pd
+
+        if self.fidelity is None:
+            raise ValueError("this population has no fidelity scores (simulate it first)")
+        cols = {"ID": np.repeat(self.obs_id, self.n_cells),
+                "cell": np.tile(np.arange(self.n_cells), self.n_targets)}  # fmt: skip
+        for k, v in self.fidelity.as_dict().items():
+            if k != "recording":
+                cols[k] = v.reshape(-1)
+        return pd.DataFrame(cols)
+
+    def with_fidelity(self, fidelity) -> Population:
+        """The same population with per-cell fidelity scores (shape (n_targets, n_cells))."""
+        if fidelity is not None and fidelity.shape != self.conductances.shape[:2]:
+            raise ValueError(
+                f"fidelity scores have shape {fidelity.shape}, the population "
+                f"{self.conductances.shape[:2]}"
+            )
+        return replace(self, fidelity=fidelity)
 
     # ------------------------------------------------------------------- files
     def to_netcdf(self, path: str | os.PathLike) -> None:

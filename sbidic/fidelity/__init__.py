@@ -1,0 +1,31 @@
+"""Fidelity: do the simulated cells of a population fire like their recording?
+
+The last step of the data path: ``conductances -> Brian2 simulation -> SpikeTrains ->
+fidelity scores``. :func:`score_trains` compares simulated trains with recordings
+(class, rate, spikes per burst, burst period, duty cycle, van Rossum distance) under
+:class:`FidelityCriteria`; :func:`score_population` simulates a population first;
+:func:`recording_summary` reports per recording, with a model-adequacy line where no
+cell reproduces it.
+
+>>> import numpy as np
+>>> from sbidic.spikes import SpikeTrains
+>>> rec = SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0)])
+>>> score_trains(rec, rec, [0]).passed
+array([ True])
+"""
+
+from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
+from sbidic.fidelity.population import recording_summary, score_population, simulate_and_score
+from sbidic.fidelity.scores import CRITERIA, FidelityCriteria, FidelityScores, score_trains
+
+__all__ = [
+    "CRITERIA",
+    "FidelityCriteria",
+    "FidelityScores",
+    "mid_range_tau",
+    "recording_summary",
+    "score_population",
+    "score_trains",
+    "simulate_and_score",
+    "van_rossum_distance",
+]

@@ -1,0 +1,184 @@
+"""Simulate cells, score them against their recordings, and summarise per recording.
+
+:func:`simulate_and_score` runs one Brian2 simulation of many cells (each paired with a
+recording) and scores them (:func:`~sbidic.fidelity.score_trains`);
+:func:`score_population` does it for a :class:`~sbidic.population.Population` whose
+``obs_id`` name the recordings; :func:`recording_summary` turns cell scores into one
+row per recording, with a **model-adequacy** line when no cell reproduces it: the
+best match found and the feature out of reach.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from sbidic.fidelity.scores import FidelityCriteria, FidelityScores, score_trains
+from sbidic.spikes import LABEL_NAMES, SpikeTrains, spike_features
+
+__all__ = ["recording_summary", "score_population", "simulate_and_score"]
+
+
+def simulate_and_score(
+    model,
+    conductances: ArrayLike,
+    recordings: SpikeTrains,
+    recording_index: ArrayLike,
+    criteria: FidelityCriteria | None = None,
+    **simulate_kwargs,
+):
+    """Simulate cells with Brian2 and score each against its recording.
+
+    Parameters
+    ----------
+    model : str or ConductanceModel
+    conductances : array_like, shape (n_cells, n_conductances)
+        Maximal conductances (mS/cm^2).
+    recordings : SpikeTrains
+        The recordings (ms).
+    recording_index : array_like of int, shape (n_cells,)
+        Recording of each cell.
+    criteria : FidelityCriteria, optional
+    **simulate_kwargs
+        Passed to :func:`sbidic.simulate.simulate` (protocol, ``dt_ms``, ``n_jobs``,
+        ``noise``, ``seed``...).
+
+    Returns
+    -------
+    (SimulationResult, FidelityScores)
+    """
+    from sbidic.simulate import simulate
+
+    result = simulate(model, conductances, **simulate_kwargs)
+    s = result.settings
+    scores = score_trains(
+        recordings,
+        result.spikes,
+        recording_index,
+        criteria,
+        window_ms=s["duration_ms"] - s["transient_ms"],
+    )
+    return result, scores
+
+
+def score_population(
+    population,
+    recordings: SpikeTrains,
+    criteria: FidelityCriteria | None = None,
+    **simulate_kwargs,
+) -> FidelityScores:
+    """Simulate every cell of a population and score it against its recording.
+
+    Parameters
+    ----------
+    population : Population
+        ``obs_id`` must be ids of ``recordings`` (as returned by :func:`sbidic.infer`).
+    recordings : SpikeTrains
+    criteria : FidelityCriteria, optional
+    **simulate_kwargs
+        Passed to :func:`sbidic.simulate.simulate`.
+
+    Returns
+    -------
+    FidelityScores
+        Shape ``(n_obs, n_cells)``; ``recording`` indexes ``recordings``.
+    """
+    index = _recording_positions(population.obs_id, recordings.ids)
+    g = population.conductances.reshape(-1, population.conductances.shape[-1])
+    cells = np.repeat(index, population.n_cells)
+    _, scores = simulate_and_score(
+        population.model, g, recordings, cells, criteria, **simulate_kwargs
+    )
+    return scores.reshape(population.n_targets, population.n_cells)
+
+
+def _recording_positions(obs_id: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    lookup = {str(v): i for i, v in enumerate(ids)}
+    missing = [str(o) for o in obs_id if str(o) not in lookup]
+    if missing:
+        raise ValueError(
+            f"population obs_id {missing[:5]} not found among the recording ids "
+            f"{[str(v) for v in ids[:5]]}{' ...' if len(ids) > 5 else ''}"
+        )
+    return np.array([lookup[str(o)] for o in obs_id], dtype=np.int64)
+
+
+def _describe(feature: str, cell: float, rec: float, rel: bool, unit: str) -> str:
+    if rel:
+        return f"{feature} {cell:.3g} {unit} vs {rec:.3g} {unit} ({100 * (cell / rec - 1):+.0f} %)"
+    return f"{feature} {cell:.3g} vs {rec:.3g}"
+
+
+def recording_summary(
+    scores: FidelityScores, recordings: SpikeTrains, criteria: FidelityCriteria | None = None
+) -> dict[str, np.ndarray]:
+    """Per-recording fidelity: how many cells pass, the best match, model adequacy.
+
+    Parameters
+    ----------
+    scores : FidelityScores
+        Any shape; ``scores.recording`` says which recording each cell belongs to.
+    recordings : SpikeTrains
+    criteria : FidelityCriteria, optional
+        Must be those the scores were computed with.
+
+    Returns
+    -------
+    dict of ndarray, each of shape (n_recordings,)
+        ``n_scored``, ``n_passed``, ``pass_fraction``, ``class_match_fraction``,
+        ``feature_match_fraction``, ``best_mismatch`` (smallest ``mismatch``),
+        ``van_rossum_mean`` (1/ms), ``out_of_reach`` (feature failed by the best cell,
+        ``""`` when some cell passes) and ``adequacy``: ``""`` when some cell passes,
+        otherwise a sentence naming the best match and what it misses.
+    """
+    crit = FidelityCriteria() if criteria is None else criteria
+    s = scores.reshape(-1)
+    n = recordings.n_trains
+    r = s.recording
+    count = np.bincount(r, minlength=n)
+    passed = np.bincount(r, weights=s.passed, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "n_scored": count,
+            "n_passed": passed.astype(np.int64),
+            "pass_fraction": passed / count,
+            "class_match_fraction": np.bincount(r, s.class_match, minlength=n) / count,
+            "feature_match_fraction": np.bincount(r, s.feature_match, minlength=n) / count,
+            "van_rossum_mean": np.bincount(r, np.nan_to_num(s.van_rossum), minlength=n)
+            / np.bincount(r, np.isfinite(s.van_rossum), minlength=n),
+        }
+    # the best cell of each recording: sort by (recording, mismatch), take the first
+    order = np.lexsort((s.mismatch, r))
+    first = order[np.concatenate([[True], np.diff(r[order]) != 0])] if r.size else order
+    best = np.full(n, -1)
+    best[r[first]] = first
+    out["best_mismatch"] = np.where(best >= 0, s.mismatch[best], np.nan)
+    feats = spike_features(recordings, fill_value=np.nan, cv_threshold=crit.cv_threshold,
+                           min_spikes=crit.min_spikes)  # fmt: skip
+    reach = np.full(n, "", dtype=object)
+    adequacy = np.full(n, "", dtype=object)
+    for i in np.flatnonzero((best >= 0) & (passed == 0)):
+        c = best[i]
+        what = s.failed_feature[c] if crit.criterion == "features" else "class"
+        reach[i] = what
+        rec_label = LABEL_NAMES[feats.label_code[i]]
+        if what == "class":
+            labels, k = np.unique(s.label[r == i], return_counts=True)
+            found = ", ".join(f"{m} {lab}" for lab, m in zip(labels, k, strict=True))
+            detail = f"recording is {rec_label}, simulated cells: {found}"
+        elif what == "rate":
+            detail = _describe("best rate", s.rate_hz[c], 1000.0 / feats.mean_isi_ms[i],
+                               True, "Hz")  # fmt: skip
+        elif what == "spikes_per_burst":
+            detail = _describe("best spikes per burst", s.spikes_per_burst[c],
+                               feats.nbr_spikes_bursting[i], False, "")  # fmt: skip
+        else:
+            detail = _describe("best burst period", s.burst_period_ms[c],
+                               feats.burst_period_ms[i], True, "ms")  # fmt: skip
+        adequacy[i] = (
+            f"not reproduced: 0 of {count[i]} simulated cells pass ({crit.criterion}); "
+            f"{what} out of reach: {detail}"
+        )
+    out["out_of_reach"] = reach.astype(str)
+    out["adequacy"] = adequacy.astype(str)
+    return out

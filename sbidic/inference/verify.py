@@ -1,0 +1,272 @@
+"""Which DICs the cells get, and verified populations.
+
+**DIC strategies** (:data:`DIC_STRATEGIES`, the ``dics`` argument of
+:func:`sbidic.infer`) choose the ``(g_s, g_u)`` target of each cell from the posterior
+draws of its recording:
+
+* ``"posterior"``: one posterior draw per cell (the full posterior: the most diverse
+  population, the lowest fidelity);
+* ``"mean"``: every cell at the posterior mean (diversity only from compensation);
+* ``"shrunk"``: posterior draws pulled towards the mean,
+  ``mean + shrinkage * (draw - mean)`` (``shrinkage = 0.5`` halves the spread).
+
+Targets no cell can reach are replaced by fresh posterior draws of the same recording.
+
+**Verified populations** (:func:`verify_populations`): simulate the cells with Brian2,
+keep those that reproduce the recording (:class:`~sbidic.fidelity.FidelityCriteria`),
+and propose more until ``n`` cells pass or the budget is spent. After the first round,
+three quarters of a recording's proposals are drawn around the DIC targets of its
+accepted cells (a Gaussian kernel with half their spread, at least a tenth of the
+posterior spread) and one quarter from the posterior, so proposals concentrate where
+cells passed while the rest of the posterior is still explored. The returned cells are
+therefore not posterior samples: they are the cells that passed. When fewer than ``n``
+pass, the best matches (smallest ``mismatch``) fill the population, marked
+``passed = False``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sbidic.fidelity import FidelityCriteria, FidelityScores, simulate_and_score
+
+__all__ = ["DIC_STRATEGIES", "VerifiedCells", "VerifyBudget", "dic_targets", "verify_populations"]
+
+#: Accepted values of ``dics``.
+DIC_STRATEGIES = ("posterior", "mean", "shrunk")
+
+#: Share of adaptive proposals drawn around accepted cells (the rest from the posterior).
+_KERNEL_SHARE = 0.75
+
+
+def dic_targets(draws: np.ndarray, n: int, strategy: str = "mean", shrinkage: float = 0.5):
+    """DIC targets ``(n, B, 2)`` of the cells from posterior draws ``(S, B, 2)``, ``S >= n``.
+
+    Examples
+    --------
+    >>> draws = np.array([[[0.0, 2.0]], [[2.0, 4.0]]])  # S = 2 draws, B = 1
+    >>> dic_targets(draws, 2, "mean")[:, 0].tolist()
+    [[1.0, 3.0], [1.0, 3.0]]
+    >>> dic_targets(draws, 2, "shrunk", 0.5)[:, 0].tolist()
+    [[0.5, 2.5], [1.5, 3.5]]
+    """
+    if strategy not in DIC_STRATEGIES:
+        raise ValueError(f"dics must be one of {DIC_STRATEGIES}, got {strategy!r}")
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
+    if draws.shape[0] < n:
+        raise ValueError(f"need at least n = {n} draws, got {draws.shape[0]}")
+    mean = draws.mean(axis=0)
+    if strategy == "posterior":
+        return draws[:n].copy()
+    if strategy == "mean":
+        return np.broadcast_to(mean, (n, *mean.shape)).copy()
+    return mean + shrinkage * (draws[:n] - mean)
+
+
+@dataclass(frozen=True)
+class VerifyBudget:
+    """How much simulation :func:`verify_populations` may spend.
+
+    Parameters
+    ----------
+    max_cells : int, optional
+        Simulated cells per recording; default ``5 * n``.
+    max_seconds : float, optional
+        Wall-clock limit of the whole call (checked between rounds); default none.
+    max_rounds : int, default 8
+        Rounds of simulation.
+    """
+
+    max_cells: int | None = None
+    max_seconds: float | None = None
+    max_rounds: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_cells is not None and self.max_cells < 1:
+            raise ValueError(f"max_cells must be >= 1, got {self.max_cells}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
+        if self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
+
+
+@dataclass(frozen=True)
+class VerifiedCells:
+    """Result of :func:`verify_populations` for ``B`` recordings and ``n`` cells each.
+
+    Attributes
+    ----------
+    conductances : ndarray, shape (B, n, n_conductances)
+    targets : ndarray, shape (B, n, 2)
+        DIC targets the cells were compensated to.
+    scores : FidelityScores
+        Shape ``(B, n)``; ``passed`` marks the verified cells.
+    simulated : FidelityScores
+        Flat scores of every simulated cell (for :func:`~sbidic.fidelity.recording_summary`).
+    n_simulated : ndarray of int, shape (B,)
+    n_rounds : int
+    wall_time_s : float
+    """
+
+    conductances: np.ndarray
+    targets: np.ndarray
+    scores: FidelityScores
+    simulated: FidelityScores
+    n_simulated: np.ndarray
+    n_rounds: int
+    wall_time_s: float
+
+
+def _first_per_group(owner: np.ndarray, ok: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """Mask of the first ``quota[g]`` entries with ``ok`` of each group ``g``, in order."""
+    take = np.zeros(owner.size, dtype=bool)
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        grp = owner[idx]
+        order = np.argsort(grp, kind="stable")
+        sorted_grp = grp[order]
+        start = np.searchsorted(sorted_grp, sorted_grp, side="left")
+        rank = np.empty(idx.size, dtype=np.int64)
+        rank[order] = np.arange(idx.size) - start
+        take[idx] = rank < quota[grp]
+    return take
+
+
+def verify_populations(
+    posterior,
+    recordings,
+    context: torch.Tensor,
+    initial_dics: np.ndarray,
+    posterior_sd: np.ndarray,
+    *,
+    criteria: FidelityCriteria | None = None,
+    budget: VerifyBudget | None = None,
+    rng: np.random.Generator | None = None,
+    progress=None,
+    **simulate_kwargs,
+) -> VerifiedCells:
+    """Cells that reproduce their recording, verified by Brian2 simulation.
+
+    Parameters
+    ----------
+    posterior : ConductancePosterior
+        Supplies the model, the compensation and posterior draws.
+    recordings : SpikeTrains
+        ``B`` recordings (all non-silent).
+    context : Tensor, shape (B, E)
+        Their embeddings.
+    initial_dics : ndarray, shape (n, B, 2)
+        DIC targets of the first round (e.g. :func:`dic_targets`).
+    posterior_sd : ndarray, shape (B, 2)
+        Posterior standard deviation of ``(g_s, g_u)`` (kernel bandwidth floor).
+    criteria : FidelityCriteria, optional
+    budget : VerifyBudget, optional
+    rng : numpy.random.Generator, optional
+    progress : callable, optional
+        Called after each round with ``(n_accepted_total, n_wanted_total)``.
+    **simulate_kwargs
+        Passed to :func:`sbidic.simulate.simulate` (``n_jobs``, ``dt_ms``...).
+
+    Returns
+    -------
+    VerifiedCells
+    """
+    crit = FidelityCriteria() if criteria is None else criteria
+    budget = VerifyBudget() if budget is None else budget
+    rng = np.random.default_rng(rng)
+    n, b = initial_dics.shape[:2]
+    max_cells = 5 * n if budget.max_cells is None else max(int(budget.max_cells), n)
+    t0 = time.perf_counter()
+
+    dics = initial_dics.reshape(-1, 2)
+    owner = np.tile(np.arange(b), n)
+    pool_g, pool_t, pool_s, pool_acc = [], [], [], []
+    need = np.full(b, n)
+    n_sim = np.zeros(b, dtype=np.int64)
+    n_pass = np.zeros(b, dtype=np.int64)
+    rounds = 0
+    while True:
+        rounds += 1
+        g, used, _, _ = posterior.compensate(dics, owner, context)
+        _, scores = simulate_and_score(
+            posterior.model, g, recordings, owner, crit, **simulate_kwargs
+        )
+        accepted = _first_per_group(owner, scores.passed, need)
+        pool_g.append(g)
+        pool_t.append(used)
+        pool_s.append(scores)
+        pool_acc.append(accepted)
+        n_sim += np.bincount(owner, minlength=b)
+        n_pass += np.bincount(owner, weights=scores.passed, minlength=b).astype(np.int64)
+        need -= np.bincount(owner, weights=accepted, minlength=b).astype(np.int64)
+        if progress is not None:
+            progress(int(n * b - need.sum()), int(n * b))
+        active = (need > 0) & (n_sim < max_cells)
+        out_of_time = budget.max_seconds is not None and (
+            time.perf_counter() - t0 >= budget.max_seconds
+        )
+        if not active.any() or rounds >= budget.max_rounds or out_of_time:
+            break
+        dics, owner = _propose(
+            posterior, context, np.concatenate(pool_t), np.concatenate(pool_acc),
+            np.concatenate([s.recording for s in pool_s]), need, n_sim, n_pass, active,
+            max_cells, posterior_sd, rng,
+        )  # fmt: skip
+
+    all_scores = FidelityScores.concatenate(pool_s)
+    all_g = np.concatenate(pool_g)
+    all_t = np.concatenate(pool_t)
+    all_acc = np.concatenate(pool_acc)
+    own = all_scores.recording
+    # accepted cells first (in acceptance order), then the best of the rest
+    key = np.where(all_acc, -1.0, all_scores.mismatch)
+    order = np.lexsort((np.arange(own.size), key, own))
+    rank = np.arange(own.size) - np.searchsorted(own[order], own[order], side="left")
+    keep = order[rank < n]
+    keep = keep[np.lexsort((np.arange(keep.size), own[keep]))]
+    chosen = all_scores.take(keep)
+    passed = all_acc[keep]
+    chosen = FidelityScores(**{**chosen.as_dict(), "passed": passed})
+    return VerifiedCells(
+        conductances=all_g[keep].reshape(b, n, -1),
+        targets=all_t[keep].reshape(b, n, 2),
+        scores=chosen.reshape(b, n),
+        simulated=all_scores,
+        n_simulated=n_sim,
+        n_rounds=rounds,
+        wall_time_s=time.perf_counter() - t0,
+    )
+
+
+def _propose(posterior, context, targets, accepted, owners, need, n_sim, n_pass, active,
+             max_cells, posterior_sd, rng):  # fmt: skip
+    """DIC proposals for the next round: ``(dics (K, 2), owner (K,))``."""
+    b = len(need)
+    rate = np.maximum(n_pass / np.maximum(n_sim, 1), 0.1)
+    size = np.where(active, np.ceil(need / rate * 1.2).astype(np.int64), 0)
+    size = np.minimum(np.maximum(size, need), max_cells - n_sim) * active
+    owner = np.repeat(np.arange(b), size)
+    with torch.no_grad():
+        dics = posterior.estimator.sample_context(1, context[owner])[0].numpy()
+    acc_t, acc_o = targets[accepted], owners[accepted]
+    n_acc = np.bincount(acc_o, minlength=b)
+    if acc_t.size:
+        order = np.argsort(acc_o, kind="stable")
+        acc_t, acc_o = acc_t[order], acc_o[order]
+        start = np.searchsorted(acc_o, np.arange(b))
+        sd = np.zeros((b, 2))
+        for k in range(2):  # spread of the accepted targets per recording
+            mean = np.bincount(acc_o, acc_t[:, k], minlength=b) / np.maximum(n_acc, 1)
+            var = np.bincount(acc_o, (acc_t[:, k] - mean[acc_o]) ** 2, minlength=b)
+            sd[:, k] = np.sqrt(var / np.maximum(n_acc, 1))
+        width = np.maximum(0.5 * sd, 0.1 * posterior_sd)
+        kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_acc[owner] > 0)
+        o = owner[kernel]
+        pick = start[o] + np.floor(rng.random(o.size) * n_acc[o]).astype(np.int64)
+        dics[kernel] = acc_t[pick] + width[o] * rng.standard_normal((o.size, 2))
+    return dics, owner

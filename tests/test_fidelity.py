@@ -1,0 +1,224 @@
+"""Fidelity scores against hand-computed cases, the van Rossum distance, verified
+populations on a tiny budget, and the fidelity group of the population DataTree."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sbidic
+from sbidic.cli import main
+from sbidic.fidelity import (
+    FidelityCriteria,
+    mid_range_tau,
+    recording_summary,
+    score_trains,
+    van_rossum_distance,
+)
+from sbidic.inference.verify import VerifyBudget, dic_targets
+from sbidic.spikes import SpikeTrains, read_spike_csv
+
+EXAMPLES = Path(str(resources.files("sbidic") / "examples"))
+
+
+def tonic(rate_hz: float, duration_ms: float = 3000.0, start: float = 0.0) -> np.ndarray:
+    return start + np.arange(0.0, duration_ms, 1000.0 / rate_hz)
+
+
+def bursts(n_spikes: int, period_ms: float, n_bursts: int = 8, isi_ms: float = 10.0):
+    one = np.arange(n_spikes) * isi_ms
+    return np.concatenate([b * period_ms + one for b in range(n_bursts)])
+
+
+# ------------------------------------------------------------------ van Rossum
+def test_van_rossum_closed_forms():
+    tau = 5.0
+    x = SpikeTrains.from_list([[0.0], [0.0, 10.0], [0.0, 20.0], [3.0, 7.0]])
+    y = SpikeTrains.from_list([[], [0.0, 14.0], [0.0, 20.0], [10.0, 14.0]])
+    d = van_rossum_distance(x, y, tau)
+    # one spike alone: 1 / (2 tau); second spikes 4 ms apart: (1 - exp(-4 / tau)) / tau;
+    # identical trains and shifted copies (both start at 0): 0
+    np.testing.assert_allclose(d, [1 / (2 * tau), (1 - np.exp(-4 / tau)) / tau, 0.0, 0.0],
+                               atol=1e-15)  # fmt: skip
+
+
+def test_van_rossum_matches_the_binned_sum_of_the_paper():
+    rng = np.random.default_rng(0)
+    a = np.sort(rng.uniform(0, 500, 12))
+    b = np.sort(rng.uniform(0, 500, 9))
+    tau, dt = 7.0, 0.01
+    grid = np.arange(0.0, 700.0, dt)
+
+    def trace(t):
+        s = t - t[0]
+        lag = grid[:, None] - s[None]
+        return np.where(lag >= 0, np.exp(-np.clip(lag, 0, None) / tau) / tau, 0.0).sum(1)
+
+    binned = np.sum((trace(a) - trace(b)) ** 2) * dt
+    exact = van_rossum_distance(SpikeTrains.from_list([a]), SpikeTrains.from_list([b]), tau)
+    np.testing.assert_allclose(exact, binned, rtol=2e-3)
+
+
+def test_van_rossum_window_and_bad_tau():
+    x = SpikeTrains.from_list([[0.0, 100.0], [0.0, 1.0]])
+    y = SpikeTrains.from_list([[0.0], [0.0, 1.0]])
+    d = van_rossum_distance(x, y, [10.0, np.nan], duration_ms=50.0)
+    assert d[0] == 0.0  # the second spike of x lies outside the 50 ms window
+    assert np.isnan(d[1])
+    with pytest.raises(ValueError, match="pair up"):
+        van_rossum_distance(x, y[[0]], 1.0)
+
+
+def test_mid_range_tau_is_the_mean_of_the_extreme_isis():
+    st = SpikeTrains.from_list([[0.0, 10.0, 40.0, 45.0], [1.0], []])
+    np.testing.assert_array_equal(mid_range_tau(st), [(30.0 + 5.0) / 2, np.nan, np.nan])
+
+
+# ---------------------------------------------------------------------- scores
+def test_tonic_rate_tolerance_is_relative_and_inclusive():
+    rec = SpikeTrains.from_list([tonic(10.0)])
+    cells = SpikeTrains.from_list([tonic(10.0), tonic(10.9), tonic(11.2), tonic(9.2), []])
+    s = score_trains(rec, cells, np.zeros(5, dtype=int))
+    np.testing.assert_allclose(s.rate_error[:4], [0.0, 0.09, 0.12, -0.08], atol=1e-9)
+    np.testing.assert_array_equal(s.passed, [True, True, False, True, False])
+    np.testing.assert_array_equal(s.failed_feature, ["", "", "rate", "", "class"])
+    np.testing.assert_allclose(s.mismatch[:4], [0.0, 0.9, 1.2, 0.8], atol=1e-9)
+    assert np.isinf(s.mismatch[4])
+
+
+def test_bursting_criteria_spikes_per_burst_and_period():
+    rec = SpikeTrains.from_list([bursts(4, 200.0)])
+    cells = SpikeTrains.from_list([
+        bursts(4, 215.0),  # period +7.5 %: pass
+        bursts(4, 230.0),  # period +15 %: fail
+        bursts(5, 200.0),  # one spike more per burst: fail
+        tonic(20.0),  # tonic: class mismatch
+    ])  # fmt: skip
+    s = score_trains(rec, cells, [0, 0, 0, 0])
+    np.testing.assert_array_equal(s.class_match, [True, True, True, False])
+    np.testing.assert_array_equal(s.passed, [True, False, False, False])
+    np.testing.assert_array_equal(
+        s.failed_feature, ["", "burst_period", "spikes_per_burst", "class"]
+    )
+    np.testing.assert_allclose(s.burst_period_error[:3], [0.075, 0.15, 0.0])
+    np.testing.assert_allclose(s.spikes_per_burst_error[:3], [0.0, 0.0, 1.0])
+    # duty cycle: burst duration 30 ms / period 200 ms
+    np.testing.assert_allclose(s.duty_cycle[2], 40.0 / 200.0)
+    np.testing.assert_allclose(s.duty_cycle_error[0], 30.0 / 215.0 - 30.0 / 200.0)
+
+
+def test_class_criterion_and_custom_tolerances():
+    rec = SpikeTrains.from_list([tonic(10.0)])
+    cells = SpikeTrains.from_list([tonic(15.0)])
+    assert not score_trains(rec, cells, [0]).passed[0]
+    assert score_trains(rec, cells, [0], FidelityCriteria(criterion="class")).passed[0]
+    assert score_trains(rec, cells, [0], FidelityCriteria(rate_tolerance=0.6)).passed[0]
+    with pytest.raises(ValueError, match="criterion"):
+        FidelityCriteria(criterion="shape")
+    with pytest.raises(ValueError, match="rate_tolerance"):
+        FidelityCriteria(rate_tolerance=0.0)
+
+
+def test_burst_features_the_recording_lacks_are_not_checked():
+    rec = SpikeTrains.from_list([bursts(3, 500.0, n_bursts=2)])  # no interior burst
+    cells = SpikeTrains.from_list([bursts(6, 150.0)])
+    s = score_trains(rec, cells, [0])
+    assert s.class_match[0] and s.passed[0]
+
+
+def test_score_trains_checks_its_index():
+    rec = SpikeTrains.from_list([tonic(10.0)])
+    with pytest.raises(ValueError, match="one entry per cell"):
+        score_trains(rec, rec, [0, 0])
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        score_trains(rec, rec, [1])
+
+
+def test_recording_summary_names_the_feature_out_of_reach():
+    recs = SpikeTrains.from_list([bursts(4, 300.0), tonic(10.0)])
+    cells = SpikeTrains.from_list([bursts(4, 185.0), bursts(4, 190.0), tonic(10.0), []])
+    s = score_trains(recs, cells, [0, 0, 1, 1])
+    out = recording_summary(s, recs)
+    np.testing.assert_array_equal(out["n_scored"], [2, 2])
+    np.testing.assert_array_equal(out["n_passed"], [0, 1])
+    np.testing.assert_array_equal(out["out_of_reach"], ["burst_period", ""])
+    assert "burst period 190 ms vs 300 ms (-37 %)" in out["adequacy"][0]
+    assert out["adequacy"][1] == ""
+    np.testing.assert_allclose(out["best_mismatch"], [(1 - 190 / 300) / 0.1, 0.0])
+
+
+# ------------------------------------------------------------------ strategies
+def test_dic_strategies():
+    draws = np.random.default_rng(0).normal(size=(50, 3, 2))
+    mean = draws.mean(0)
+    np.testing.assert_allclose(dic_targets(draws, 5, "mean"), np.broadcast_to(mean, (5, 3, 2)))
+    np.testing.assert_array_equal(dic_targets(draws, 5, "posterior"), draws[:5])
+    shrunk = dic_targets(draws, 5, "shrunk", 0.25)
+    np.testing.assert_allclose(shrunk - mean, 0.25 * (draws[:5] - mean))
+    with pytest.raises(ValueError, match="dics must be one of"):
+        dic_targets(draws, 5, "mode")
+
+
+# ---------------------------------------------------------------- verification
+SHORT = {"duration_ms": 2000.0, "transient_ms": 1000.0}
+
+
+@pytest.fixture(scope="module")
+def verified():
+    recs = read_spike_csv(EXAMPLES / "stg_recordings.csv")[[0]]  # a tonic STG recording
+    impossible = SpikeTrains.from_list([bursts(40, 2500.0, n_bursts=3, isi_ms=5.0)],
+                                       ids=["impossible"])  # fmt: skip
+    both = SpikeTrains.concatenate([recs, impossible])
+    return both, sbidic.infer(both, "stg", n=3, seed=1, verify=True,
+                              budget=VerifyBudget(max_cells=6), simulation=SHORT)  # fmt: skip
+
+
+def test_verify_returns_passing_cells_within_the_budget(verified):
+    recs, res = verified
+    pop = res.population
+    assert pop.conductances.shape == (2, 3, 8)
+    f = pop.fidelity
+    assert f.shape == (2, 3)
+    rep = res.report.set_index("obs_id")
+    assert (rep["n_simulated"] <= 6).all() and (rep["n_simulated"] >= 3).all()
+    # cells marked as passing really pass when simulated again
+    again = sbidic.fidelity.score_population(pop, recs, **SHORT)
+    np.testing.assert_array_equal(again.passed[f.passed], True)
+    assert rep.loc["impossible", "n_passed"] == 0
+    assert "not reproduced" in rep.loc["impossible", "adequacy"]
+    assert "out of reach" in rep.loc["impossible", "adequacy"]
+
+
+def test_verify_keeps_fidelity_in_datatree_and_files(verified, tmp_path):
+    _, res = verified
+    res.save(tmp_path / "pop.nc")
+    back = sbidic.load_population(tmp_path / "pop.nc")
+    np.testing.assert_array_equal(back.fidelity.passed, res.population.fidelity.passed)
+    np.testing.assert_allclose(back.fidelity.rate_hz, res.population.fidelity.rate_hz)
+    written = res.save(tmp_path / "pop.csv")
+    assert [Path(p).name for p in written] == ["pop.csv", "pop_report.csv", "pop_fidelity.csv"]
+    import pandas as pd
+
+    table = pd.read_csv(written[2])
+    assert len(table) == 6 and {"ID", "cell", "passed", "failed_feature"} <= set(table.columns)
+
+
+def test_score_keeps_every_cell(verified):
+    recs, _ = verified
+    res = sbidic.infer(recs[[0]], "stg", n=2, seed=0, score=True, simulation=SHORT)
+    assert res.population.fidelity.shape == (1, 2)
+    assert res.report["n_simulated"].tolist() == [2]
+
+
+def test_infer_command_verify(tmp_path, capsys):
+    out = tmp_path / "pop.csv"
+    code = main(["infer", str(EXAMPLES / "stg_recordings.csv"), "--model", "stg", "-n", "1",
+                 "--seed", "0", "--verify", "--max-cells", "1", "--duration", "2000",
+                 "--transient", "1000", "-o", str(out)])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "model adequacy" in text
+    assert (tmp_path / "pop_fidelity.csv").exists()
