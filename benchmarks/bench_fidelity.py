@@ -19,9 +19,10 @@ Recording sets (``--sets``):
   tonic trains (4-22 Hz) and burst trains (3-8 spikes at 100 Hz, 190-390 ms periods),
   3 s each, a third of each; no true DICs.
 
-Strategies: ``posterior`` / ``mean`` / ``shrunk`` (``sbidic.infer(dics=...)``: DICs of
-each cell from the full posterior, the posterior mean, or draws shrunk half-way to the
-mean), ``true`` (populations at the true DICs, where known) and ``verify``
+Strategies: ``posterior`` / ``mean`` / ``shrunk`` / ``calibrated``
+(``sbidic.infer(dics=...)``: DICs of each cell from the full posterior, the posterior
+mean, draws shrunk half-way to the mean, or the posterior draws the firing atlas of the
+training split ranks most likely to reproduce the recording; the default), ``true`` (populations at the true DICs, where known) and ``verify``
 (``sbidic.infer(verify=True)`` on the first ``--verify-recordings`` recordings).
 Every cell is simulated with ``sbidic.simulate`` (the model's published protocol and
 default integration) and scored with ``sbidic.fidelity`` (class by ISI CV 0.15; tonic:
@@ -51,7 +52,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("stg-test", "stg-noisy", "da-test", "stg-synthetic")
-STRATEGIES = ("posterior", "mean", "shrunk", "true", "verify")
+STRATEGIES = ("posterior", "mean", "shrunk", "calibrated", "true", "verify")
 DATA = {
     "stg-test": "data/stg_dic_v1",
     "stg-noisy": "data/stg_dic_noise5_v1",

@@ -244,9 +244,34 @@ def score_trains(
             f"recording_index must lie in [0, {recordings.n_trains}), got {idx.min()}..{idx.max()}"
         )
     kw = {"fill_value": np.nan, "cv_threshold": crit.cv_threshold, "min_spikes": crit.min_spikes}
-    rec = {k: v[idx] for k, v in _summary(spike_features(recordings, **kw)).items()}
-    cell = _summary(spike_features(cells, **kw))
+    rec = {k: v[idx] for k, v in summarize(spike_features(recordings, **kw)).items()}
+    cell = summarize(spike_features(cells, **kw))
+    c = compare(rec, cell, crit)
+    tau = mid_range_tau(recordings)[idx]
+    vr = van_rossum_distance(recordings[idx], cells, tau, duration_ms=window_ms)
+    return FidelityScores(
+        recording=idx,
+        label_code=cell["label"],
+        recording_label_code=rec["label"],
+        **c,
+        rate_hz=cell["rate"],
+        cv_isi=cell["cv"],
+        cv_error=cell["cv"] - rec["cv"],
+        spikes_per_burst=cell["spb"],
+        burst_period_ms=cell["period"],
+        duty_cycle=cell["duty"],
+        duty_cycle_error=cell["duty"] - rec["duty"],
+        van_rossum=vr,
+    )
 
+
+def compare(rec: dict, cell: dict, crit: FidelityCriteria) -> dict[str, np.ndarray]:
+    """Compare cells with recordings, given their :func:`summarize` (broadcastable).
+
+    Returns ``class_match``, ``feature_match``, ``passed``, ``mismatch``,
+    ``failed_feature``, ``rate_error``, ``spikes_per_burst_error`` and
+    ``burst_period_error``.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_err = cell["rate"] / rec["rate"] - 1.0
         spb_err = cell["spb"] - rec["spb"]
@@ -263,9 +288,9 @@ def score_trains(
         "burst_period": (rec["label"] == BURSTING) & np.isfinite(rec["period"]),
     }
     names = list(ratios)
-    table = np.stack([
+    table = np.stack(np.broadcast_arrays(*[
         np.where(checked[k], np.nan_to_num(ratios[k], nan=np.inf), 0.0) for k in names
-    ])  # fmt: skip
+    ]))  # fmt: skip
     worst = table.max(axis=0, initial=0.0)
     mismatch = np.where(class_match, worst, np.inf)
     feature_match = mismatch <= 1.0
@@ -273,35 +298,22 @@ def score_trains(
         ~class_match, "class",
         np.where(feature_match, "", np.asarray(names)[np.argmax(table, axis=0)]),
     ).astype("<U16")  # fmt: skip
-    passed = feature_match if crit.criterion == "features" else class_match
-
-    tau = mid_range_tau(recordings)[idx]
-    vr = van_rossum_distance(recordings[idx], cells, tau, duration_ms=window_ms)
-    return FidelityScores(
-        recording=idx,
-        label_code=cell["label"],
-        recording_label_code=rec["label"],
-        class_match=class_match,
-        feature_match=feature_match,
-        passed=passed,
-        mismatch=mismatch,
-        failed_feature=failed,
-        rate_hz=cell["rate"],
-        rate_error=rate_err,
-        cv_isi=cell["cv"],
-        cv_error=cell["cv"] - rec["cv"],
-        spikes_per_burst=cell["spb"],
-        spikes_per_burst_error=spb_err,
-        burst_period_ms=cell["period"],
-        burst_period_error=period_err,
-        duty_cycle=cell["duty"],
-        duty_cycle_error=cell["duty"] - rec["duty"],
-        van_rossum=vr,
-    )
+    return {
+        "class_match": class_match,
+        "feature_match": feature_match,
+        "passed": feature_match if crit.criterion == "features" else class_match,
+        "mismatch": mismatch,
+        "failed_feature": failed,
+        "rate_error": rate_err,
+        "spikes_per_burst_error": spb_err,
+        "burst_period_error": period_err,
+    }
 
 
-def _summary(f) -> dict[str, np.ndarray]:
-    """The per-train quantities the scores compare."""
+def summarize(f) -> dict[str, np.ndarray]:
+    """The per-train quantities the scores compare, from :class:`~sbidic.spikes.SpikeFeatures`
+    computed with ``fill_value=np.nan``: ``label`` code, ``rate`` (Hz, ``1000 / mean
+    ISI``), ISI ``cv``, spikes per burst ``spb``, burst ``period`` (ms), ``duty``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         duty = f["duration_bursting"] / f["burst_period_ms"]
     return {

@@ -154,7 +154,7 @@ def infer(
     ids: Sequence | None = None,
     seed: int | None = None,
     n_summary: int = 1000,
-    dics: str = "mean",
+    dics: str = "auto",
     shrinkage: float = 0.5,
     verify: bool = False,
     score: bool = False,
@@ -183,11 +183,13 @@ def infer(
         seed, same result).
     n_summary : int
         DIC draws per recording for the report's mean, sd and quantiles.
-    dics : {"mean", "posterior", "shrunk"}, default "mean"
-        Which DICs the cells get (:mod:`sbidic.inference.verify`): all at the
-        posterior mean, one posterior draw each, or draws pulled towards the mean by
-        ``shrinkage``. The default gives the highest simulated fidelity of the three
-        (``benchmarks/bench_fidelity.py``); ``"posterior"`` the most diverse DICs.
+    dics : {"auto", "calibrated", "mean", "posterior", "shrunk"}, default "auto"
+        Which DICs the cells get (:mod:`sbidic.inference.verify`): the posterior draws
+        most likely to reproduce the recording according to the estimator's firing
+        atlas (``"calibrated"``; ``"auto"`` picks it when the estimator has an atlas,
+        else ``"mean"``), all at the posterior mean, one posterior draw each (the most
+        diverse DICs), or draws pulled towards the mean by ``shrinkage``. Measured
+        fidelity of each: ``benchmarks/bench_fidelity.py``.
     shrinkage : float, default 0.5
         Spread kept by ``dics="shrunk"`` (0: the mean, 1: the posterior).
     verify : bool, default False
@@ -237,11 +239,20 @@ def infer(
     if int(n) < 1:
         raise ValueError(f"n (cells per recording) must be >= 1, got {n}")
     n = int(n)
-    dic_targets(np.zeros((1, 1, 2)), 1, dics, shrinkage)  # validates dics and shrinkage
     if isinstance(posterior, str):
         from sbidic.inference.pretrained import load_pretrained
 
         posterior = load_pretrained(posterior)
+    atlas = getattr(posterior, "atlas", None)
+    if dics == "auto":
+        dics = "calibrated" if atlas is not None else "mean"
+    if dics == "calibrated" and atlas is None:
+        raise ValueError(
+            "dics='calibrated' needs a firing atlas beside the estimator "
+            "(build one with 'sbidic atlas DATASET -o ESTIMATOR_DIR/firing_atlas.safetensors')"
+        )
+    n_draws = max(int(n_summary), 10 * n if dics == "calibrated" else n)
+    dic_targets(np.zeros((n_draws, 1, 2)), n, dics, shrinkage, np.zeros((n_draws, 1)))
     trains = _as_recordings(recordings, ids)
     est = posterior.estimator
     n_spikes = trains.n_spikes
@@ -275,13 +286,16 @@ def infer(
             p = est.padded(sub)
             with est._evaluating():
                 context = est.embed(p)
-                draws = est.sample_context(max(int(n_summary), n), context).numpy()  # (S, B, 2)
+                draws = est.sample_context(n_draws, context).numpy()  # (S, B, 2)
             summary[active, :, 0] = draws.mean(0)
             summary[active, :, 1] = draws.std(0, ddof=1)
             summary[active, :, 2:] = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
             cells = ConductancePosterior(est, posterior.model, rng=rng,
                                          **posterior.population_kwargs)  # fmt: skip
-            targets = dic_targets(draws, n, dics, shrinkage)
+            match = None
+            if dics == "calibrated":
+                match = _match(atlas, draws, sub, criteria)
+            targets = dic_targets(draws, n, dics, shrinkage, match)
             if verify:
                 verified = verify_populations(
                     cells, sub, context, targets, summary[active, :, 1], criteria=criteria,
@@ -311,6 +325,18 @@ def infer(
     if fidelity_rows is not None:
         report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
     return InferenceResult(report=report, population=population)
+
+
+def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.ndarray:
+    """Atlas probability ``(S, B)`` that a cell at each draw reproduces its recording."""
+    from sbidic.fidelity.scores import summarize
+
+    crit = FidelityCriteria() if criteria is None else criteria
+    feats = spike_features(recordings, fill_value=np.nan, cv_threshold=crit.cv_threshold,
+                           min_spikes=crit.min_spikes)  # fmt: skip
+    s, b = draws.shape[:2]
+    rec = {k: np.tile(v, s) for k, v in summarize(feats).items()}
+    return atlas.match_probability(draws.reshape(-1, 2), rec, crit, k=8).reshape(s, b)
 
 
 def _add_fidelity(report, active, rows, population, verified, n):

@@ -230,6 +230,9 @@ class ConductancePosterior(_Base):
         Random source of the cell draws (the DIC draws use torch's global RNG, as sbi).
     max_redraw_rounds : int, default 20
         Rounds of redrawing unreachable DIC samples before giving up.
+    atlas : sbidic.fidelity.FiringAtlas, optional
+        How cells at each DIC target of the training data fire (used by
+        ``sbidic.infer(dics="calibrated")``); shipped estimators carry one.
     **population_kwargs
         Passed to :func:`sbidic.population.sample_populations` (e.g. ``compensated``).
 
@@ -247,6 +250,7 @@ class ConductancePosterior(_Base):
         *,
         rng=None,
         max_redraw_rounds: int = 20,
+        atlas=None,
         **population_kwargs,
     ) -> None:
         from sbidic.models import get_model
@@ -258,6 +262,7 @@ class ConductancePosterior(_Base):
         super().__init__(estimator, model=self.model)
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.max_redraw_rounds = int(max_redraw_rounds)
+        self.atlas = atlas
         self.population_kwargs = population_kwargs
         self._purpose = (
             f"Conductance sets of the {self.model.name} model (mS/cm^2); each sample "

@@ -21,8 +21,12 @@ from pathlib import Path
 from sbidic.inference.posterior import ConductancePosterior
 from sbidic.inference.training import load_estimator
 
+#: File name of the firing atlas beside an estimator's weights.
+ATLAS_FILE = "firing_atlas.safetensors"
+
 __all__ = [
     "available_pretrained",
+    "load_atlas",
     "load_estimator_or_pretrained",
     "load_pretrained",
     "model_card",
@@ -93,8 +97,21 @@ def load_pretrained(model: str = "stg", *, rng=None, **posterior_kwargs) -> Cond
     >>> tuple(g.shape), bool((g >= 0).all())
     ((5, 8), True)
     """
-    estimator = load_estimator(pretrained_dir(model))
+    directory = pretrained_dir(model)
+    estimator = load_estimator(directory)
+    posterior_kwargs.setdefault("atlas", load_atlas(directory))
     return ConductancePosterior(estimator, model=estimator.model_name, rng=rng, **posterior_kwargs)
+
+
+def load_atlas(directory):
+    """The :class:`~sbidic.fidelity.FiringAtlas` saved beside an estimator
+    (``firing_atlas.safetensors``), or None."""
+    path = Path(directory) / ATLAS_FILE
+    if not path.is_file():
+        return None
+    from sbidic.fidelity.atlas import FiringAtlas
+
+    return FiringAtlas.load(path)
 
 
 def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> ConductancePosterior:
@@ -108,6 +125,7 @@ def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> Co
     if estimator_dir is None:
         return load_pretrained(model, **kwargs)
     estimator = load_estimator(estimator_dir)
+    kwargs.setdefault("atlas", load_atlas(estimator_dir))
     if estimator.model_name not in (None, model):
         raise ValueError(
             f"the estimator in {estimator_dir} was trained for model "

@@ -8,7 +8,13 @@ draws of its recording:
   population, the lowest fidelity);
 * ``"mean"``: every cell at the posterior mean (diversity only from compensation);
 * ``"shrunk"``: posterior draws pulled towards the mean,
-  ``mean + shrinkage * (draw - mean)`` (``shrinkage = 0.5`` halves the spread).
+  ``mean + shrinkage * (draw - mean)`` (``shrinkage = 0.5`` halves the spread);
+* ``"calibrated"``: the ``n`` posterior draws (out of at least ``10 n``) whose
+  neighbourhood in a :class:`~sbidic.fidelity.FiringAtlas` (the estimator's training
+  data) most often reproduces the recording: posterior draws ranked by the estimated
+  probability that a cell compensated to them fires like the recording;
+* ``"auto"`` (the default of :func:`sbidic.infer`): ``"calibrated"`` when the
+  estimator ships a firing atlas, otherwise ``"mean"``.
 
 Targets no cell can reach are replaced by fresh posterior draws of the same recording.
 
@@ -34,17 +40,33 @@ import torch
 
 from sbidic.fidelity import FidelityCriteria, FidelityScores, simulate_and_score
 
-__all__ = ["DIC_STRATEGIES", "VerifiedCells", "VerifyBudget", "dic_targets", "verify_populations"]
+__all__ = [
+    "DIC_STRATEGIES",
+    "VerifiedCells",
+    "VerifyBudget",
+    "dic_targets",
+    "verify_populations",
+]
 
 #: Accepted values of ``dics``.
-DIC_STRATEGIES = ("posterior", "mean", "shrunk")
+DIC_STRATEGIES = ("auto", "calibrated", "mean", "posterior", "shrunk")
 
 #: Share of adaptive proposals drawn around accepted cells (the rest from the posterior).
 _KERNEL_SHARE = 0.75
 
 
-def dic_targets(draws: np.ndarray, n: int, strategy: str = "mean", shrinkage: float = 0.5):
+def dic_targets(
+    draws: np.ndarray,
+    n: int,
+    strategy: str = "mean",
+    shrinkage: float = 0.5,
+    match: np.ndarray | None = None,
+) -> np.ndarray:
     """DIC targets ``(n, B, 2)`` of the cells from posterior draws ``(S, B, 2)``, ``S >= n``.
+
+    ``match`` ``(S, B)``: for ``"calibrated"``, the estimated probability that each draw
+    reproduces its recording (:meth:`~sbidic.fidelity.FiringAtlas.match_probability`);
+    a recording without any finite value falls back to ``"mean"``.
 
     Examples
     --------
@@ -53,9 +75,11 @@ def dic_targets(draws: np.ndarray, n: int, strategy: str = "mean", shrinkage: fl
     [[1.0, 3.0], [1.0, 3.0]]
     >>> dic_targets(draws, 2, "shrunk", 0.5)[:, 0].tolist()
     [[0.5, 2.5], [1.5, 3.5]]
+    >>> dic_targets(draws, 1, "calibrated", match=np.array([[0.2], [0.9]]))[:, 0].tolist()
+    [[2.0, 4.0]]
     """
-    if strategy not in DIC_STRATEGIES:
-        raise ValueError(f"dics must be one of {DIC_STRATEGIES}, got {strategy!r}")
+    if strategy not in DIC_STRATEGIES[1:]:
+        raise ValueError(f"dics must be one of {DIC_STRATEGIES[1:]}, got {strategy!r}")
     if not 0.0 <= shrinkage <= 1.0:
         raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
     if draws.shape[0] < n:
@@ -65,7 +89,16 @@ def dic_targets(draws: np.ndarray, n: int, strategy: str = "mean", shrinkage: fl
         return draws[:n].copy()
     if strategy == "mean":
         return np.broadcast_to(mean, (n, *mean.shape)).copy()
-    return mean + shrinkage * (draws[:n] - mean)
+    if strategy == "shrunk":
+        return mean + shrinkage * (draws[:n] - mean)
+    if match is None or match.shape != draws.shape[:2]:
+        raise ValueError(f"dics='calibrated' needs match probabilities of shape {draws.shape[:2]}")
+    score = np.where(np.isfinite(match), match, -1.0)
+    best = np.argsort(-score, axis=0, kind="stable")[:n]  # (n, B): highest first
+    out = np.take_along_axis(draws, best[..., None], axis=0)
+    blind = ~np.isfinite(match).any(axis=0)
+    out[:, blind] = mean[blind]
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,190 @@
+"""How cells compensated to a DIC target fire: an atlas built from a simulated dataset.
+
+DICs at threshold do not pin the firing pattern: cells compensated to the same
+``(g_s, g_u)`` differ in rate, spikes per burst and burst period. A
+:class:`FiringAtlas` stores, for every target of a DIC dataset (``sbidic dataset``),
+the labels and features of its simulated cells. For a recording and a candidate target
+``d`` it estimates ``p(d)``, the probability that a cell compensated to ``d``
+reproduces the recording (:func:`~sbidic.fidelity.scores.compare`): the share of
+passing cells among the ``k`` nearest dataset targets (in box-scaled
+``(g_s, g_u)``).
+
+``sbidic.infer(dics="calibrated")`` draws the cells' targets from the posterior
+reweighted by ``p``, i.e. the posterior of the DICs *given that the cell reproduces
+the recording*, estimated without simulating anything at inference time.
+
+References
+----------
+J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
+populations of conductance-based neuron models from spike times.
+arXiv:2509.12783. https://arxiv.org/abs/2509.12783
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from sbidic.fidelity.scores import FidelityCriteria, compare
+
+__all__ = ["FiringAtlas", "build_firing_atlas"]
+
+_FEATURES = ("rate", "spb", "period")
+
+
+@dataclass(frozen=True, eq=False)
+class FiringAtlas:
+    """Labels and features of the simulated cells of many DIC targets.
+
+    Attributes
+    ----------
+    model : str
+    targets : ndarray, shape (T, 2)
+        ``(g_s, g_u)`` of each target.
+    label : ndarray of int8, shape (T, C)
+        Label code of each cell (0 silent, 1 spiking, 2 bursting; -1: no cell).
+    rate, spb, period : ndarray of float32, shape (T, C)
+        ``1000 / mean ISI`` (Hz), mean spikes per burst, mean burst period (ms); NaN
+        where they do not apply.
+    """
+
+    model: str
+    targets: np.ndarray
+    label: np.ndarray
+    rate: np.ndarray
+    spb: np.ndarray
+    period: np.ndarray
+
+    def __post_init__(self) -> None:
+        from scipy.spatial import cKDTree
+
+        lo, hi = self.targets.min(0), self.targets.max(0)
+        scale = np.where(hi > lo, hi - lo, 1.0)
+        object.__setattr__(self, "_scale", scale)
+        object.__setattr__(self, "_tree", cKDTree(self.targets / scale))
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def match_probability(
+        self,
+        dics: np.ndarray,
+        recording: dict[str, np.ndarray],
+        criteria: FidelityCriteria | None = None,
+        *,
+        k: int = 4,
+        block: int = 4096,
+    ) -> np.ndarray:
+        """Share of atlas cells near each target that reproduce its recording.
+
+        Parameters
+        ----------
+        dics : ndarray, shape (K, 2)
+            Candidate targets ``(g_s, g_u)``.
+        recording : dict of ndarray, each of shape (K,)
+            :func:`~sbidic.fidelity.scores.summarize` of the recording of each target.
+        criteria : FidelityCriteria, optional
+        k : int, default 4
+            Nearest dataset targets pooled per candidate.
+        block : int
+            Candidates compared at once (memory).
+
+        Returns
+        -------
+        ndarray, shape (K,)
+            In [0, 1]; NaN where the neighbours hold no cell.
+        """
+        crit = FidelityCriteria() if criteria is None else criteria
+        dics = np.asarray(dics, dtype=float).reshape(-1, 2)
+        _, near = self._tree.query(dics / self._scale, k=k)
+        near = near.reshape(len(dics), -1)
+        out = np.empty(len(dics))
+        for s in range(0, len(dics), block):
+            t = near[s : s + block]
+            cell = {"label": self.label[t].reshape(len(t), -1)}
+            for name in _FEATURES:
+                cell[name] = getattr(self, name)[t].reshape(len(t), -1).astype(float)
+            rec = {name: np.asarray(v)[s : s + block, None] for name, v in recording.items()}
+            ok = compare(rec, cell, crit)["passed"]
+            valid = cell["label"] >= 0
+            with np.errstate(invalid="ignore"):
+                out[s : s + block] = (ok & valid).sum(1) / valid.sum(1)
+        return out
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a safetensors file (no pickle)."""
+        from safetensors.numpy import save_file
+
+        tensors = {"targets": self.targets.astype(np.float32), "label": self.label}
+        tensors.update({n: getattr(self, n).astype(np.float32) for n in _FEATURES})
+        save_file(tensors, os.fspath(path), metadata={"model": self.model})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FiringAtlas:
+        """Read a file written by :meth:`save`."""
+        from safetensors import safe_open
+
+        with safe_open(os.fspath(path), framework="numpy") as fh:
+            model = fh.metadata()["model"]
+            arrays = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+        return cls(model=model, **arrays)
+
+
+def build_firing_atlas(
+    dataset: str | os.PathLike, split: str = "train", criteria: FidelityCriteria | None = None
+) -> FiringAtlas:
+    """A :class:`FiringAtlas` of one split of a DIC dataset (``sbidic dataset``).
+
+    Parameters
+    ----------
+    dataset : path
+        Dataset directory (DIC mode).
+    split : str, default "train"
+        Use only this split's targets (keep the test split out of anything evaluated
+        on it).
+    criteria : FidelityCriteria, optional
+        Its ``cv_threshold`` and ``min_spikes`` label the cells.
+    """
+    import json
+    from pathlib import Path
+
+    from sbidic.datasets import load_dataset
+    from sbidic.fidelity.scores import summarize
+    from sbidic.spikes import SpikeTrains, spike_features
+
+    crit = FidelityCriteria() if criteria is None else criteria
+    ds = load_dataset(dataset, split=split)
+    spec = json.loads(json.loads((Path(dataset) / "manifest.json").read_text())["spec"])
+    if spec.get("mode", "dic") != "dic":
+        raise ValueError(f"{dataset} is not a DIC dataset (mode {spec.get('mode')!r})")
+    trains = SpikeTrains.from_dataset(ds, check=False)
+    feats = summarize(spike_features(trains, fill_value=np.nan, cv_threshold=crit.cv_threshold,
+                                     min_spikes=crit.min_spikes))  # fmt: skip
+    target_index = ds["target_index"].values
+    reachable = np.isfinite(ds["conductances"].values).all(axis=1)
+    uniq, inverse = np.unique(target_index, return_inverse=True)
+    slot = np.zeros(len(target_index), dtype=np.int64)
+    order = np.argsort(inverse, kind="stable")
+    start = np.searchsorted(inverse[order], np.arange(len(uniq)))
+    slot[order] = np.arange(len(order)) - start[inverse[order]]
+    width = int(slot.max()) + 1
+    label = np.full((len(uniq), width), -1, dtype=np.int8)
+    label[inverse, slot] = np.where(reachable, feats["label"], -1)
+    arrays = {}
+    for name in _FEATURES:
+        a = np.full((len(uniq), width), np.nan, dtype=np.float32)
+        a[inverse, slot] = feats[name]
+        arrays[name] = a
+    targets = np.zeros((len(uniq), 2))
+    targets[inverse] = ds["target"].values
+    keep = (label >= 0).any(axis=1)
+    return FiringAtlas(
+        model=str(spec["model"]),
+        targets=targets[keep],
+        label=label[keep],
+        **{k: v[keep] for k, v in arrays.items()},
+    )
