@@ -22,8 +22,9 @@ Recording sets (``--sets``):
 Strategies: ``posterior`` / ``mean`` / ``shrunk`` / ``calibrated``
 (``sbidic.infer(dics=...)``: DICs of each cell from the full posterior, the posterior
 mean, draws shrunk half-way to the mean, or the posterior draws the firing atlas of the
-training split ranks most likely to reproduce the recording; the default), ``true`` (populations at the true DICs, where known) and ``verify``
-(``sbidic.infer(verify=True)`` on the first ``--verify-recordings`` recordings).
+training split ranks most likely to reproduce the recording; the default), ``true``
+(populations at the true DICs, where known) and ``verify`` (``sbidic.infer(verify=True)``
+on the first ``--verify-recordings`` recordings).
 Every cell is simulated with ``sbidic.simulate`` (the model's published protocol and
 default integration) and scored with ``sbidic.fidelity`` (class by ISI CV 0.15; tonic:
 rate within 10 %; bursting: spikes per burst within 0.5 and burst period within 10 %).

@@ -184,6 +184,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _atlas(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sbidic.fidelity.atlas import build_firing_atlas
+
+    if not Path(args.data, "manifest.json").is_file():
+        raise ValueError(f"{args.data} is not a dataset directory (no manifest.json)")
+    atlas = build_firing_atlas(args.data, split=args.split)
+    atlas.save(args.output)
+    silent = float((atlas.label == 0).mean())
+    print(f"firing atlas of {atlas.n_targets} {atlas.model} targets x {atlas.label.shape[1]} "
+          f"cells ({silent:.1%} silent) written to {args.output}")  # fmt: skip
+    return 0
+
+
 def format_report(report) -> str:
     """The per-recording report of :func:`sbidic.infer` as a text table."""
     ci = "90% CI"
@@ -355,9 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimator directory from 'sbidic train' (default: the shipped weights)",
     )  # fmt: skip
     inf.add_argument(
-        "--dics", choices=["mean", "posterior", "shrunk"], default="mean",
-        help="DICs of the cells: all at the posterior mean (default, highest fidelity), one "
-        "posterior draw each (most diverse), or draws shrunk towards the mean",
+        "--dics", choices=["auto", "calibrated", "mean", "posterior", "shrunk"], default="auto",
+        help="DICs of the cells: the posterior draws the estimator's firing atlas ranks most "
+        "likely to reproduce the recording (calibrated; auto = calibrated when the estimator "
+        "has an atlas, else mean), all at the posterior mean, one posterior draw each (most "
+        "diverse), or draws shrunk towards the mean",
     )  # fmt: skip
     inf.add_argument("--shrinkage", type=float, default=0.5,
                      help="spread kept by --dics shrunk (default 0.5)")  # fmt: skip
@@ -383,6 +400,21 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
     inf.set_defaults(handler=_infer)
+
+    at = sub.add_parser(
+        "atlas",
+        help="build the firing atlas of a DIC dataset (used by 'infer --dics calibrated')",
+        description="Store how the simulated cells of every DIC target of a dataset fire "
+        "(labels, rate, spikes per burst, burst period). Saved beside an estimator as "
+        "firing_atlas.safetensors, it lets 'sbidic infer' pick the posterior draws most "
+        "likely to reproduce each recording.",
+    )
+    at.add_argument("data", help="DIC dataset directory from 'sbidic dataset'")
+    at.add_argument("--split", default="train", choices=["train", "validation", "test"],
+                    help="targets used (default train: keep the test split out)")  # fmt: skip
+    at.add_argument("-o", "--output", required=True,
+                    help="atlas file, e.g. ESTIMATOR_DIR/firing_atlas.safetensors")  # fmt: skip
+    at.set_defaults(handler=_atlas)
 
     tr = sub.add_parser(
         "train",

@@ -202,3 +202,19 @@ def test_chunks_run_on_a_dask_cluster(tmp_path):
                      n_jobs=1, progress=False)  # fmt: skip
     hashes = {dataset_status(p)["content_sha256"] for p in (tmp_path / "dask", tmp_path / "local")}
     assert len(hashes) == 1 and dataset_status(other)["content_sha256"] not in hashes
+
+
+def test_firing_atlas_holds_the_labels_of_every_cell(small_dataset, tmp_path):
+    from sbidic.cli import main
+    from sbidic.fidelity import FiringAtlas, build_firing_atlas
+
+    root, spec = small_dataset
+    atlas = build_firing_atlas(root, split="train")
+    ds = load_dataset(root, split="train")
+    assert atlas.n_targets == len(np.unique(ds["target_index"].values))
+    assert atlas.label.shape == (atlas.n_targets, spec.cells_per_target)
+    assert sorted(atlas.label.ravel().tolist()) == sorted(ds["label_code"].values.tolist())
+    out = tmp_path / "atlas.safetensors"
+    assert main(["atlas", str(root), "-o", str(out)]) == 0
+    np.testing.assert_array_equal(FiringAtlas.load(out).targets, atlas.targets.astype(np.float32))
+    assert main(["atlas", str(tmp_path), "-o", str(out)]) == 2  # not a dataset

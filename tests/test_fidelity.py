@@ -222,3 +222,53 @@ def test_infer_command_verify(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "model adequacy" in text
     assert (tmp_path / "pop_fidelity.csv").exists()
+
+
+# ----------------------------------------------------------------------- atlas
+def _atlas():
+    from sbidic.fidelity import FiringAtlas
+
+    nan = np.nan
+    return FiringAtlas(
+        model="stg",
+        targets=np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]]),
+        label=np.array([[1, 1], [1, 0], [2, 2], [2, -1]], dtype=np.int8),
+        rate=np.array([[10.0, 10.5], [12.0, nan], [40.0, 40.0], [30.0, nan]], np.float32),
+        spb=np.array([[nan, nan], [nan, nan], [4.0, 6.0], [4.2, nan]], np.float32),
+        period=np.array([[nan, nan], [nan, nan], [200.0, 200.0], [205.0, nan]], np.float32),
+    )
+
+
+def test_atlas_match_probability_is_the_share_of_passing_neighbour_cells(tmp_path):
+    from sbidic.fidelity import FiringAtlas
+    from sbidic.fidelity.scores import summarize
+    from sbidic.spikes import spike_features
+
+    atlas = _atlas()
+    recs = SpikeTrains.from_list([tonic(10.0), bursts(4, 200.0)])
+    rec = summarize(spike_features(recs, fill_value=np.nan))
+    # candidates near targets 0, 1, 2 and 3; each compared with its own recording
+    dics = np.array([[0.5, 0.5], [9.5, 0.5], [0.5, 9.5], [9.5, 9.5]])
+    owner = np.array([0, 0, 1, 1])
+    p = atlas.match_probability(dics, {k: v[owner] for k, v in rec.items()}, k=1)
+    # target 0: both tonic cells within 10 %; target 1: 12 Hz fails, one silent;
+    # target 2: 6 spikes per burst fails; target 3: the missing cell does not count
+    np.testing.assert_allclose(p, [1.0, 0.0, 0.5, 1.0])
+    p2 = atlas.match_probability(dics[:1], {k: v[:1] for k, v in rec.items()}, k=2)
+    np.testing.assert_allclose(p2, [0.5])  # targets 0 and 1 pooled: 2 of 4 cells
+    atlas.save(tmp_path / "a.safetensors")
+    back = FiringAtlas.load(tmp_path / "a.safetensors")
+    assert back.model == "stg"
+    np.testing.assert_array_equal(back.label, atlas.label)
+    np.testing.assert_allclose(back.match_probability(dics, {k: v[owner] for k, v in rec.items()},
+                                                      k=1), p)  # fmt: skip
+
+
+def test_calibrated_dics_need_an_atlas():
+    post = sbidic.load_pretrained("stg")
+    post.atlas = None
+    with pytest.raises(ValueError, match="firing atlas"):
+        sbidic.infer([tonic(10.0)], post, n=2, dics="calibrated")
+    res = sbidic.infer([tonic(10.0)], post, n=2, seed=0)  # auto falls back to the mean
+    assert res.population.n_cells == 2
+    assert sbidic.load_pretrained("stg").atlas is not None

@@ -5,7 +5,8 @@ fidelity scores``. :func:`score_trains` compares simulated trains with recording
 (class, rate, spikes per burst, burst period, duty cycle, van Rossum distance) under
 :class:`FidelityCriteria`; :func:`score_population` simulates a population first;
 :func:`recording_summary` reports per recording, with a model-adequacy line where no
-cell reproduces it.
+cell reproduces it; a :class:`FiringAtlas` estimates, before any simulation, how likely
+a cell at a DIC target reproduces a recording.
 
 >>> import numpy as np
 >>> from sbidic.spikes import SpikeTrains
@@ -14,6 +15,7 @@ cell reproduces it.
 array([ True])
 """
 
+from sbidic.fidelity.atlas import FiringAtlas, build_firing_atlas
 from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
 from sbidic.fidelity.population import recording_summary, score_population, simulate_and_score
 from sbidic.fidelity.scores import CRITERIA, FidelityCriteria, FidelityScores, score_trains
@@ -22,6 +24,8 @@ __all__ = [
     "CRITERIA",
     "FidelityCriteria",
     "FidelityScores",
+    "FiringAtlas",
+    "build_firing_atlas",
     "mid_range_tau",
     "recording_summary",
     "score_population",
