@@ -11,13 +11,18 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from sbidic.files import atomic_outputs, check_input, check_output, open_text
 from sbidic.models import available_models, get_model
 from sbidic.population import Population, UnreachableTargetError, sample_populations
 
-__all__ = ["main", "summarize"]
+__all__ = ["main", "read_targets", "summarize"]
+
+#: Figure formats of ``--plot``.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def summarize(pop: Population) -> str:
@@ -48,12 +53,77 @@ def summarize(pop: Population) -> str:
     return "\n".join(lines)
 
 
+def read_targets(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Targets ``(T, 2)`` and optional ids from a CSV file.
+
+    Either plain ``g_s,g_u`` lines, or a header naming ``g_s`` and ``g_u`` (other
+    columns ignored, an ``ID`` column gives the targets' ids). A row whose ``g_s`` and
+    ``g_u`` are both empty (e.g. a silent recording) has no target: it is skipped with a
+    warning naming it. Errors name the line.
+    """
+    import csv
+
+    path = check_input(path, "targets file")
+    rows = []
+    with open_text(path) as fh:
+        for line, row in enumerate(csv.reader(fh), start=1):
+            if row and any(x.strip() for x in row):
+                rows.append((line, [x.strip() for x in row]))
+    if not rows:
+        raise ValueError(f"targets file {path}: no targets (expected lines 'g_s,g_u')")
+    header, ids = None, None
+    try:
+        [float(x) for x in rows[0][1]]
+    except ValueError:
+        header = rows.pop(0)[1]
+        missing = [c for c in ("g_s", "g_u") if c not in header]
+        if missing:
+            raise ValueError(
+                f"targets file {path}, line 1: header {header} lacks column(s) {missing}; "
+                "expected g_s,g_u (and optionally ID)"
+            ) from None
+    cols = [0, 1] if header is None else [header.index("g_s"), header.index("g_u")]
+    targets, kept, skipped = [], [], []
+    for line, row in rows:
+        if header is not None and all(not row[j] for j in cols if j < len(row)):
+            skipped.append(f"line {line}" + (f" ({row[0]})" if row else ""))
+            continue
+        kept.append(row)
+        try:
+            if header is None and len(row) != 2:
+                raise ValueError
+            targets.append([float(row[j]) for j in cols])
+        except (ValueError, IndexError):
+            raise ValueError(
+                f"targets file {path}, line {line}: expected numbers g_s,g_u, got {row}"
+            ) from None
+    if skipped:
+        warnings.warn(f"targets file {path}: no g_s,g_u on {', '.join(skipped)}; skipped",
+                      UserWarning, stacklevel=2)  # fmt: skip
+    if not targets:
+        raise ValueError(f"targets file {path}: no targets with g_s and g_u")
+    if header is not None and "ID" in header:
+        ids = np.array([row[header.index("ID")] for row in kept])
+    return np.array(targets, dtype=float).reshape(-1, 2), ids
+
+
 def _population(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from sbidic.population.result import POPULATION_SUFFIXES
+
+    if args.output:
+        check_output(args.output, POPULATION_SUFFIXES)
+    ids = None
     if args.targets is not None:
-        targets = np.loadtxt(args.targets, delimiter=",", ndmin=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            targets, ids = read_targets(args.targets)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
     else:
         if args.g_s is None or args.g_u is None:
-            raise SystemExit("sbidic population: give --g-s and --g-u, or --targets FILE")
+            raise ValueError("give --g-s and --g-u, or --targets FILE")
         targets = np.array([[args.g_s, args.g_u]])
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -62,12 +132,10 @@ def _population(args: argparse.Namespace) -> int:
     except UnreachableTargetError as err:
         print(f"sbidic population: error: {err}", file=sys.stderr)
         if args.output:
-            err.partial.save(args.output)
-            print(
-                f"partial result (NaN for unreachable targets) written to {args.output}",
-                file=sys.stderr,
-            )
+            print(f"nothing written to {args.output}", file=sys.stderr)
         return 2
+    if ids is not None:
+        pop = replace(pop, obs_id=ids)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     print(summarize(pop))
@@ -81,6 +149,7 @@ def _dataset(args: argparse.Namespace) -> int:
     from sbidic.datasets import DatasetSpec, dataset_status, generate_dataset
 
     if args.status:
+        check_input(Path(args.output) / "manifest.json", "dataset manifest")
         for key, value in dataset_status(args.output).items():
             print(f"{key:>20}: {value}")
         return 0
@@ -111,7 +180,12 @@ def _simulate(args: argparse.Namespace) -> int:
     from sbidic.simulate import simulate
     from sbidic.simulate.noise import BandLimitedNoise
     from sbidic.spikes import spike_features, write_spike_csv, write_spikes_netcdf
+    from sbidic.spikes.io import SPIKE_SUFFIXES
 
+    check_input(args.input, "conductances file")
+    check_output(args.output, SPIKE_SUFFIXES)
+    if args.plot:
+        check_output(args.plot, PLOT_SUFFIXES, "figure")
     if args.input.lower().endswith(".csv"):
         if args.model is None:
             raise ValueError("a conductance CSV needs --model to name its model")
@@ -137,20 +211,23 @@ def _simulate(args: argparse.Namespace) -> int:
         + ", ".join(f"{n} {label}" for label, n in zip(labels, counts, strict=True))
     )
     extra = {"population_ID": population_id.astype(str), "label": feats.label}
-    if args.output.lower().endswith(".csv"):
-        write_spike_csv(result.spikes, args.output, extra_columns=extra)
-    else:
-        write_spikes_netcdf(result.spikes, args.output, extra=feats)
+    outputs = [args.output] + ([args.plot] if args.plot else [])
+    with atomic_outputs(outputs) as tmp:
+        if args.output.lower().endswith(".csv"):
+            write_spike_csv(result.spikes, tmp[0], extra_columns=extra)
+        else:
+            write_spikes_netcdf(result.spikes, tmp[0], extra=feats)
+        if args.plot:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from sbidic.plotting import plot_population
+
+            fig = plot_population(result.spikes, g, model.conductance_labels, v_mV=result.v_mV,
+                                  t_ms=result.t_ms, max_cells=args.plot_cells)  # fmt: skip
+            fig.savefig(tmp[1], dpi=120, format=Path(args.plot).suffix[1:].lower())
     print(f"spike trains written to {args.output}")
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from sbidic.plotting import plot_population
-
-        fig = plot_population(result.spikes, g, model.conductance_labels, v_mV=result.v_mV,
-                              t_ms=result.t_ms, max_cells=args.plot_cells)  # fmt: skip
-        fig.savefig(args.plot, dpi=120)
         print(f"figure written to {args.plot}")
     return 0
 
@@ -163,6 +240,10 @@ def _jitter(values: list[float]) -> float | tuple[float, float]:
 
 def _train(args: argparse.Namespace) -> int:
     from sbidic.inference import train_from_dataset
+
+    check_input(Path(args.data) / "manifest.json", "dataset manifest")
+    if args.init_from is not None:
+        check_input(args.init_from, "--init-from estimator", directory=True)
 
     train_from_dataset(
         args.data,
@@ -185,12 +266,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _atlas(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from sbidic.fidelity.atlas import ATLAS_SUFFIXES, build_firing_atlas
 
-    from sbidic.fidelity.atlas import build_firing_atlas
-
-    if not Path(args.data, "manifest.json").is_file():
-        raise ValueError(f"{args.data} is not a dataset directory (no manifest.json)")
+    check_input(Path(args.data) / "manifest.json", "dataset manifest")
+    check_output(args.output, ATLAS_SUFFIXES)
     atlas = build_firing_atlas(args.data, split=args.split)
     atlas.save(args.output)
     silent = float((atlas.label == 0).mean())
@@ -234,12 +313,22 @@ def format_report(report) -> str:
 def _infer(args: argparse.Namespace) -> int:
     from sbidic.fidelity import FidelityCriteria
     from sbidic.inference import infer
+    from sbidic.inference.infer import check_result_path
     from sbidic.inference.pretrained import load_estimator_or_pretrained
     from sbidic.inference.verify import VerifyBudget
     from sbidic.spikes import read_spikes
 
+    check_input(args.recordings, "recordings file")
+    if args.estimator is not None:
+        check_input(args.estimator, "estimator", directory=True)
+    if args.output:
+        check_result_path(args.output)
     posterior = load_estimator_or_pretrained(args.model, args.estimator)
-    recordings = read_spikes(args.recordings)
+    recordings = read_spikes(args.recordings, check=not args.repair)
+    if args.repair:
+        recordings, repaired = recordings.repair()
+        if repaired.changed:
+            print(f"repaired: {repaired}", file=sys.stderr)
     simulation = {"n_jobs": args.jobs}
     for key, value in (("duration_ms", args.duration), ("transient_ms", args.transient),
                        ("dt_ms", args.dt)):  # fmt: skip
@@ -289,7 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument("--g-s", type=float, help="target slow DIC g_s (dimensionless)")
     pop.add_argument("--g-u", type=float, help="target ultraslow DIC g_u (dimensionless)")
     pop.add_argument(
-        "--targets", metavar="FILE", help="CSV file of many targets, one 'g_s,g_u' per line"
+        "--targets", metavar="FILE",
+        help="CSV of many targets: 'g_s,g_u' lines, or a header naming g_s and g_u (an ID "
+        "column names the populations)",
     )
     pop.add_argument("-n", type=int, default=100, help="cells per target (default 100)")
     pop.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
@@ -398,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     inf.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
     inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")
+    inf.add_argument(
+        "--repair", action="store_true",
+        help="sort unsorted spike times and drop repeated ones (reported per recording) "
+        "instead of stopping with an error",
+    )  # fmt: skip
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
     inf.set_defaults(handler=_infer)
 
@@ -465,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return args.handler(args)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # user mistakes: one line, no traceback
         print(f"sbidic {args.command}: error: {err}", file=sys.stderr)
         return 2
 

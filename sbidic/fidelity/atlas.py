@@ -29,9 +29,11 @@ import numpy as np
 
 from sbidic.fidelity.scores import FidelityCriteria, compare
 
-__all__ = ["FiringAtlas", "build_firing_atlas"]
+__all__ = ["ATLAS_SUFFIXES", "FiringAtlas", "build_firing_atlas"]
 
 _FEATURES = ("rate", "spb", "period")
+#: Extension of atlas files.
+ATLAS_SUFFIXES = (".safetensors",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,12 +118,15 @@ class FiringAtlas:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
-        """Write a safetensors file (no pickle)."""
+        """Write a safetensors file (no pickle), all or nothing."""
         from safetensors.numpy import save_file
+
+        from sbidic.files import atomic_outputs, check_output
 
         tensors = {"targets": self.targets.astype(np.float32), "label": self.label}
         tensors.update({n: getattr(self, n).astype(np.float32) for n in _FEATURES})
-        save_file(tensors, os.fspath(path), metadata={"model": self.model})
+        with atomic_outputs([check_output(path, ATLAS_SUFFIXES)]) as (tmp,):
+            save_file(tensors, os.fspath(tmp), metadata={"model": self.model})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FiringAtlas:

@@ -27,6 +27,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -108,22 +109,35 @@ class InferenceResult:
         simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
         in the same order). Anything else: netCDF of :meth:`to_datatree`.
         """
-        path = os.fspath(path)
-        if path.lower().endswith(".csv"):
-            report_path = path[:-4] + "_report.csv"
+        from sbidic.files import atomic_outputs
+
+        path = check_result_path(path)
+        if path.suffix.lower() != ".csv":
+            with atomic_outputs([path]) as (tmp,):
+                self.to_datatree().to_netcdf(tmp)
+            return [str(path)]
+        fidelity = self.population is not None and self.population.fidelity is not None
+        stem = str(path)[:-4]
+        paths = [path, Path(stem + "_report.csv")]
+        if fidelity:
+            paths.append(Path(stem + "_fidelity.csv"))
+        with atomic_outputs(paths) as tmp:
             if self.population is not None:
-                self.population.to_csv(path)
+                self.population.to_csv(tmp[0])
             else:
-                with open(path, "w") as fh:
-                    fh.write("ID\n")
-            self.report.to_csv(report_path, index=False)
-            written = [path, report_path]
-            if self.population is not None and self.population.fidelity is not None:
-                written.append(path[:-4] + "_fidelity.csv")
-                self.population.fidelity_table().to_csv(written[-1], index=False)
-            return written
-        self.to_datatree().to_netcdf(path)
-        return [path]
+                tmp[0].write_text("ID\n")
+            self.report.to_csv(tmp[1], index=False)
+            if fidelity:
+                self.population.fidelity_table().to_csv(tmp[2], index=False)
+        return [str(p) for p in paths]
+
+
+def check_result_path(path: str | os.PathLike) -> Path:
+    """Check an output path of :meth:`InferenceResult.save` before any work."""
+    from sbidic.files import check_output
+    from sbidic.population.result import POPULATION_SUFFIXES
+
+    return check_output(path, POPULATION_SUFFIXES)
 
 
 def _as_recordings(recordings, ids) -> SpikeTrains:
@@ -207,7 +221,8 @@ def infer(
         Simulation budget of ``verify`` (default ``5 * n`` cells per recording).
     simulation : dict, optional
         Keyword arguments of :func:`sbidic.simulate.simulate` for ``verify`` and
-        ``score`` (e.g. ``{"n_jobs": 4}``; default: the model's published protocol).
+        ``score`` (e.g. ``{"n_jobs": 4}``; default: the model's published protocol,
+        and the estimator's training noise, ``posterior.noise_sigma``, if any).
     progress : callable, optional
         ``progress(done, total)`` after each verification round.
 
@@ -292,6 +307,7 @@ def infer(
             summary[active, :, 2:] = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
             cells = ConductancePosterior(est, posterior.model, rng=rng,
                                          **posterior.population_kwargs)  # fmt: skip
+            simulation = _simulation_settings(simulation, posterior, seed)
             match = None
             if dics == "calibrated":
                 match = _match(atlas, draws, sub, criteria)
@@ -299,7 +315,7 @@ def infer(
             if verify:
                 verified = verify_populations(
                     cells, sub, context, targets, summary[active, :, 1], criteria=criteria,
-                    budget=budget, rng=rng, progress=progress, **(simulation or {}),
+                    budget=budget, rng=rng, progress=progress, **simulation,
                 )  # fmt: skip
                 population = to_population(
                     verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
@@ -311,7 +327,7 @@ def infer(
                 population = to_population(g, posterior.model, sub.ids, dic_draws=used,
                                            n_drawn=n_drawn)  # fmt: skip
                 if score:
-                    scored = score_population(population, sub, criteria, **(simulation or {}))
+                    scored = score_population(population, sub, criteria, **simulation)
                     population = population.with_fidelity(scored)
         if verify or score:
             fidelity_rows = recording_summary(scored, sub, criteria)
@@ -325,6 +341,18 @@ def infer(
     if fidelity_rows is not None:
         report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
     return InferenceResult(report=report, population=population)
+
+
+def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
+    """``simulate`` keywords: the user's, plus the estimator's training noise."""
+    settings = dict(simulation or {})
+    sigma = getattr(posterior, "noise_sigma", None)
+    if sigma and "noise" not in settings:
+        from sbidic.simulate import BandLimitedNoise
+
+        settings["noise"] = BandLimitedNoise.reference(posterior.model.name, sigma)
+        settings.setdefault("seed", 0 if seed is None else int(seed))
+    return settings
 
 
 def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.ndarray:

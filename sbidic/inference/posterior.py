@@ -233,6 +233,11 @@ class ConductancePosterior(_Base):
     atlas : sbidic.fidelity.FiringAtlas, optional
         How cells at each DIC target of the training data fire (used by
         ``sbidic.infer(dics="calibrated")``); shipped estimators carry one.
+    noise_sigma : float, optional
+        Band-limited noise current (pre-filter sigma, uA/cm^2,
+        :meth:`sbidic.simulate.BandLimitedNoise.reference`) under which the
+        estimator's training recordings were simulated; ``sbidic.infer`` simulates
+        verified and scored cells under the same noise. None: noiseless recordings.
     **population_kwargs
         Passed to :func:`sbidic.population.sample_populations` (e.g. ``compensated``).
 
@@ -251,6 +256,7 @@ class ConductancePosterior(_Base):
         rng=None,
         max_redraw_rounds: int = 20,
         atlas=None,
+        noise_sigma: float | None = None,
         **population_kwargs,
     ) -> None:
         from sbidic.models import get_model
@@ -263,6 +269,7 @@ class ConductancePosterior(_Base):
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.max_redraw_rounds = int(max_redraw_rounds)
         self.atlas = atlas
+        self.noise_sigma = noise_sigma
         self.population_kwargs = population_kwargs
         self._purpose = (
             f"Conductance sets of the {self.model.name} model (mS/cm^2); each sample "

@@ -97,10 +97,23 @@ def load_pretrained(model: str = "stg", *, rng=None, **posterior_kwargs) -> Cond
     >>> tuple(g.shape), bool((g >= 0).all())
     ((5, 8), True)
     """
-    directory = pretrained_dir(model)
+    return _posterior_from_dir(pretrained_dir(model), rng=rng, **posterior_kwargs)
+
+
+def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
+    """Estimator, firing atlas and training-noise level of a saved estimator directory."""
     estimator = load_estimator(directory)
-    posterior_kwargs.setdefault("atlas", load_atlas(directory))
-    return ConductancePosterior(estimator, model=estimator.model_name, rng=rng, **posterior_kwargs)
+    if model is not None and estimator.model_name not in (None, model):
+        raise ValueError(
+            f"the estimator in {directory} was trained for model "
+            f"{estimator.model_name!r}, not {model!r}"
+        )
+    kwargs.setdefault("atlas", load_atlas(directory))
+    card = Path(directory) / "model_card.json"
+    if card.is_file():
+        spec = json.loads(card.read_text()).get("data", {}).get("spec", {})
+        kwargs.setdefault("noise_sigma", spec.get("noise_sigma"))
+    return ConductancePosterior(estimator, model=model or estimator.model_name, **kwargs)
 
 
 def load_atlas(directory):
@@ -124,11 +137,4 @@ def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> Co
     """
     if estimator_dir is None:
         return load_pretrained(model, **kwargs)
-    estimator = load_estimator(estimator_dir)
-    kwargs.setdefault("atlas", load_atlas(estimator_dir))
-    if estimator.model_name not in (None, model):
-        raise ValueError(
-            f"the estimator in {estimator_dir} was trained for model "
-            f"{estimator.model_name!r}, not {model!r}"
-        )
-    return ConductancePosterior(estimator, model=model, **kwargs)
+    return _posterior_from_dir(estimator_dir, model, **kwargs)

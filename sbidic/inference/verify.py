@@ -262,13 +262,12 @@ def verify_populations(
     rank = np.arange(own.size) - np.searchsorted(own[order], own[order], side="left")
     keep = order[rank < n]
     keep = keep[np.lexsort((np.arange(keep.size), own[keep]))]
-    chosen = all_scores.take(keep)
-    passed = all_acc[keep]
-    chosen = FidelityScores(**{**chosen.as_dict(), "passed": passed})
+    # a passing cell left out was beyond its recording's quota: kept cells pass exactly
+    # when they were accepted
     return VerifiedCells(
         conductances=all_g[keep].reshape(b, n, -1),
         targets=all_t[keep].reshape(b, n, 2),
-        scores=chosen.reshape(b, n),
+        scores=all_scores.take(keep).reshape(b, n),
         simulated=all_scores,
         n_simulated=n_sim,
         n_rounds=rounds,

@@ -21,6 +21,8 @@ import numpy as np
 __all__ = ["Population", "load_population", "read_conductance_csv"]
 
 TIMESCALES = ("g_f", "g_s", "g_u")
+#: Extensions :meth:`Population.save` writes.
+POPULATION_SUFFIXES = (".nc", ".csv")
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,22 @@ class Population:
                     writer.writerow([obs, *(repr(float(x)) for x in row)])
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``.csv`` as Spike2Pop CSV, anything else as netCDF."""
-        if os.fspath(path).lower().endswith(".csv"):
-            self.to_csv(path)
-        else:
-            self.to_netcdf(path)
+        """Write ``.csv`` (Spike2Pop CSV) or ``.nc`` (netCDF DataTree), all or nothing.
+
+        Raises
+        ------
+        ValueError
+            Another extension, or a directory that does not exist or is not writable
+            (checked before writing).
+        """
+        from sbidic.files import atomic_outputs, check_output
+
+        path = check_output(path, POPULATION_SUFFIXES)
+        with atomic_outputs([path]) as (tmp,):
+            if path.suffix.lower() == ".csv":
+                self.to_csv(tmp)
+            else:
+                self.to_netcdf(tmp)
 
 
 def load_population(path: str | os.PathLike) -> Population:
@@ -238,7 +251,9 @@ def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np
     from sbidic.models import get_model
 
     model = get_model(model)
-    with open(path, newline="") as fh:
+    from sbidic.files import open_text
+
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]

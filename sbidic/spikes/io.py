@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sbidic.files import open_text
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = [
@@ -50,6 +51,8 @@ _MS_PER_UNIT = {
     "sec": 1000.0,
 }
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
+#: Extensions of spike files: Spike2Pop CSV or netCDF.
+SPIKE_SUFFIXES = (".csv", *_NETCDF_SUFFIXES)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -110,7 +113,7 @@ def read_spike_csv(path: str | os.PathLike, *, check: bool = True) -> SpikeTrain
     >>> st.ids, st[0]
     (array([7, 9]), array([3000.5 , 3100.25]))
     """
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -388,7 +391,11 @@ def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeT
     ragged array of spike times); open the file with xarray to get extra variables."""
     import xarray as xr
 
-    with xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False) as ds:
+    try:
+        ds = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable netCDF file ({err})") from None
+    with ds:
         return from_dataset(ds.load(), check=check)
 
 
@@ -413,8 +420,13 @@ def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
 
 
 def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
-    """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains."""
-    if _kind(path) == "csv":
-        write_spike_csv(trains, path)
-    else:
-        write_spikes_netcdf(trains, path)
+    """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains, all or
+    nothing (the path is checked first; see :mod:`sbidic.files`)."""
+    from sbidic.files import atomic_outputs, check_output
+
+    kind = _kind(path)
+    with atomic_outputs([check_output(path, SPIKE_SUFFIXES)]) as (tmp,):
+        if kind == "csv":
+            write_spike_csv(trains, tmp)
+        else:
+            write_spikes_netcdf(trains, tmp)
