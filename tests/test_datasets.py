@@ -218,3 +218,13 @@ def test_firing_atlas_holds_the_labels_of_every_cell(small_dataset, tmp_path):
     assert main(["atlas", str(root), "-o", str(out)]) == 0
     np.testing.assert_array_equal(FiringAtlas.load(out).targets, atlas.targets.astype(np.float32))
     assert main(["atlas", str(tmp_path), "-o", str(out)]) == 2  # not a dataset
+
+
+def test_training_on_a_dataset_too_small_to_split_says_how_many_targets(tmp_path, capsys):
+    from sbidic.cli import main
+
+    spec = DatasetSpec("stg", n_targets=3, cells_per_target=1, targets_per_chunk=3, **SHORT)
+    generate_dataset(tmp_path / "tiny", spec, n_jobs=1, progress=False)
+    code = main(["train", str(tmp_path / "tiny"), "-o", str(tmp_path / "est"), "--epochs", "1"])
+    assert code == 2
+    assert "at least 10 targets" in capsys.readouterr().err

@@ -304,9 +304,13 @@ class DICTrainer:
             tr = np.flatnonzero(data["split"] == "train")
             va = np.flatnonzero(data["split"] == "validation")
             if tr.size == 0 or va.size == 0:
+                n_groups = len(np.unique(data["groups"])) if "groups" in data else n
                 raise ValueError(
-                    "split must mark at least one non-silent 'train' and one 'validation' "
-                    f"simulation (got {tr.size} and {va.size})"
+                    f"training needs non-silent trains in both the 'train' and the "
+                    f"'validation' split; got {tr.size} and {va.size} (from {n_groups} "
+                    "targets with non-silent trains). Splits are by target, 10 % of the "
+                    "targets in validation by default: generate at least 10 targets, more "
+                    "where many cells are silent"
                 )
             return tr, va
         if not 0 < validation_fraction < 1:
