@@ -114,7 +114,7 @@ def test_token_stats_average_per_train_moments():
 def test_nan_padded_negative_padded_lengths_and_list_forms_agree():
     enc = SpikeTrainEncoder(**SMALL_ENCODER).eval()
     trains = [[0.0, 12.0, 30.0, 41.0, 70.0], [3.0, 9.0, 15.0]]
-    nan_padded = pad_trains(trains)
+    nan_padded = pad_trains(trains, pad_value=np.nan)
     neg_padded = pad_trains(trains, pad_value=-1.0)
     zero_padded = torch.nan_to_num(nan_padded, nan=0.0)
     with torch.no_grad():
@@ -432,7 +432,7 @@ def test_posterior_shapes_and_default_x(posterior):
     n_cond = len(posterior.conductance_labels)
     assert posterior.sample((2, 3), x=x[0]).shape == (2, 3, n_cond)
     assert posterior.sample_batched((4,), x=x).shape == (4, 3, n_cond)
-    padded = pad_trains(x)  # NaN padding: sbi 0.27 would reject this x_o
+    padded = pad_trains(x, pad_value=np.nan)  # sbi 0.27 would reject this x_o
     assert posterior.sample_batched((4,), x=padded).shape == (4, 3, n_cond)
     posterior.set_default_x(padded[1:2])
     assert posterior.sample((5,)).shape == (5, n_cond)
@@ -485,7 +485,7 @@ def test_sbc_and_tarp_run_on_the_dic_posterior(trained):
     from sbi.diagnostics import run_sbc, run_tarp
 
     theta, x = synthetic(20, 21)
-    xs = pad_trains(x, pad_value=-1.0)  # run_sbc/run_tarp drop rows holding NaN
+    xs = pad_trains(x)  # -1 padding: run_sbc/run_tarp drop rows holding NaN
     view = DICPosterior(trained.estimator)
     thetas = torch.as_tensor(theta, dtype=torch.float32)
     with warnings.catch_warnings():
@@ -528,7 +528,7 @@ def test_encoder_is_an_sbi_embedding_net_on_nan_padded_data():
     from sbi.utils import BoxUniform
 
     theta, trains = synthetic(200, 2)
-    x = pad_trains(trains)
+    x = pad_trains(trains, pad_value=np.nan)
     assert torch.isnan(x).any()
     torch.manual_seed(0)
     enc = SpikeTrainEncoder(**SMALL_ENCODER)
@@ -639,3 +639,11 @@ def test_transfer_starts_from_saved_weights_with_the_new_box(tiny_dataset, tmp_p
                            p_augment=1.5)  # fmt: skip
     with pytest.raises(ValueError, match="p_augment must be in"):
         Augmentation(p_augment=-0.1)
+
+
+def test_sbi_ready_x_refuses_silent_trains_and_drop_silent_removes_them():
+    st = SpikeTrains.from_list([[0.0, 10.0, 30.0], [5.0]], ids=["a", "quiet"])
+    with pytest.raises(ValueError, match=r"\['quiet'\].*drop_silent"):
+        pad_trains(st)
+    x = pad_trains(st.drop_silent())
+    assert x.shape == (1, 3) and not torch.isnan(x).any()

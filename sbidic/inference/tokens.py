@@ -200,30 +200,44 @@ class PaddedSpikes:
 
 def pad_trains(
     trains: SpikeTrains | Sequence[np.ndarray],
-    pad_value: float = np.nan,
+    pad_value: float = PAD_NEGATIVE,
     max_len: int | None = None,
+    *,
+    min_spikes: int = MIN_SPIKES,
 ) -> Tensor:
-    """Spike trains as a padded float32 tensor ``(B, L)``, e.g. as ``x`` for sbi.
+    """Spike trains as a padded float32 tensor ``(B, L)``: an sbi-ready ``x``.
 
     Parameters
     ----------
     trains : SpikeTrains or sequence of 1-D arrays
         Spike times (ms).
-    pad_value : float, default NaN
-        Value of missing entries: NaN (sbi's convention) or :data:`PAD_NEGATIVE` for
-        ``sbi.diagnostics.run_sbc`` / ``run_tarp``, which drop rows holding a NaN.
+    pad_value : float, default -1
+        Value of missing entries: negative (the default) or NaN. sbi drops every row
+        holding a NaN without a word in ``run_sbc`` / ``run_tarp`` and in
+        ``append_simulations``, so NaN padding silently loses the shorter recordings
+        there; sbidic reads both.
     max_len : int, optional
         Columns; longer trains keep their first ``max_len`` spikes.
+    min_spikes : int, default 3
+        Fewer spikes is an error naming the trains (the posterior refuses them):
+        remove them first with :meth:`SpikeTrains.drop_silent`. ``0`` pads anything.
 
     Examples
     --------
-    >>> pad_trains([[1.0, 2.0, 4.0], [3.0, 5.0, 6.0, 9.0]], pad_value=-1.0)
+    >>> pad_trains([[1.0, 2.0, 4.0], [3.0, 5.0, 6.0, 9.0]])
     tensor([[ 1.,  2.,  4., -1.],
             [ 3.,  5.,  6.,  9.]])
     """
     if not (np.isnan(pad_value) or pad_value < 0):
         raise ValueError(f"pad_value must be NaN or negative, got {pad_value}")
     st = trains if isinstance(trains, SpikeTrains) else SpikeTrains.from_list(trains)
+    silent = np.flatnonzero(st.n_spikes < min_spikes)
+    if silent.size:
+        raise ValueError(
+            f"{silent.size} train(s) have fewer than {min_spikes} spikes (ids "
+            f"{st.ids[silent][:10].tolist()}); the posterior cannot read them: drop them "
+            "first with trains.drop_silent()"
+        )
     padded, _ = st.to_padded(pad_value=pad_value, max_len=max_len)
     return torch.as_tensor(padded, dtype=torch.float32)
 

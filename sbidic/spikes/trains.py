@@ -475,6 +475,17 @@ class SpikeTrains:
         return SpikeTrains._new(t, offsets, self._ids), report
 
     # ----------------------------------------------------------- conversions
+    def drop_silent(self, min_spikes: int = 3) -> SpikeTrains:
+        """The trains with at least ``min_spikes`` spikes (ids kept, so what was dropped
+        can be found by id).
+
+        Examples
+        --------
+        >>> SpikeTrains.from_list([[1.0, 2.0, 3.0], [4.0]], ids=["a", "b"]).drop_silent().ids
+        array(['a'], dtype='<U1')
+        """
+        return self._take(np.flatnonzero(self.n_spikes >= int(min_spikes)))
+
     def to_list(self) -> list[np.ndarray]:
         """One 1-D array of spike times (ms) per train (copies)."""
         return [a.copy() for a in np.split(self._times, self._offsets[1:-1])]
