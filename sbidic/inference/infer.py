@@ -23,6 +23,7 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -41,7 +42,12 @@ from sbidic.inference.tokens import (
     _is_single_recording,
     as_padded,
 )
-from sbidic.inference.verify import VerifyBudget, dic_targets, verify_populations
+from sbidic.inference.verify import (
+    FIRST_ROUND,
+    VerifyBudget,
+    dic_targets,
+    verify_populations,
+)
 from sbidic.population import Population
 from sbidic.spikes import SpikeTrains, spike_features
 
@@ -266,7 +272,8 @@ def infer(
             "dics='calibrated' needs a firing atlas beside the estimator "
             "(build one with 'sbidic atlas DATASET -o ESTIMATOR_DIR/firing_atlas.safetensors')"
         )
-    n_draws = max(int(n_summary), 10 * n if dics == "calibrated" else n)
+    n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
+    n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
     dic_targets(np.zeros((n_draws, 1, 2)), n, dics, shrinkage, np.zeros((n_draws, 1)))
     trains = _as_recordings(recordings, ids)
     est = posterior.estimator
@@ -311,10 +318,10 @@ def infer(
             match = None
             if dics == "calibrated":
                 match = _match(atlas, draws, sub, criteria)
-            targets = dic_targets(draws, n, dics, shrinkage, match)
+            targets = dic_targets(draws, n_first, dics, shrinkage, match)
             if verify:
                 verified = verify_populations(
-                    cells, sub, context, targets, summary[active, :, 1], criteria=criteria,
+                    cells, sub, context, n, targets, summary[active, :, 1], criteria=criteria,
                     budget=budget, rng=rng, progress=progress, **simulation,
                 )  # fmt: skip
                 population = to_population(

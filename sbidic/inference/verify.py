@@ -20,7 +20,10 @@ Targets no cell can reach are replaced by fresh posterior draws of the same reco
 
 **Verified populations** (:func:`verify_populations`): simulate the cells with Brian2,
 keep those that reproduce the recording (:class:`~sbidic.fidelity.FidelityCriteria`),
-and propose more until ``n`` cells pass or the budget is spent. After the first round,
+and propose more until ``n`` cells pass or the budget is spent. The first round
+simulates ``ceil(1.25 n)`` cells of the chosen strategy (most recordings are done in
+one round when most cells pass: every round pays Brian2's per-step overhead). After
+the first round,
 three quarters of a recording's proposals are drawn around the DIC targets of its
 accepted cells (a Gaussian kernel with half their spread, at least a tenth of the
 posterior spread) and one quarter from the posterior, so proposals concentrate where
@@ -53,6 +56,8 @@ DIC_STRATEGIES = ("auto", "calibrated", "mean", "posterior", "shrunk")
 
 #: Share of adaptive proposals drawn around accepted cells (the rest from the posterior).
 _KERNEL_SHARE = 0.75
+#: First-round cells per wanted cell.
+FIRST_ROUND = 1.25
 
 
 def dic_targets(
@@ -174,6 +179,7 @@ def verify_populations(
     posterior,
     recordings,
     context: torch.Tensor,
+    n: int,
     initial_dics: np.ndarray,
     posterior_sd: np.ndarray,
     *,
@@ -193,8 +199,11 @@ def verify_populations(
         ``B`` recordings (all non-silent).
     context : Tensor, shape (B, E)
         Their embeddings.
-    initial_dics : ndarray, shape (n, B, 2)
-        DIC targets of the first round (e.g. :func:`dic_targets`).
+    n : int
+        Cells wanted per recording.
+    initial_dics : ndarray, shape (m, B, 2)
+        DIC targets of the first round (e.g. :func:`dic_targets`), ``m >= n``: a few
+        more than ``n`` saves a round when most cells pass.
     posterior_sd : ndarray, shape (B, 2)
         Posterior standard deviation of ``(g_s, g_u)`` (kernel bandwidth floor).
     criteria : FidelityCriteria, optional
@@ -212,12 +221,16 @@ def verify_populations(
     crit = FidelityCriteria() if criteria is None else criteria
     budget = VerifyBudget() if budget is None else budget
     rng = np.random.default_rng(rng)
-    n, b = initial_dics.shape[:2]
+    m, b = initial_dics.shape[:2]
+    if m < n:
+        raise ValueError(f"initial_dics must hold at least n = {n} targets per recording, got {m}")
     max_cells = 5 * n if budget.max_cells is None else max(int(budget.max_cells), n)
+    initial_dics = initial_dics[:max_cells]
+    m = len(initial_dics)
     t0 = time.perf_counter()
 
     dics = initial_dics.reshape(-1, 2)
-    owner = np.tile(np.arange(b), n)
+    owner = np.tile(np.arange(b), m)
     pool_g, pool_t, pool_s, pool_acc = [], [], [], []
     need = np.full(b, n)
     n_sim = np.zeros(b, dtype=np.int64)
