@@ -323,7 +323,7 @@ def _infer(args: argparse.Namespace) -> int:
         check_input(args.estimator, "estimator", directory=True)
     if args.output:
         check_result_path(args.output)
-    posterior = load_estimator_or_pretrained(args.model, args.estimator)
+    posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime)
     recordings = read_spikes(args.recordings, check=not args.repair)
     if args.repair:
         recordings, repaired = recordings.repair()
@@ -459,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument(
         "--estimator", metavar="DIR",
         help="estimator directory from 'sbidic train' (default: the shipped weights)",
+    )  # fmt: skip
+    inf.add_argument(
+        "--regime", default="clean",
+        help="recordings without noise (clean, default) or under noisy current injection "
+        "(noisy: the shipped STG estimator fine-tuned on noisy recordings; --verify and "
+        "--score then simulate under the same noise)",
     )  # fmt: skip
     inf.add_argument(
         "--dics", choices=["auto", "calibrated", "mean", "posterior", "shrunk"], default="auto",

@@ -22,7 +22,7 @@ from sbidic.inference import (
     infer,
     load_pretrained,
 )
-from sbidic.inference.pretrained import model_card, pretrained_dir
+from sbidic.inference.pretrained import available_regimes, model_card, pretrained_dir
 from sbidic.spikes import SpikeTrains, read_spike_csv
 
 EXAMPLES = Path(str(resources.files("sbidic") / "examples"))
@@ -37,11 +37,14 @@ def stg():
 
 def test_shipped_weights_have_complete_model_cards():
     assert {"stg", "da"} <= set(available_pretrained())
-    for name in available_pretrained():
-        files = {p.name for p in pretrained_dir(name).iterdir()}
-        assert {"weights.safetensors", "config.json", "model_card.json", "model_card.md"} <= files
+    regimes = [(name, r) for name in available_pretrained() for r in available_regimes(name)]
+    assert ("stg", "noisy") in regimes
+    for name, regime in regimes:
+        files = {p.name for p in pretrained_dir(name, regime).iterdir() if p.is_file()}
+        assert {"weights.safetensors", "config.json", "model_card.json", "model_card.md",
+                "firing_atlas.safetensors"} <= files  # fmt: skip
         assert not any(f.endswith((".pt", ".pth", ".pkl", ".bin")) for f in files)
-        card = model_card(name)
+        card = model_card(name, regime)
         for key in ("data", "command", "seed", "wall_time_s", "metrics"):
             assert key in card, f"{name} model card lacks {key!r}"
         assert card["model"] == name and card["n_parameters"] <= 200_000
@@ -50,6 +53,18 @@ def test_shipped_weights_have_complete_model_cards():
         for name_, perturbed in card.get("perturbed_test_metrics", {}).items():
             assert perturbed["test_time_perturbation"] == name_ != "none"
         assert {row["class"] for row in test["by_class"]} >= {"all", "spiking", "bursting"}
+
+
+def test_noisy_regime_estimator_simulates_under_its_training_noise():
+    from sbidic.inference.infer import _simulation_settings
+
+    noisy = load_pretrained("stg", regime="noisy")
+    assert noisy.noise_sigma == 5.0 and noisy.atlas is not None
+    settings = _simulation_settings({"n_jobs": 1}, noisy, seed=3)
+    assert settings["noise"].sigma == 5.0 and settings["seed"] == 3
+    assert "noise" not in _simulation_settings(None, load_pretrained("stg"), seed=3)
+    with pytest.raises(ValueError, match="'loud' recordings"):
+        load_pretrained("stg", regime="loud")
 
 
 def test_unknown_pretrained_model_is_a_clear_error():

@@ -26,6 +26,7 @@ ATLAS_FILE = "firing_atlas.safetensors"
 
 __all__ = [
     "available_pretrained",
+    "available_regimes",
     "load_atlas",
     "load_estimator_or_pretrained",
     "load_pretrained",
@@ -48,13 +49,24 @@ def available_pretrained() -> tuple[str, ...]:
     )
 
 
-def pretrained_dir(model: str) -> Path:
-    """Directory of the shipped estimator of ``model`` (``"stg"``, ``"da"``).
+def available_regimes(model: str) -> tuple[str, ...]:
+    """Recording regimes with a shipped estimator of ``model``: ``"clean"`` (noiseless
+    recordings) and e.g. ``"noisy"`` (recordings under band-limited noise current)."""
+    root = _weights_root() / str(model).lower()
+    if not (root / "weights.safetensors").is_file():
+        return ()
+    extra = sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file())
+    return ("clean", *extra)
+
+
+def pretrained_dir(model: str, regime: str = "clean") -> Path:
+    """Directory of the shipped estimator of ``model`` (``"stg"``, ``"da"``) for
+    recordings of ``regime`` (:func:`available_regimes`).
 
     Raises
     ------
     ValueError
-        No weights are shipped for ``model``.
+        No weights are shipped for ``model`` or ``regime``.
     """
     name = str(model).lower()
     if name not in available_pretrained():
@@ -63,21 +75,33 @@ def pretrained_dir(model: str) -> Path:
             f"{list(available_pretrained())}. Train one with 'sbidic train' and load it "
             "with sbidic.inference.load_estimator(directory)."
         )
-    return _weights_root() / name
+    if regime not in available_regimes(name):
+        raise ValueError(
+            f"no pretrained {name} estimator for {regime!r} recordings; shipped: "
+            f"{list(available_regimes(name))}"
+        )
+    return _weights_root() / name if regime == "clean" else _weights_root() / name / regime
 
 
-def model_card(model: str) -> dict:
+def model_card(model: str, regime: str = "clean") -> dict:
     """The model card (data, command, seed, wall time, held-out metrics) as a dict."""
-    return json.loads((pretrained_dir(model) / "model_card.json").read_text())
+    return json.loads((pretrained_dir(model, regime) / "model_card.json").read_text())
 
 
-def load_pretrained(model: str = "stg", *, rng=None, **posterior_kwargs) -> ConductancePosterior:
+def load_pretrained(
+    model: str = "stg", *, regime: str = "clean", rng=None, **posterior_kwargs
+) -> ConductancePosterior:
     """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`.
 
     Parameters
     ----------
     model : str
         ``"stg"`` or ``"da"`` (see :func:`available_pretrained`).
+    regime : str, default "clean"
+        ``"clean"``: recordings without noise; ``"noisy"`` (STG): recordings under
+        band-limited noise current, as in the paper's noisy-injection experiment (the
+        estimator was fine-tuned on ``data/stg_dic_noise5_v1``; verified or scored cells
+        are simulated under the same noise). See :func:`available_regimes`.
     rng : int or numpy.random.Generator, optional
         Random source of the cell draws.
     **posterior_kwargs
@@ -97,7 +121,7 @@ def load_pretrained(model: str = "stg", *, rng=None, **posterior_kwargs) -> Cond
     >>> tuple(g.shape), bool((g >= 0).all())
     ((5, 8), True)
     """
-    return _posterior_from_dir(pretrained_dir(model), rng=rng, **posterior_kwargs)
+    return _posterior_from_dir(pretrained_dir(model, regime), rng=rng, **posterior_kwargs)
 
 
 def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
@@ -127,8 +151,11 @@ def load_atlas(directory):
     return FiringAtlas.load(path)
 
 
-def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> ConductancePosterior:
-    """The posterior of a saved estimator directory, or the shipped one of ``model``.
+def load_estimator_or_pretrained(
+    model: str, estimator_dir=None, regime: str = "clean", **kwargs
+) -> ConductancePosterior:
+    """The posterior of a saved estimator directory, or the shipped one of ``model``
+    (for ``regime`` recordings).
 
     Raises
     ------
@@ -136,5 +163,5 @@ def load_estimator_or_pretrained(model: str, estimator_dir=None, **kwargs) -> Co
         The estimator in ``estimator_dir`` was trained for another model.
     """
     if estimator_dir is None:
-        return load_pretrained(model, **kwargs)
+        return load_pretrained(model, regime=regime, **kwargs)
     return _posterior_from_dir(estimator_dir, model, **kwargs)
