@@ -168,6 +168,9 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
     out["not_reproduced"] = int(np.sum(per_rec["n_passed"] == 0))
     out["van_rossum"] = float(np.nanmean(fid.van_rossum))
     out["van_rossum_per_recording"] = np.nanmean(fid.van_rossum, axis=1).tolist()
+    out["class_per_recording"] = np.mean(fid.class_match, axis=1).tolist()
+    out["features_per_recording"] = np.mean(fid.feature_match, axis=1).tolist()
+    out["label_per_recording"] = fid.recording_label_code[:, 0].tolist()
     out["recording_ids"] = [str(i) for i in recs.ids]
     out["wall_s"] = time.perf_counter() - t0
     return out
@@ -221,6 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="12 recordings x 5 cells, 3 verified")
     p.add_argument("--cache", default=str(ROOT / ".bench_cache" / "fidelity"))
     p.add_argument("--write", metavar="MD", help="also write the table to this markdown file")
+    p.add_argument("--append", action="store_true", help="append to --write instead")
     args = p.parse_args(argv)
     if args.quick:
         args.recordings, args.cells, args.verify_recordings = 12, 5, 3
@@ -247,12 +251,19 @@ def main(argv=None) -> int:
            f"{args.cells} --verify-recordings {args.verify_recordings} --seed {args.seed}")
     print("\n" + text)
     if args.write:
-        Path(args.write).write_text(
+        head = (
             "# Fidelity benchmark\n\n"
             "Do the inferred populations fire like the recordings? Every cell simulated with "
             "Brian2 and scored with `sbidic.fidelity` (see `benchmarks/bench_fidelity.py` for "
-            f"the sets, strategies and columns).\n\n`{cmd}`\n\n{text}\n"
+            "the sets, strategies and columns).\n"
         )
+        section = (f"\n`{cmd} --sets {' '.join(args.sets)} --strategies "
+                   f"{' '.join(args.strategies)}`\n\n{text}\n")  # fmt: skip
+        if args.append and Path(args.write).exists():
+            with open(args.write, "a") as fh:
+                fh.write(section)
+        else:
+            Path(args.write).write_text(head + section)
     return 0
 
 
