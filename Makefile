@@ -20,10 +20,10 @@ test: $(STAMP)  ## run the default test suite (doctests included, slow tests exc
 test-slow: $(STAMP)  ## run only the long checks
 	$(PY) -m pytest -q -m slow
 
-demo: $(STAMP)  ## infer STG populations from the bundled example spike trains
+demo: $(STAMP)  ## infer verified STG populations from the bundled example spike trains
 	mkdir -p demo-output
-	$(VENV)/bin/sbidic infer sbidic/examples/stg_recordings.csv --model stg -n 100 --seed 0 \
-		-o demo-output/populations.nc
+	$(VENV)/bin/sbidic infer sbidic/examples/stg_recordings.csv --model stg -n 20 --seed 0 \
+		--verify --jobs 2 -o demo-output/populations.nc
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

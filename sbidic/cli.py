@@ -53,6 +53,14 @@ def summarize(pop: Population) -> str:
     return "\n".join(lines)
 
 
+def _print_warnings(caught) -> None:
+    """Print sbidic's own warnings (not third-party deprecation notices) on stderr."""
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning) or "sbidic" not in str(w.filename):
+            continue
+        print(f"warning: {w.message}", file=sys.stderr)
+
+
 def read_targets(path) -> tuple[np.ndarray, np.ndarray | None]:
     """Targets ``(T, 2)`` and optional ids from a CSV file.
 
@@ -119,8 +127,7 @@ def _population(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             targets, ids = read_targets(args.targets)
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+        _print_warnings(caught)
     else:
         if args.g_s is None or args.g_u is None:
             raise ValueError("give --g-s and --g-u, or --targets FILE")
@@ -136,8 +143,7 @@ def _population(args: argparse.Namespace) -> int:
         return 2
     if ids is not None:
         pop = replace(pop, obs_id=ids)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    _print_warnings(caught)
     print(summarize(pop))
     if args.output:
         pop.save(args.output)
@@ -347,8 +353,7 @@ def _infer(args: argparse.Namespace) -> int:
             budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
             simulation=simulation, progress=progress if args.verify else None,
         )  # fmt: skip
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+    _print_warnings(caught)
     print(f"sbidic infer: model {posterior.model.name}, {len(result.report)} recording(s), "
           f"{args.n} cells per non-silent recording")  # fmt: skip
     print(format_report(result.report))
