@@ -80,7 +80,23 @@ class FiringAtlas:
         k: int = 4,
         block: int = 4096,
     ) -> np.ndarray:
-        """Share of atlas cells near each target that reproduce its recording.
+        """Share of atlas cells near each target that pass ``criteria`` against its
+        recording (see :meth:`match_shares`)."""
+        crit = FidelityCriteria() if criteria is None else criteria
+        shares = self.match_shares(dics, recording, crit, k=k, block=block)
+        return shares["feature_match" if crit.criterion == "features" else "class_match"]
+
+    def match_shares(
+        self,
+        dics: np.ndarray,
+        recording: dict[str, np.ndarray],
+        criteria: FidelityCriteria | None = None,
+        *,
+        k: int = 4,
+        block: int = 4096,
+    ) -> dict[str, np.ndarray]:
+        """Shares of atlas cells near each target with the class, and the features, of
+        its recording.
 
         Parameters
         ----------
@@ -96,24 +112,25 @@ class FiringAtlas:
 
         Returns
         -------
-        ndarray, shape (K,)
+        dict with ``class_match`` and ``feature_match``, ndarrays of shape (K,)
             In [0, 1]; NaN where the neighbours hold no cell.
         """
         crit = FidelityCriteria() if criteria is None else criteria
         dics = np.asarray(dics, dtype=float).reshape(-1, 2)
         _, near = self._tree.query(dics / self._scale, k=k)
         near = near.reshape(len(dics), -1)
-        out = np.empty(len(dics))
+        out = {"class_match": np.empty(len(dics)), "feature_match": np.empty(len(dics))}
         for s in range(0, len(dics), block):
             t = near[s : s + block]
             cell = {"label": self.label[t].reshape(len(t), -1)}
             for name in _FEATURES:
                 cell[name] = getattr(self, name)[t].reshape(len(t), -1).astype(float)
             rec = {name: np.asarray(v)[s : s + block, None] for name, v in recording.items()}
-            ok = compare(rec, cell, crit)["passed"]
+            result = compare(rec, cell, crit)
             valid = cell["label"] >= 0
             with np.errstate(invalid="ignore"):
-                out[s : s + block] = (ok & valid).sum(1) / valid.sum(1)
+                for name, values in out.items():
+                    values[s : s + block] = (result[name] & valid).sum(1) / valid.sum(1)
         return out
 
     # ------------------------------------------------------------------ files

