@@ -13,7 +13,9 @@ Recording sets (``--sets``):
 
 * ``stg-test`` / ``da-test``: one train per target of the held-out test split of the
   committed datasets (``data/<model>_dic_v1``; the true DICs are known);
-* ``stg-noisy``: the test split of the noisy-injection STG dataset; the cells are
+* ``stg-noisy``: the test split of the noisy-injection STG dataset, inferred with the
+  noisy-regime estimator (``load_pretrained("stg", regime="noisy")``; strategy
+  ``clean-network``: the clean estimator, calibrated, for comparison); the cells are
   simulated under the same noise (sigma from the dataset's manifest, own seed);
 * ``stg-synthetic``: generated with ``--seed``: Poisson trains (4-22 Hz), regular
   tonic trains (4-22 Hz) and burst trains (3-8 spikes at 100 Hz, 190-390 ms periods),
@@ -53,7 +55,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("stg-test", "stg-noisy", "da-test", "stg-synthetic")
-STRATEGIES = ("posterior", "mean", "shrunk", "calibrated", "true", "verify")
+STRATEGIES = ("posterior", "mean", "shrunk", "calibrated", "clean-network", "true", "verify")
 DATA = {
     "stg-test": "data/stg_dic_v1",
     "stg-noisy": "data/stg_dic_noise5_v1",
@@ -132,6 +134,10 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
     from sbidic.inference.verify import VerifyBudget
     from sbidic.simulate import BandLimitedNoise
 
+    regime = "noisy" if noise_sigma and strategy != "clean-network" else "clean"
+    posterior = sbidic.load_pretrained(model, regime=regime)
+    dics = "calibrated" if strategy == "clean-network" else strategy
+
     sim = {"n_jobs": args.jobs, "seed": args.seed}
     if noise_sigma:
         sim["noise"] = BandLimitedNoise.reference(model, noise_sigma)
@@ -145,7 +151,7 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
             fid = score_population(pop, recs, **sim)
         elif strategy == "verify":
             sub = recs[: args.verify_recordings]
-            res = sbidic.infer(sub, model, n=args.cells, seed=args.seed, verify=True,
+            res = sbidic.infer(sub, posterior, n=args.cells, seed=args.seed, verify=True,
                                budget=VerifyBudget(), simulation=sim)  # fmt: skip
             fid = res.population.fidelity
             rep = res.report
@@ -158,7 +164,7 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
             }
             recs = sub
         else:
-            res = sbidic.infer(recs, model, n=args.cells, seed=args.seed, dics=strategy,
+            res = sbidic.infer(recs, posterior, n=args.cells, seed=args.seed, dics=dics,
                                score=True, simulation=sim)  # fmt: skip
             fid = res.population.fidelity
     per_rec = recording_summary(fid, recs)
@@ -234,7 +240,9 @@ def main(argv=None) -> int:
     for name in args.sets:
         model, recs, truth, noise_sigma = _load(name, args.recordings, args.seed)
         for strategy in args.strategies:
-            if strategy == "true" and truth is None:
+            if (strategy == "true" and truth is None) or (
+                strategy == "clean-network" and noise_sigma is None
+            ):
                 continue
             key = f"{name}/{strategy}"
             path = cache / f"{name}_{strategy}.json"

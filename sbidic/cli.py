@@ -53,6 +53,42 @@ def summarize(pop: Population) -> str:
     return "\n".join(lines)
 
 
+class _Bar:
+    """A tqdm bar on stderr driven by ``update_to(done, total)``; silent when off."""
+
+    def __init__(self, enabled: bool, unit: str) -> None:
+        self.enabled, self.unit, self.bar = enabled, unit, None
+
+    def update_to(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit=self.unit, file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(args: argparse.Namespace, unit: str) -> _Bar:
+    """Progress on stderr: when it is a terminal, or with --progress; never with --quiet."""
+    enabled = not args.quiet and (args.progress or sys.stderr.isatty())
+    return _Bar(enabled, unit)
+
+
+def _add_progress_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", action="store_true",
+                       help="show a progress bar on stderr even when it is not a terminal")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _print_warnings(caught) -> None:
     """Print sbidic's own warnings (not third-party deprecation notices) on stderr."""
     for w in caught:
@@ -341,17 +377,15 @@ def _infer(args: argparse.Namespace) -> int:
         if value is not None:
             simulation[key] = value
 
-    def progress(done: int, total: int) -> None:
-        print(f"verified {done} of {total} cells", file=sys.stderr)
-
-    with warnings.catch_warnings(record=True) as caught:
+    bar = _progress_bar(args, "recordings")
+    with bar, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = infer(
             recordings, posterior, n=args.n, seed=args.seed, dics=args.dics,
             shrinkage=args.shrinkage, verify=args.verify, score=args.score,
             criteria=FidelityCriteria(criterion=args.criterion),
             budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
-            simulation=simulation, progress=progress if args.verify else None,
+            simulation=simulation, progress=bar.update_to,
         )  # fmt: skip
     _print_warnings(caught)
     print(f"sbidic infer: model {posterior.model.name}, {len(result.report)} recording(s), "
@@ -506,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of stopping with an error",
     )  # fmt: skip
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
+    _add_progress_flags(inf)
     inf.set_defaults(handler=_infer)
 
     at = sub.add_parser(

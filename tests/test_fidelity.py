@@ -272,3 +272,18 @@ def test_calibrated_dics_need_an_atlas():
     res = sbidic.infer([tonic(10.0)], post, n=2, seed=0)  # auto falls back to the mean
     assert res.population.n_cells == 2
     assert sbidic.load_pretrained("stg").atlas is not None
+
+
+def test_recordings_are_processed_in_bounded_batches(verified):
+    recs, _ = verified
+    three = SpikeTrains.concatenate([recs, recs[[0]]])
+    three = SpikeTrains(three.times, three.offsets, ids=["a", "b", "c"])
+    seen = []
+    res = sbidic.infer(three, "stg", n=2, seed=0, batch_size=2, verify=True,
+                       budget=VerifyBudget(max_cells=3), simulation=SHORT,
+                       progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert seen == [(2, 3), (3, 3)]
+    f = res.population.fidelity
+    np.testing.assert_array_equal(f.recording, [[0, 0], [1, 1], [2, 2]])
+    assert res.population.obs_id.tolist() == ["a", "b", "c"]
+    assert res.report["n_simulated"].tolist() == [3, 3, 3]

@@ -227,3 +227,13 @@ def test_seeded_netcdf_outputs_hold_identical_values(tmp_path):
     a, b = (xr.open_datatree(p) for p in paths)
     for group in ("posterior", "dics", "recordings"):
         xr.testing.assert_equal(a[group].to_dataset(), b[group].to_dataset())
+
+
+def test_infer_command_progress_bar_only_when_asked(capsys):
+    rec = str(EXAMPLES / "stg_recordings.csv")
+    assert main(["infer", rec, "--model", "stg", "-n", "2", "--progress"]) == 0
+    assert "5/5" in capsys.readouterr().err  # the five non-silent recordings
+    assert main(["infer", rec, "--model", "stg", "-n", "2", "--quiet"]) == 0
+    assert "5/5" not in capsys.readouterr().err
+    assert main(["infer", rec, "--model", "stg", "-n", "2"]) == 0  # stderr is no terminal
+    assert "5/5" not in capsys.readouterr().err

@@ -34,7 +34,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
+from sbidic.fidelity import (
+    FidelityCriteria,
+    FidelityScores,
+    recording_summary,
+    score_population,
+)
 from sbidic.inference.posterior import ConductancePosterior, to_population
 from sbidic.inference.tokens import (
     MIN_SPIKES,
@@ -185,6 +190,7 @@ def infer(
     budget: VerifyBudget | None = None,
     simulation: dict | None = None,
     progress=None,
+    batch_size: int = 256,
 ) -> InferenceResult:
     """Infer a degenerate population of ``n`` cells for each recording.
 
@@ -233,7 +239,9 @@ def infer(
         ``score`` (e.g. ``{"n_jobs": 4}``; default: the model's published protocol,
         and the estimator's training noise, ``posterior.noise_sigma``, if any).
     progress : callable, optional
-        ``progress(done, total)`` after each verification round.
+        ``progress(done, total)`` after each batch of recordings.
+    batch_size : int, default 256
+        Recordings processed at once (memory stays bounded for any number of them).
 
     Returns
     -------
@@ -305,40 +313,56 @@ def infer(
     if active.size:
         sub = trains[active]
         rng = np.random.default_rng(seed)
+        cells = ConductancePosterior(est, posterior.model, rng=rng,
+                                     **posterior.population_kwargs)  # fmt: skip
+        simulation = _simulation_settings(simulation, posterior, seed)
+        parts = []
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
             torch.manual_seed(np.random.SeedSequence(seed).generate_state(1)[0].item())
-            p = est.padded(sub)
-            with est._evaluating():
-                context = est.embed(p)
-                draws = est.sample_context(n_draws, context).numpy()  # (S, B, 2)
-            summary[active, :, 0] = draws.mean(0)
-            summary[active, :, 1] = draws.std(0, ddof=1)
-            summary[active, :, 2:] = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
-            cells = ConductancePosterior(est, posterior.model, rng=rng,
-                                         **posterior.population_kwargs)  # fmt: skip
-            simulation = _simulation_settings(simulation, posterior, seed)
-            match = None
-            if dics == "calibrated":
-                match = _match(atlas, draws, sub, criteria)
-            targets = dic_targets(draws, n_first, dics, shrinkage, match)
-            if verify:
-                verified = verify_populations(
-                    cells, sub, context, n, targets, summary[active, :, 1], criteria=criteria,
-                    budget=budget, rng=rng, progress=progress, **simulation,
-                )  # fmt: skip
-                population = to_population(
-                    verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
-                    dic_draws=verified.targets.transpose(1, 0, 2),
-                ).with_fidelity(verified.scores)  # fmt: skip
-                scored = verified.simulated
-            else:
-                g, used, _, n_drawn = cells._compensate(torch.from_numpy(targets), context)
-                population = to_population(g, posterior.model, sub.ids, dic_draws=used,
-                                           n_drawn=n_drawn)  # fmt: skip
-                if score:
-                    scored = score_population(population, sub, criteria, **simulation)
-                    population = population.with_fidelity(scored)
+            # bounded batches of recordings: memory does not grow with their number
+            for start in range(0, sub.n_trains, int(batch_size)):
+                rows = np.arange(start, min(start + int(batch_size), sub.n_trains))
+                batch = sub[rows]
+                p = est.padded(batch)
+                with est._evaluating():
+                    context = est.embed(p)
+                    draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
+                summary[active[rows], :, 0] = draws.mean(0)
+                summary[active[rows], :, 1] = draws.std(0, ddof=1)
+                summary[active[rows], :, 2:] = np.moveaxis(
+                    np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
+                )
+                match = _match(atlas, draws, batch, criteria) if dics == "calibrated" else None
+                targets = dic_targets(draws, n_first, dics, shrinkage, match)
+                if verify:
+                    parts.append(verify_populations(
+                        cells, batch, context, n, targets, summary[active[rows], :, 1],
+                        criteria=criteria, budget=budget, rng=rng, **simulation,
+                    ))  # fmt: skip
+                else:
+                    parts.append(cells._compensate(torch.from_numpy(targets), context))
+                if progress is not None:
+                    progress(int(rows[-1] + 1), sub.n_trains)
+        if verify:
+            population = to_population(
+                np.concatenate([v.conductances for v in parts]).transpose(1, 0, 2),
+                posterior.model, sub.ids,
+                dic_draws=np.concatenate([v.targets for v in parts]).transpose(1, 0, 2),
+            ).with_fidelity(FidelityScores.concatenate(
+                [_global(v.scores, k, batch_size) for k, v in enumerate(parts)]
+            ).reshape(sub.n_trains, n))  # fmt: skip
+            scored = FidelityScores.concatenate([_global(v.simulated, k, batch_size)
+                                                 for k, v in enumerate(parts)])  # fmt: skip
+            verified = parts
+        else:
+            g, used, _, n_drawn = (np.concatenate(x, axis=1 if x[0].ndim > 1 else 0)
+                                   for x in zip(*parts, strict=True))  # fmt: skip
+            population = to_population(g, posterior.model, sub.ids, dic_draws=used,
+                                       n_drawn=n_drawn)  # fmt: skip
+            if score:
+                scored = score_population(population, sub, criteria, **simulation)
+                population = population.with_fidelity(scored)
         if verify or score:
             fidelity_rows = recording_summary(scored, sub, criteria)
     report = pd.DataFrame({"obs_id": trains.ids, "n_spikes": n_spikes, "label": label,
@@ -351,6 +375,12 @@ def infer(
     if fidelity_rows is not None:
         report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
     return InferenceResult(report=report, population=population)
+
+
+def _global(scores: FidelityScores, batch: int, batch_size: int) -> FidelityScores:
+    """Scores of a batch with ``recording`` indexing all recordings."""
+    return FidelityScores(**{**scores.as_dict(),
+                             "recording": scores.recording + batch * int(batch_size)})  # fmt: skip
 
 
 def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
