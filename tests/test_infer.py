@@ -237,3 +237,17 @@ def test_infer_command_progress_bar_only_when_asked(capsys):
     assert "5/5" not in capsys.readouterr().err
     assert main(["infer", rec, "--model", "stg", "-n", "2"]) == 0  # stderr is no terminal
     assert "5/5" not in capsys.readouterr().err
+
+
+def test_posteriors_have_documented_priors(stg):
+    from sbi.utils import BoxUniform
+
+    dic_prior = stg.dic_posterior.prior
+    assert isinstance(dic_prior, BoxUniform)
+    np.testing.assert_allclose(dic_prior.support.base_constraint.lower_bound, [-20.0, 0.0])
+    g = stg.prior.sample((7,))
+    assert g.shape == (7, 8) and (g >= 0).all()
+    dics = dynamic_input_conductances("stg", g.numpy())
+    assert ((dics[:, 1] >= -20) & (dics[:, 1] <= 20)).all()
+    with pytest.raises(NotImplementedError, match="dic_posterior"):
+        stg.prior.log_prob(g)

@@ -46,7 +46,13 @@ from sbidic.inference.estimator import DICEstimator
 from sbidic.inference.tokens import PaddedSpikes
 from sbidic.population import Population, UnreachableTargetError, sample_populations
 
-__all__ = ["ConductancePosterior", "DICPosterior", "to_datatree", "to_population"]
+__all__ = [
+    "ConductancePosterior",
+    "ConductancePrior",
+    "DICPosterior",
+    "to_datatree",
+    "to_population",
+]
 
 
 def _shape(sample_shape) -> torch.Size:
@@ -192,6 +198,15 @@ class DICPosterior(_Base):
     torch.Size([1000, 2])
     """
 
+    @property
+    def prior(self):
+        """The training prior over ``(g_s, g_u)``: sbi ``BoxUniform`` over the estimator's
+        DIC box (the DIC datasets draw their targets by Latin hypercube in it)."""
+        from sbi.utils import BoxUniform
+
+        est = self.estimator
+        return BoxUniform(low=est.box_lo.float(), high=est.box_hi.float())
+
     def __init__(self, estimator: DICEstimator) -> None:
         super().__init__(estimator, model=None)
         self._purpose = "Posterior over the DICs (g_s, g_u) at V_th."
@@ -287,6 +302,12 @@ class ConductancePosterior(_Base):
         raise NotImplementedError(
             "the MAP is defined over the DICs: use posterior.dic_posterior.set_default_x(x).map()"
         )
+
+    @property
+    def prior(self) -> ConductancePrior:
+        """The prior over conductances: the DIC box pushed through the population
+        sampler (:class:`ConductancePrior`; it samples but has no density)."""
+        return ConductancePrior(self)
 
     @property
     def dic_posterior(self) -> DICPosterior:
@@ -537,3 +558,41 @@ def to_datatree(samples, model, obs_ids: Sequence | None = None, *, dic_draws=No
     tree = to_population(samples, model, obs_ids, dic_draws=dic_draws).to_datatree()
     tree["dics"].attrs["target_meaning"] = "posterior mean of the (g_s, g_u) draws"
     return tree
+
+
+class ConductancePrior:
+    """The training prior pushed into conductance space: ``(g_s, g_u)`` uniform over the
+    estimator's DIC box, one compensated cell per draw (unreachable draws redrawn).
+
+    It can be sampled, but it has no density: conductance sets are degenerate (many
+    share the same DICs), so ranks, coverage or likelihoods in conductance space
+    (``run_sbc``, ``run_tarp``, ``log_prob``) do not measure the posterior's calibration.
+    Run sbi's diagnostics on ``posterior.dic_posterior`` with ``posterior.dic_posterior.prior``.
+    """
+
+    def __init__(self, posterior: ConductancePosterior) -> None:
+        self.posterior = posterior
+
+    def sample(self, sample_shape=()) -> Tensor:
+        """Conductance sets ``(*sample_shape, n_conductances)`` (mS/cm^2, float64)."""
+        shape = _shape(sample_shape)
+        n = math.prod(shape)
+        box = self.posterior.dic_posterior.prior
+        g = np.empty((0, self.posterior.model.n_conductances))
+        while len(g) < n:  # unreachable prior draws are drawn again from the prior
+            draws = box.sample((n - len(g),)).double().numpy()
+            try:
+                pop = sample_populations(self.posterior.model, draws, 1, rng=self.posterior._rng)
+                ok = np.ones(len(draws), bool)
+            except UnreachableTargetError as err:
+                pop, ok = err.partial, np.ones(len(draws), bool)
+                ok[np.asarray(err.indices)] = False
+            g = np.concatenate([g, pop.conductances[ok, 0]])
+        return torch.from_numpy(g[:n]).reshape(*shape, -1)
+
+    def log_prob(self, theta) -> Tensor:
+        raise NotImplementedError(
+            "the conductance prior has no density (degenerate conductance sets); run sbi "
+            "diagnostics in DIC space: posterior.dic_posterior with "
+            "posterior.dic_posterior.prior"
+        )
