@@ -34,12 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbidic.fidelity import (
-    FidelityCriteria,
-    FidelityScores,
-    recording_summary,
-    score_population,
-)
+from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
 from sbidic.inference.posterior import ConductancePosterior, to_population
 from sbidic.inference.tokens import (
     MIN_SPIKES,
@@ -49,6 +44,7 @@ from sbidic.inference.tokens import (
 )
 from sbidic.inference.verify import (
     FIRST_ROUND,
+    VerifiedCells,
     VerifyBudget,
     dic_targets,
     verify_populations,
@@ -345,16 +341,12 @@ def infer(
                 if progress is not None:
                     progress(int(rows[-1] + 1), sub.n_trains)
         if verify:
+            verified = VerifiedCells.concatenate(parts)
             population = to_population(
-                np.concatenate([v.conductances for v in parts]).transpose(1, 0, 2),
-                posterior.model, sub.ids,
-                dic_draws=np.concatenate([v.targets for v in parts]).transpose(1, 0, 2),
-            ).with_fidelity(FidelityScores.concatenate(
-                [_global(v.scores, k, batch_size) for k, v in enumerate(parts)]
-            ).reshape(sub.n_trains, n))  # fmt: skip
-            scored = FidelityScores.concatenate([_global(v.simulated, k, batch_size)
-                                                 for k, v in enumerate(parts)])  # fmt: skip
-            verified = parts
+                verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
+                dic_draws=verified.targets.transpose(1, 0, 2),
+            ).with_fidelity(verified.scores)  # fmt: skip
+            scored = verified.simulated
         else:
             g, used, _, n_drawn = (np.concatenate(x, axis=1 if x[0].ndim > 1 else 0)
                                    for x in zip(*parts, strict=True))  # fmt: skip
@@ -375,12 +367,6 @@ def infer(
     if fidelity_rows is not None:
         report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
     return InferenceResult(report=report, population=population)
-
-
-def _global(scores: FidelityScores, batch: int, batch_size: int) -> FidelityScores:
-    """Scores of a batch with ``recording`` indexing all recordings."""
-    return FidelityScores(**{**scores.as_dict(),
-                             "recording": scores.recording + batch * int(batch_size)})  # fmt: skip
 
 
 def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:

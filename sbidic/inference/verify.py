@@ -160,6 +160,30 @@ class VerifiedCells:
     n_rounds: int
     wall_time_s: float
 
+    @classmethod
+    def concatenate(cls, parts: list[VerifiedCells]) -> VerifiedCells:
+        """Results of consecutive batches of recordings as one (recording indices of the
+        scores refer to all recordings; rounds: the most of any batch)."""
+        offsets = np.cumsum([0] + [len(p.conductances) for p in parts])
+
+        def shifted(scores: FidelityScores, offset: int) -> FidelityScores:
+            return FidelityScores(**{**scores.as_dict(), "recording": scores.recording + offset})
+
+        n = parts[0].conductances.shape[1]
+        return cls(
+            conductances=np.concatenate([p.conductances for p in parts]),
+            targets=np.concatenate([p.targets for p in parts]),
+            scores=FidelityScores.concatenate(
+                [shifted(p.scores, o) for p, o in zip(parts, offsets, strict=False)]
+            ).reshape(offsets[-1], n),
+            simulated=FidelityScores.concatenate(
+                [shifted(p.simulated, o) for p, o in zip(parts, offsets, strict=False)]
+            ),
+            n_simulated=np.concatenate([p.n_simulated for p in parts]),
+            n_rounds=max(p.n_rounds for p in parts),
+            wall_time_s=sum(p.wall_time_s for p in parts),
+        )
+
 
 def _first_per_group(owner: np.ndarray, ok: np.ndarray, quota: np.ndarray) -> np.ndarray:
     """Mask of the first ``quota[g]`` entries with ``ok`` of each group ``g``, in order."""
