@@ -1,0 +1,87 @@
+"""How ``sbidic infer`` scales with the number of recordings: wall time and peak memory.
+
+Run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_infer_scale.py --sizes 1000 10000
+
+Each size runs ``sbidic infer`` (the command a user runs: CSV in, netCDF out, default
+settings, ``-n`` cells per recording) in a fresh process on recordings drawn from the
+bundled examples (tonic and bursting STG trains, repeated with small time shifts), and
+reports wall time, recordings per second and the process's peak resident memory. With
+recordings processed in bounded batches (``sbidic.infer(batch_size=256)``) the memory
+should stay flat as the number of recordings grows.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_recordings(n: int, path: Path, seed: int = 0) -> None:
+    from sbidic.spikes import SpikeTrains, read_spikes, write_spikes
+
+    base = read_spikes(ROOT / "sbidic" / "examples" / "stg_recordings.csv")
+    base = base[np.flatnonzero(base.n_spikes >= 3)]
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, base.n_trains, n)
+    trains = [base[int(i)] + rng.uniform(0, 5) for i in pick]
+    write_spikes(SpikeTrains.from_list(trains, ids=[f"r{i}" for i in range(n)]), path)
+
+
+def run(n: int, cells: int, workdir: Path) -> dict:
+    rec = workdir / f"rec{n}.csv"
+    make_recordings(n, rec)
+    out = workdir / f"pop{n}.nc"
+    argv = ["infer", str(rec), "--model", "stg", "-n", str(cells), "--seed", "0", "--quiet",
+            "-o", str(out)]  # fmt: skip
+    # a fresh process per size, reporting its own peak resident memory
+    code = (
+        "import resource, sys\nfrom sbidic.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(rc)"
+    )
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    return {"recordings": n, "wall_s": wall, "rate": n / wall, "peak_mb": peak_kb / 1024,
+            "output_mb": out.stat().st_size / 2**20}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("--cells", type=int, default=100)
+    args = p.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            rows.append(run(n, args.cells, Path(tmp)))
+            r = rows[-1]
+            print(f"{n} recordings: {r['wall_s']:.1f} s, peak RSS {r['peak_mb']:.0f} MB",
+                  flush=True)  # fmt: skip
+    print("\n| recordings | cells each | wall s | recordings/s | peak RSS MB | output MB |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['recordings']} | {args.cells} | {r['wall_s']:.0f} | {r['rate']:.1f} | "
+              f"{r['peak_mb']:.0f} | {r['output_mb']:.0f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
