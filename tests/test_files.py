@@ -145,3 +145,16 @@ def test_atomic_outputs_leave_nothing_on_error(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_outputs_over_a_gigabyte_are_announced_before_the_work(capsys, monkeypatch):
+    import sbidic.cli as cli
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("work started")
+
+    monkeypatch.setattr(cli, "sample_populations", boom)
+    with pytest.raises(RuntimeError, match="work started"):
+        main(["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "10000000",
+              "-o", "/tmp/big.nc"])  # fmt: skip
+    assert "will be about 1.1 GB" in capsys.readouterr().err
