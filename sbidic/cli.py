@@ -245,13 +245,22 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.input.lower().endswith(".csv"):
         if args.model is None:
             raise ValueError("a conductance CSV needs --model to name its model")
-        population_id, g = read_conductance_csv(args.input, args.model)
+        population_id, g, cell_id = read_conductance_csv(args.input, args.model,
+                                                         with_cell_ids=True)  # fmt: skip
         model = get_model(args.model)
     else:
         pop = load_population(args.input)
         model = get_model(pop.model)
         g = pop.conductances.reshape(-1, len(pop.conductance_names))
         population_id = np.repeat(pop.obs_id, pop.n_cells)
+        cell_id = None
+    if cell_id is None:  # "<population ID>:<position in that population>"
+        population_id = population_id.astype(str)
+        inverse = np.unique(population_id, return_inverse=True)[1]
+        order = np.argsort(inverse, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - np.searchsorted(inverse[order], inverse[order])
+        cell_id = np.char.add(np.char.add(population_id, ":"), rank.astype(str))
     kwargs = {k: v for k, v in (("duration_ms", args.duration), ("transient_ms", args.transient),
                                 ("dt_ms", args.dt)) if v is not None}  # fmt: skip
     noise = None
@@ -266,13 +275,17 @@ def _simulate(args: argparse.Namespace) -> int:
         f"simulated {len(g)} {model.name} cells in {result.wall_time_s:.1f} s: "
         + ", ".join(f"{n} {label}" for label, n in zip(labels, counts, strict=True))
     )
-    extra = {"population_ID": population_id.astype(str), "label": feats.label}
+    extra = {"population_ID": population_id.astype(str), "cell_ID": cell_id.astype(str),
+             "label": feats.label}  # fmt: skip
     outputs = [args.output] + ([args.plot] if args.plot else [])
     with atomic_outputs(outputs) as tmp:
         if args.output.lower().endswith(".csv"):
             write_spike_csv(result.spikes, tmp[0], extra_columns=extra)
         else:
-            write_spikes_netcdf(result.spikes, tmp[0], extra=feats)
+            ds = feats.to_dataset()
+            ds["population_ID"] = ("train", extra["population_ID"])
+            ds["cell_ID"] = ("train", extra["cell_ID"])
+            write_spikes_netcdf(result.spikes, tmp[0], extra=ds)
         if args.plot:
             import matplotlib
 
@@ -481,7 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate a population with Brian2 and write its spike trains",
         description="Simulate every cell of a population (netCDF from 'sbidic population', "
         "or a Spike2Pop conductance CSV ID,g_Na,...,g_leak with --model) and write the "
-        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times.",
+        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times. "
+        "As in Spike2Pop, the output's ID numbers the simulated cells 0..n-1 in input "
+        "order; the input ID is kept as population_ID, and cell_ID identifies each cell "
+        "for joining results back: the input's cell_ID column when it has one, else "
+        "'<population ID>:<position within that population>'.",
     )
     sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
     sim.add_argument("--model", choices=available_models(), help="model of a CSV input")

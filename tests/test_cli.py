@@ -133,3 +133,26 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     est = load_estimator(out)
     assert est.augmentation.p_augment == 0.75 and est.augmentation.independent_steps
     assert est.encoder.timing_features and est.augmentation.jitter_ms == (0.05, 1.0)
+
+
+def test_simulate_passes_cell_ids_through(tmp_path):
+    import pandas as pd
+    import xarray as xr
+
+    row = "6600.82471,125.961075,4.14918208,18.3416405,159.677516,413.833466,0.321589451,0.0095"
+    csv_in = tmp_path / "cells.csv"
+    csv_in.write_text("ID,cell_ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\n"
+                      f"7,alpha,{row}\n7,beta,{row}\n9,gamma,{row}\n")  # fmt: skip
+    short = ["--duration", "600", "--transient", "300"]
+    out = tmp_path / "sims.csv"
+    assert main(["simulate", str(csv_in), "--model", "stg", *short, "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table["ID"].tolist() == [0, 1, 2]  # Spike2Pop numbering
+    assert table["population_ID"].tolist() == [7, 7, 9]
+    assert table["cell_ID"].tolist() == ["alpha", "beta", "gamma"]
+    csv_in.write_text("ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\n"
+                      f"7,{row}\n7,{row}\n9,{row}\n")  # fmt: skip
+    nc = tmp_path / "sims.nc"
+    assert main(["simulate", str(csv_in), "--model", "stg", *short, "-o", str(nc)]) == 0
+    with xr.open_dataset(nc) as ds:
+        assert ds["cell_ID"].values.tolist() == ["7:0", "7:1", "9:0"]

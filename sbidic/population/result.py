@@ -230,7 +230,9 @@ def load_population(path: str | os.PathLike) -> Population:
         return Population.from_datatree(tree.load())
 
 
-def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np.ndarray]:
+def read_conductance_csv(
+    path: str | os.PathLike, model, *, with_cell_ids: bool = False
+) -> tuple[np.ndarray, ...]:
     """Read a Spike2Pop conductance CSV (``ID, g_Na, ..., g_leak``).
 
     Columns are matched by name (``g_Na`` or ``Na``), in any order; other columns are
@@ -241,6 +243,8 @@ def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np
     ids : ndarray of str, shape (n_cells,)
     conductances : ndarray, shape (n_cells, n_conductances)
         In the model's conductance order (mS/cm^2).
+    cell_ids : ndarray of str, shape (n_cells,), or None
+        With ``with_cell_ids``: the optional ``cell_ID`` column (None without one).
 
     Raises
     ------
@@ -268,7 +272,8 @@ def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np
             )
         cols = [names.index(c) for c in model.conductances]
         id_col = header.index("ID") if "ID" in header else None
-        ids, rows = [], []
+        cell_col = header.index("cell_ID") if "cell_ID" in header else None
+        ids, rows, cells = [], [], []
         for line, row in enumerate(reader, start=2):
             if not row or all(not x.strip() for x in row):
                 continue
@@ -287,7 +292,11 @@ def read_conductance_csv(path: str | os.PathLike, model) -> tuple[np.ndarray, np
                     f"bad {bad}"
                 )
             ids.append(row[id_col].strip() if id_col is not None else str(line - 2))
+            if cell_col is not None:
+                cells.append(row[cell_col].strip() if cell_col < len(row) else "")
             rows.append(values)
     if not rows:
         raise ValueError(f"{path}: no conductance rows")
+    if with_cell_ids:
+        return np.array(ids), np.array(rows), np.array(cells) if cell_col is not None else None
     return np.array(ids), np.array(rows)
