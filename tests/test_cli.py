@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -133,6 +135,16 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     est = load_estimator(out)
     assert est.augmentation.p_augment == 0.75 and est.augmentation.independent_steps
     assert est.encoder.timing_features and est.augmentation.jitter_ms == (0.05, 1.0)
+    # --max-time is a hard limit checked between batches; the stop resumes
+    short = tmp_path / "short"
+    args = ["train", str(tmp_path / "ds"), "-o", str(short), "--epochs", "2", "--batch-size",
+            "4"]  # fmt: skip
+    assert main([*args, "--max-time", "1e-9"]) == 0
+    meta = short / "checkpoint" / "checkpoint.json"
+    state = json.loads(meta.read_text())["state"]
+    assert state["epoch"] == 0 and state["batch"] == 1
+    assert main(args) == 0
+    assert json.loads(meta.read_text())["state"]["epoch"] == 2
 
 
 def test_simulate_passes_cell_ids_through(tmp_path):

@@ -351,11 +351,13 @@ def test_checkpoint_resume_equals_uninterrupted_run(data, tmp_path):
         return trainer, est
 
     _, full = run(None)
-    first, _ = run(tmp_path / "ckpt", max_time_s=1e-9)  # "interrupted" after 1 epoch
-    assert first.summary["stop_reason"] == "time_limit" and first.summary["epochs"] == 1
+    first, _ = run(tmp_path / "ckpt", max_time_s=1e-9)  # stopped after its first batch
+    assert first.summary["stop_reason"] == "time_limit" and first.summary["epochs"] == 0
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.pkl"))
     meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
-    assert meta["state"]["epoch"] == 1
+    assert meta["state"]["epoch"] == 0 and meta["state"]["batch"] == 1
+    for _ in range(5):  # more interruptions, each after one batch, mid-epoch and between
+        run(tmp_path / "ckpt", max_time_s=1e-9)
     resumed_trainer, resumed = run(tmp_path / "ckpt")
     assert resumed_trainer.summary["epochs"] == 3
     a, b = full.state_dict(), resumed.state_dict()

@@ -416,9 +416,10 @@ class DICTrainer:
             Seeds the network initialisation, the validation split, the shuffling,
             the augmentation and the dropout.
         max_time_s : float, optional
-            Wall-clock budget of this call: no epoch is started when the previous
-            epoch's duration would take the call past it (at least one epoch runs).
-            Resume later with the same arguments.
+            Wall-clock limit of this call, checked between batches (at least one batch
+            runs): at the limit the checkpoint records the position within the epoch,
+            and a later call with the same arguments resumes there, giving the same
+            weights as an uninterrupted run.
         weight_decay, clip_max_norm : float
             AdamW weight decay; gradient-norm clipping.
         warmup_steps : int
@@ -507,6 +508,7 @@ class DICTrainer:
             "train_seconds": 0.0,
         }
         history: list[dict] = []
+        resume: dict = {}
         best_state = {k: v.detach().clone() for k, v in est.state_dict().items()}
         ckpt = None if checkpoint_path is None else Path(checkpoint_path) / _CHECKPOINT
         if ckpt is not None and ckpt.exists():
@@ -520,8 +522,9 @@ class DICTrainer:
             best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best/")}
             _optimizer_from_flat(opt, tensors, meta["optimizer"])
             state, history = meta["state"], meta["history"]
+            resume = {k: v for k, v in tensors.items() if k in ("rng/gen", "rng/epoch")}
 
-        def save_checkpoint() -> None:
+        def save_checkpoint(extra: dict | None = None) -> None:
             if ckpt is None:
                 return
             ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -530,6 +533,7 @@ class DICTrainer:
             opt_tensors, opt_meta = _optimizer_to_flat(opt)
             tensors.update(opt_tensors)
             tensors["rng/torch"] = torch.get_rng_state()
+            tensors.update(extra or {})
             meta = {
                 "fingerprint": fingerprint,
                 "state": state,
@@ -543,7 +547,7 @@ class DICTrainer:
             )
 
         stop_reason = state.get("stop_reason") if state["finished"] else None
-        epochs_this_call = 0
+        batches_this_call = 0
         while not state["finished"]:
             epoch = state["epoch"]
             if epoch >= max_epochs:
@@ -552,22 +556,32 @@ class DICTrainer:
             if patience is not None and state["bad_epochs"] >= patience:
                 stop_reason = "early_stopping"
                 break
-            if max_time_s is not None and epochs_this_call > 0:
-                elapsed = time.perf_counter() - t_start
-                if elapsed + history[-1]["seconds"] > max_time_s:
-                    stop_reason = "time_limit"  # the next epoch would exceed the budget
-                    break
             t_epoch = time.perf_counter()
             rng = np.random.default_rng([seed, epoch, 1])
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             batches = self._batches(tr, data["n_spikes"], batch_size, rng)
-            sums = {"loss": 0.0, "nll": 0.0}
+            first = state.get("batch", 0)  # > 0: resuming an epoch stopped by the time limit
+            sums = state.get("sums") or {"loss": 0.0, "nll": 0.0}
+            interrupted = False
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(rng.integers(2**62)))
+                if first:
+                    gen.set_state(resume["rng/gen"])
+                    torch.set_rng_state(resume["rng/epoch"])
                 est.train()
-                bar = tqdm(batches, desc=f"epoch {epoch + 1}/{max_epochs}", disable=not show,
-                           leave=False, unit="batch")  # fmt: skip
-                for b in bar:
+                bar = tqdm(total=len(batches), initial=first, disable=not show, leave=False,
+                           desc=f"epoch {epoch + 1}/{max_epochs}", unit="batch")  # fmt: skip
+                for i in range(first, len(batches)):
+                    # the wall-clock limit is checked between batches (one batch always runs)
+                    if (max_time_s is not None and batches_this_call > 0
+                            and time.perf_counter() - t_start > max_time_s):  # fmt: skip
+                        state.update(batch=i, sums=sums, partial_seconds=state.get(
+                            "partial_seconds", 0.0) + time.perf_counter() - t_epoch)  # fmt: skip
+                        save_checkpoint({"rng/gen": gen.get_state(),
+                                         "rng/epoch": torch.get_rng_state()})  # fmt: skip
+                        interrupted = True
+                        break
+                    b = batches[i]
                     for group in opt.param_groups:
                         group["lr"] = lr_at(state["step"])
                     theta, times, lens, labels, feats = self._tensors(data, b, device)
@@ -586,10 +600,15 @@ class DICTrainer:
                     torch.nn.utils.clip_grad_norm_(est.parameters(), clip_max_norm)
                     opt.step()
                     state["step"] += 1
+                    batches_this_call += 1
                     sums["loss"] += float(out["loss"].detach()) * len(b)
                     sums["nll"] += float(out["nll"].detach()) * len(b)
+                    bar.update(1)
                     bar.set_postfix(nll=f"{float(out['nll'].detach()):.3f}")
                 bar.close()
+            if interrupted:
+                stop_reason = "time_limit"
+                break
             val = self._validation_nll(data, va, device=device)
             state["epoch"] = epoch + 1
             improved = val < state["best_val"] - 1e-4
@@ -598,7 +617,8 @@ class DICTrainer:
                 best_state = {k: v.detach().clone() for k, v in est.state_dict().items()}
             else:
                 state["bad_epochs"] += 1
-            dt = time.perf_counter() - t_epoch
+            dt = time.perf_counter() - t_epoch + state.pop("partial_seconds", 0.0)
+            state.update(batch=0, sums=None)
             state["train_seconds"] += dt
             history.append(
                 {
@@ -622,7 +642,6 @@ class DICTrainer:
                 state["stop_reason"] = "max_epochs" if done_epochs else "early_stopping"
                 stop_reason = state["stop_reason"]
             save_checkpoint()
-            epochs_this_call += 1
         if stop_reason in ("max_epochs", "early_stopping") and not state["finished"]:
             state["finished"], state["stop_reason"] = True, stop_reason
             save_checkpoint()
