@@ -71,23 +71,38 @@ print("conductance sets:", tuple(g.shape), "columns", posterior.conductance_labe
 print("log q(true DICs | x):", float(posterior.log_prob(torch.tensor([-4.0, 5.0]), x=x)))
 
 # %% [markdown]
-# ## 4. Close the loop: simulate inferred cells
-# Simulate ten cells of the bursting recording's population with Brian2 and compare
-# their firing with the recording.
+# ## 4. Close the loop: do the inferred cells fire like the recording?
+# Matching the DICs is not the goal; cells that fire like the recording are. By default
+# the cells' DICs are the posterior draws that the estimator's *firing atlas* (how the
+# simulated cells of every training target fire) ranks most likely to reproduce the
+# recording. `score=True` simulates every returned cell with Brian2 and scores it
+# against its recording: same class, and rate (tonic) or spikes per burst and burst
+# period (bursting) within tolerance.
 
 # %%
-from sbidic.simulate import simulate
-from sbidic.spikes import spike_features
+checked = sbidic.infer(recordings[[2]], "stg", n=10, seed=0, score=True)
+print(checked.report[["obs_id", "n_simulated", "class_match", "feature_match", "van_rossum"]])
+f = checked.population.fidelity
+print("burst period error per cell (%):", np.round(100 * f.burst_period_error[0], 1))
 
-cells = result.population.conductances[2, :10]  # population of recording "cell3"
-sim = simulate("stg", cells, duration_ms=6000.0, transient_ms=3000.0)
-simulated = spike_features(sim.spikes)
-recorded = spike_features(recordings[[2]])
-print("recorded label:", recorded.label[0], "| simulated labels:", simulated.label)
-print(f"recorded rate {recorded.firing_rate_hz[0]:.2f} Hz | simulated rates (Hz):",
-      np.round(simulated.firing_rate_hz, 2))  # fmt: skip
-agree = np.mean(simulated.label == recorded.label[0])
-print(f"{agree:.0%} of the simulated cells share the recording's firing label")
+# %% [markdown]
+# `verify=True` keeps only cells that pass and proposes more until `n` pass or the
+# budget is spent. A recording the model cannot make (here 40-spike bursts every
+# 2.5 s) gets a model-adequacy line instead of silently wrong cells.
+
+# %%
+from sbidic.inference import VerifyBudget
+from sbidic.spikes import SpikeTrains
+
+burst = np.arange(40) * 5.0
+impossible = SpikeTrains.from_list([np.concatenate([burst + k * 2500.0 for k in range(3)])],
+                                   ids=["40-spike bursts"])  # fmt: skip
+both = SpikeTrains.concatenate([recordings[[2]], impossible])
+verified = sbidic.infer(both, "stg", n=10, seed=0, verify=True, budget=VerifyBudget(max_cells=20))
+pd.set_option("display.max_colwidth", 200)
+print(verified.report[["obs_id", "n_simulated", "n_passed", "acceptance_rate"]])
+for row in verified.report.itertuples():
+    print(f"{row.obs_id}: {row.adequacy or 'reproduced'}")
 
 # %% [markdown]
 # ## 5. Save for ArviZ

@@ -25,8 +25,10 @@ from sbidic.inference.training import (
     save_estimator,
     train_from_dataset,
 )
+from sbidic.inference.verify import DIC_STRATEGIES, VerifyBudget
 
 __all__ = [
+    "DIC_STRATEGIES",
     "Augmentation",
     "ConductancePosterior",
     "DICEstimator",
@@ -36,6 +38,7 @@ __all__ = [
     "SpikeTrainEncoder",
     "SpikeTruncationWarning",
     "TokenStats",
+    "VerifyBudget",
     "available_pretrained",
     "infer",
     "load_estimator",
