@@ -28,8 +28,9 @@ demo: $(STAMP)  ## infer verified STG populations from the bundled example spike
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)  ## population sampler benchmark
+bench: $(STAMP)  ## quick benchmarks: population sampler, fidelity of inferred populations
 	$(PY) benchmarks/bench_population.py
+	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify
 
 clean:
 	rm -rf demo-output .pytest_cache
