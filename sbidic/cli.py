@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per burst within 0.5, burst period within 10 %%; default) or same class only",
     )  # fmt: skip
     inf.add_argument("--max-cells", type=int,
-                     help="--verify budget: cells simulated per recording (default 5 N)")
+                     help="--verify budget: cells simulated per recording (default 10 N)")
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
     inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")

@@ -229,7 +229,7 @@ def infer(
         When a cell reproduces its recording (default: same class, rate within
         10 %, spikes per burst within 0.5, burst period within 10 %).
     budget : VerifyBudget, optional
-        Simulation budget of ``verify`` (default ``5 * n`` cells per recording).
+        Simulation budget of ``verify`` (default ``10 * n`` cells per recording).
     simulation : dict, optional
         Keyword arguments of :func:`sbidic.simulate.simulate` for ``verify`` and
         ``score`` (e.g. ``{"n_jobs": 4}``; default: the model's published protocol,
@@ -332,9 +332,10 @@ def infer(
                 match = _match(atlas, draws, batch, criteria) if dics == "calibrated" else None
                 targets = dic_targets(draws, n_first, dics, shrinkage, match)
                 if verify:
+                    rank = None if atlas is None else _atlas_rank(atlas, batch, criteria)
                     parts.append(verify_populations(
                         cells, batch, context, n, targets, summary[active[rows], :, 1],
-                        criteria=criteria, budget=budget, rng=rng, **simulation,
+                        criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
                     ))  # fmt: skip
                 else:
                     parts.append(cells._compensate(torch.from_numpy(targets), context))
@@ -381,21 +382,32 @@ def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
     return settings
 
 
+def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
+    """``rank(dics (K, 2), owner (K,))``: the calibrated score of targets for recordings."""
+    from sbidic.fidelity.scores import summarize
+
+    crit = FidelityCriteria() if criteria is None else criteria
+    feats = summarize(spike_features(recordings, fill_value=np.nan,
+                                     cv_threshold=crit.cv_threshold,
+                                     min_spikes=crit.min_spikes))  # fmt: skip
+
+    def rank(dics: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        rec = {k: v[owner] for k, v in feats.items()}
+        shares = atlas.match_shares(dics, rec, crit, k=8)
+        return shares["feature_match"] + CLASS_WEIGHT * shares["class_match"]
+
+    return rank
+
+
 def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.ndarray:
     """Ranking score ``(S, B)`` of each draw: the atlas share of cells around it with the
     recording's features plus twice the share with its class (on 300 STG test recordings,
     ranked with an atlas of half the training targets and scored with the other half,
     class match 98.2 -> 99.4 % and feature match 82.7 -> 82.1 % against the feature
     share alone)."""
-    from sbidic.fidelity.scores import summarize
-
-    crit = FidelityCriteria() if criteria is None else criteria
-    feats = spike_features(recordings, fill_value=np.nan, cv_threshold=crit.cv_threshold,
-                           min_spikes=crit.min_spikes)  # fmt: skip
     s, b = draws.shape[:2]
-    rec = {k: np.tile(v, s) for k, v in summarize(feats).items()}
-    shares = atlas.match_shares(draws.reshape(-1, 2), rec, crit, k=8)
-    return (shares["feature_match"] + CLASS_WEIGHT * shares["class_match"]).reshape(s, b)
+    owner = np.tile(np.arange(b), s)
+    return _atlas_rank(atlas, recordings, criteria)(draws.reshape(-1, 2), owner).reshape(s, b)
 
 
 def _add_fidelity(report, active, rows, population, verified, n):

@@ -27,8 +27,9 @@ one round when most cells pass: every round pays Brian2's per-step overhead). Af
 the first round,
 three quarters of a recording's proposals are drawn around the DIC targets of its
 accepted cells (a Gaussian kernel with half their spread, at least a tenth of the
-posterior spread) and one quarter from the posterior, so proposals concentrate where
-cells passed while the rest of the posterior is still explored. The returned cells are
+posterior spread) and one quarter from the posterior (each the best of 10 posterior
+draws by the firing atlas, when there is one), so proposals concentrate where cells
+passed while the rest of the posterior is still explored. The returned cells are
 therefore not posterior samples: they are the cells that passed. When fewer than ``n``
 pass, the best matches (smallest ``mismatch``) fill the population, marked
 ``passed = False``.
@@ -59,6 +60,8 @@ DIC_STRATEGIES = ("auto", "calibrated", "mean", "posterior", "shrunk")
 _KERNEL_SHARE = 0.75
 #: First-round cells per wanted cell.
 FIRST_ROUND = 1.25
+#: With a ranking, each fresh posterior proposal is the best of this many draws.
+_RANKED_OF = 10
 
 
 def dic_targets(
@@ -114,7 +117,7 @@ class VerifyBudget:
     Parameters
     ----------
     max_cells : int, optional
-        Simulated cells per recording; default ``5 * n``.
+        Simulated cells per recording; default ``10 * n``.
     max_seconds : float, optional
         Wall-clock limit of the whole call (checked between rounds); default none.
     max_rounds : int, default 8
@@ -212,6 +215,7 @@ def verify_populations(
     budget: VerifyBudget | None = None,
     rng: np.random.Generator | None = None,
     progress=None,
+    rank=None,
     **simulate_kwargs,
 ) -> VerifiedCells:
     """Cells that reproduce their recording, verified by Brian2 simulation.
@@ -236,6 +240,10 @@ def verify_populations(
     rng : numpy.random.Generator, optional
     progress : callable, optional
         Called after each round with ``(n_accepted_total, n_wanted_total)``.
+    rank : callable, optional
+        ``rank(dics (K, 2), owner (K,)) -> score (K,)``, higher for targets more likely
+        to reproduce recording ``owner`` (e.g. from a firing atlas): each fresh
+        posterior proposal is then the best of 10 posterior draws.
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate` (``n_jobs``, ``dt_ms``...).
 
@@ -249,7 +257,7 @@ def verify_populations(
     m, b = initial_dics.shape[:2]
     if m < n:
         raise ValueError(f"initial_dics must hold at least n = {n} targets per recording, got {m}")
-    max_cells = 5 * n if budget.max_cells is None else max(int(budget.max_cells), n)
+    max_cells = 10 * n if budget.max_cells is None else max(int(budget.max_cells), n)
     initial_dics = initial_dics[:max_cells]
     m = len(initial_dics)
     t0 = time.perf_counter()
@@ -286,7 +294,7 @@ def verify_populations(
         dics, owner = _propose(
             posterior, context, np.concatenate(pool_t), np.concatenate(pool_acc),
             np.concatenate([s.recording for s in pool_s]), need, n_sim, n_pass, active,
-            max_cells, posterior_sd, rng,
+            max_cells, posterior_sd, rng, rank,
         )  # fmt: skip
 
     all_scores = FidelityScores.concatenate(pool_s)
@@ -314,15 +322,22 @@ def verify_populations(
 
 
 def _propose(posterior, context, targets, accepted, owners, need, n_sim, n_pass, active,
-             max_cells, posterior_sd, rng):  # fmt: skip
+             max_cells, posterior_sd, rng, rank=None):  # fmt: skip
     """DIC proposals for the next round: ``(dics (K, 2), owner (K,))``."""
     b = len(need)
     rate = np.maximum(n_pass / np.maximum(n_sim, 1), 0.1)
     size = np.where(active, np.ceil(need / rate * 1.2).astype(np.int64), 0)
     size = np.minimum(np.maximum(size, need), max_cells - n_sim) * active
     owner = np.repeat(np.arange(b), size)
+    m = 1 if rank is None else _RANKED_OF
     with torch.no_grad():
-        dics = posterior.estimator.sample_context(1, context[owner])[0].numpy()
+        draws = posterior.estimator.sample_context(m, context[owner]).numpy()  # (m, K, 2)
+    if m > 1:
+        score = rank(draws.reshape(-1, 2), np.tile(owner, m)).reshape(m, -1)
+        best = np.argmax(np.where(np.isfinite(score), score, -np.inf), axis=0)
+        dics = draws[best, np.arange(owner.size)]
+    else:
+        dics = draws[0]
     acc_t, acc_o = targets[accepted], owners[accepted]
     n_acc = np.bincount(acc_o, minlength=b)
     if acc_t.size:
