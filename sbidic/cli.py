@@ -160,7 +160,8 @@ def read_targets(path) -> tuple[np.ndarray, np.ndarray | None]:
     if not targets:
         raise ValueError(f"targets file {path}: no targets with g_s and g_u")
     if header is not None and "ID" in header:
-        ids = np.array([row[header.index("ID")] for row in kept])
+        i = header.index("ID")
+        ids = np.array([row[i] if i < len(row) else "" for row in kept])
     return np.array(targets, dtype=float).reshape(-1, 2), ids
 
 

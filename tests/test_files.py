@@ -158,3 +158,10 @@ def test_outputs_over_a_gigabyte_are_announced_before_the_work(capsys, monkeypat
         main(["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "10000000",
               "-o", "/tmp/big.nc"])  # fmt: skip
     assert "will be about 1.1 GB" in capsys.readouterr().err
+
+
+def test_targets_rows_shorter_than_the_header(tmp_path):
+    short = tmp_path / "t.csv"
+    short.write_text("g_s,g_u,ID\n-4,5\n2,10,b\n")
+    targets, ids = read_targets(short)
+    assert ids.tolist() == ["", "b"] and targets.shape == (2, 2)
