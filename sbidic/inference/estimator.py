@@ -331,7 +331,7 @@ class DICEstimator(nn.Module):
             theta = self.sample_context(n, c)
         return theta[:, 0] if single else theta
 
-    def sample_context(self, n: int, context: Tensor, *, max_block: int = 2**17) -> Tensor:
+    def sample_context(self, n: int, context: Tensor, *, max_block: int = 2**14) -> Tensor:
         """``n`` samples ``(n, B, 2)`` given embeddings ``(B, embed_dim)``.
 
         Recordings are processed in blocks of about ``max_block`` samples (memory).
