@@ -268,8 +268,10 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.noise_sigma is not None:
         noise = BandLimitedNoise.reference(model, args.noise_sigma)
     record = list(range(min(args.plot_cells, len(g)))) if args.plot else None
-    result = simulate(model, g, noise=noise, seed=args.seed, n_jobs=args.jobs, record_v=record,
-                      **kwargs)  # fmt: skip
+    with _progress_bar(args, "%") as bar:
+        result = simulate(model, g, noise=noise, seed=args.seed, n_jobs=args.jobs,
+                          record_v=record, progress=lambda f: bar.update_to(round(100 * f), 100),
+                          **kwargs)  # fmt: skip
     feats = spike_features(result.spikes)
     labels, counts = np.unique(feats.label, return_counts=True)
     print(
@@ -512,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
     sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
+    _add_progress_flags(sim)
     sim.set_defaults(handler=_simulate)
 
     inf = sub.add_parser(

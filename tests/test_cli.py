@@ -80,7 +80,7 @@ def test_simulate_command_reads_netcdf_and_writes_spike2pop_csv(tmp_path, capsys
     assert (tmp_path / "fig.png").stat().st_size > 10_000
 
 
-def test_simulate_command_reads_a_conductance_csv_with_model(tmp_path):
+def test_simulate_command_reads_a_conductance_csv_with_model(tmp_path, capsys):
     from sbidic.spikes import read_spikes_netcdf
 
     csv_in = tmp_path / "cells.csv"
@@ -91,8 +91,9 @@ def test_simulate_command_reads_a_conductance_csv_with_model(tmp_path):
     )
     out = tmp_path / "sims.nc"
     assert main(["simulate", str(csv_in), "--model", "stg", "--duration", "1500",
-                 "--transient", "500", "-o", str(out)]) == 0  # fmt: skip
+                 "--transient", "500", "-o", str(out), "--progress"]) == 0  # fmt: skip
     assert len(read_spikes_netcdf(out)) == 1
+    assert "100/100" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -451,13 +451,20 @@ def _run_chunk(task: dict) -> dict:
             objects.append(vmon)
         net = b2.Network(*objects)
         # n_total - 1 steps: every tested sample lies on 0, dt, ..., (n_total - 1) dt
-        if vmon is not None and n_trans > 0:
-            vmon.active = False
-            net.run(n_trans * dt, namespace={})
-            vmon.active = True
-            net.run((n_total - 1 - n_trans) * dt, namespace={})
-        else:
-            net.run((n_total - 1) * dt, namespace={})
+        progress = task.get("progress")  # fraction of this chunk done (same process only)
+        steps = [n_trans, n_total - 1 - n_trans] if vmon is not None and n_trans > 0 else [
+            n_total - 1]  # fmt: skip
+        for k, n_steps in enumerate(steps):
+            if vmon is not None:
+                vmon.active = k == len(steps) - 1
+            report = None
+            if progress is not None:
+                before = sum(steps[:k])
+
+                def report(elapsed, completed, start, duration, before=before, n=n_steps):
+                    progress((before + completed * n) / (n_total - 1))
+
+            net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
 
         diverged = ~np.isfinite(np.asarray(group.v_))
         idx = np.asarray(spikes.i, dtype=np.int64)
@@ -530,6 +537,7 @@ def simulate(
     codegen: str = "auto",
     n_jobs: int = 1,
     max_noise_mb: float = 512.0,
+    progress=None,
 ) -> SimulationResult:
     """Simulate a population of cells and detect their spikes (published rule).
 
@@ -569,6 +577,9 @@ def simulate(
         Worker processes (``-1``: all cores). Results are identical to ``n_jobs=1``.
     max_noise_mb : float, default 512
         Largest noise array (MB) per chunk of cells; more cells are run in chunks.
+    progress : callable, optional
+        ``progress(fraction)`` with the fraction of the simulation done, every 2 s of
+        wall time in one process and per finished chunk with ``n_jobs > 1``.
 
     Returns
     -------
@@ -677,8 +688,16 @@ def simulate(
             }
         )
 
+    sizes = np.array([b - a for a, b in bounds], dtype=float) / max(n_cells, 1)
     if n_jobs == 1 or len(tasks) == 1:
-        outputs = [_run_chunk(task) for task in tasks]
+        outputs = []
+        for k, task in enumerate(tasks):
+            if progress is not None:
+                done = float(sizes[:k].sum())
+                task["progress"] = lambda f, done=done, w=sizes[k]: progress(done + w * f)
+            outputs.append(_run_chunk(task))
+            if progress is not None:
+                progress(float(sizes[: k + 1].sum()))
     else:
         import concurrent.futures
         import multiprocessing
@@ -690,7 +709,13 @@ def simulate(
                 max_workers=min(n_jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
             ) as pool,
         ):
-            outputs = list(pool.map(_run_chunk, tasks))
+            futures = [pool.submit(_run_chunk, task) for task in tasks]
+            if progress is not None:
+                done = 0.0
+                for k in concurrent.futures.as_completed(futures):
+                    done += float(sizes[futures.index(k)])
+                    progress(done)
+            outputs = [f.result() for f in futures]
 
     trains: list[np.ndarray] = []
     for out in outputs:
