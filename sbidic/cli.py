@@ -256,11 +256,10 @@ def _simulate(args: argparse.Namespace) -> int:
         population_id = np.repeat(pop.obs_id, pop.n_cells)
         cell_id = None
     if cell_id is None:  # "<population ID>:<position in that population>"
+        from sbidic._groups import rank_within_groups
+
         population_id = population_id.astype(str)
-        inverse = np.unique(population_id, return_inverse=True)[1]
-        order = np.argsort(inverse, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - np.searchsorted(inverse[order], inverse[order])
+        rank = rank_within_groups(population_id)
         cell_id = np.char.add(np.char.add(population_id, ":"), rank.astype(str))
     kwargs = {k: v for k, v in (("duration_ms", args.duration), ("transient_ms", args.transient),
                                 ("dt_ms", args.dt)) if v is not None}  # fmt: skip

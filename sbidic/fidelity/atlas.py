@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sbidic._groups import rank_within_groups
 from sbidic.fidelity.scores import FidelityCriteria, compare
 
 __all__ = ["ATLAS_SUFFIXES", "FiringAtlas", "build_firing_atlas"]
@@ -189,10 +190,7 @@ def build_firing_atlas(
     target_index = ds["target_index"].values
     reachable = np.isfinite(ds["conductances"].values).all(axis=1)
     uniq, inverse = np.unique(target_index, return_inverse=True)
-    slot = np.zeros(len(target_index), dtype=np.int64)
-    order = np.argsort(inverse, kind="stable")
-    start = np.searchsorted(inverse[order], np.arange(len(uniq)))
-    slot[order] = np.arange(len(order)) - start[inverse[order]]
+    slot = rank_within_groups(inverse)  # position of each cell among its target's
     width = int(slot.max()) + 1
     label = np.full((len(uniq), width), -1, dtype=np.int8)
     label[inverse, slot] = np.where(reachable, feats["label"], -1)

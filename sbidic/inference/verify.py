@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sbidic._groups import rank_within_groups
 from sbidic.fidelity import FidelityCriteria, FidelityScores, simulate_and_score
 
 __all__ = [
@@ -192,14 +193,7 @@ def _first_per_group(owner: np.ndarray, ok: np.ndarray, quota: np.ndarray) -> np
     """Mask of the first ``quota[g]`` entries with ``ok`` of each group ``g``, in order."""
     take = np.zeros(owner.size, dtype=bool)
     idx = np.flatnonzero(ok)
-    if idx.size:
-        grp = owner[idx]
-        order = np.argsort(grp, kind="stable")
-        sorted_grp = grp[order]
-        start = np.searchsorted(sorted_grp, sorted_grp, side="left")
-        rank = np.empty(idx.size, dtype=np.int64)
-        rank[order] = np.arange(idx.size) - start
-        take[idx] = rank < quota[grp]
+    take[idx] = rank_within_groups(owner[idx]) < quota[owner[idx]]
     return take
 
 
@@ -305,8 +299,7 @@ def verify_populations(
     # accepted cells first (in acceptance order), then the best of the rest
     key = np.where(all_acc, -1.0, all_scores.mismatch)
     order = np.lexsort((np.arange(own.size), key, own))
-    rank = np.arange(own.size) - np.searchsorted(own[order], own[order], side="left")
-    keep = order[rank < n]
+    keep = order[rank_within_groups(own[order]) < n]
     keep = keep[np.lexsort((np.arange(keep.size), own[keep]))]
     # a passing cell left out was beyond its recording's quota: kept cells pass exactly
     # when they were accepted
