@@ -46,6 +46,7 @@ from sbidic.inference.verify import (
     FIRST_ROUND,
     VerifiedCells,
     VerifyBudget,
+    check_dic_strategy,
     dic_targets,
     verify_populations,
 )
@@ -281,7 +282,7 @@ def infer(
         )
     n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
     n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
-    dic_targets(np.zeros((n_draws, 1, 2)), n, dics, shrinkage, np.zeros((n_draws, 1)))
+    check_dic_strategy(dics, shrinkage)
     trains = _as_recordings(recordings, ids)
     est = posterior.estimator
     n_spikes = trains.n_spikes
@@ -329,10 +330,13 @@ def infer(
                 summary[active[rows], :, 2:] = np.moveaxis(
                     np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
                 )
-                match = _match(atlas, draws, batch, criteria) if dics == "calibrated" else None
+                rank = None if atlas is None else _atlas_rank(atlas, batch, criteria)
+                match = None
+                if dics == "calibrated":
+                    s, b = draws.shape[:2]
+                    match = rank(draws.reshape(-1, 2), np.tile(np.arange(b), s)).reshape(s, b)
                 targets = dic_targets(draws, n_first, dics, shrinkage, match)
                 if verify:
-                    rank = None if atlas is None else _atlas_rank(atlas, batch, criteria)
                     parts.append(verify_populations(
                         cells, batch, context, n, targets, summary[active[rows], :, 1],
                         criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
@@ -383,7 +387,13 @@ def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
 
 
 def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
-    """``rank(dics (K, 2), owner (K,))``: the calibrated score of targets for recordings."""
+    """``rank(dics (K, 2), owner (K,))``: the calibrated score of targets for recordings.
+
+    The atlas share of cells around a target with the recording's features plus twice
+    the share with its class (on 300 STG test recordings, ranked with an atlas of half
+    the training targets and scored with the other half: class match 98.2 -> 99.4 % and
+    feature match 82.7 -> 82.1 % against the feature share alone).
+    """
     from sbidic.fidelity.scores import summarize
 
     crit = FidelityCriteria() if criteria is None else criteria
@@ -397,17 +407,6 @@ def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
         return shares["feature_match"] + CLASS_WEIGHT * shares["class_match"]
 
     return rank
-
-
-def _match(atlas, draws: np.ndarray, recordings: SpikeTrains, criteria) -> np.ndarray:
-    """Ranking score ``(S, B)`` of each draw: the atlas share of cells around it with the
-    recording's features plus twice the share with its class (on 300 STG test recordings,
-    ranked with an atlas of half the training targets and scored with the other half,
-    class match 98.2 -> 99.4 % and feature match 82.7 -> 82.1 % against the feature
-    share alone)."""
-    s, b = draws.shape[:2]
-    owner = np.tile(np.arange(b), s)
-    return _atlas_rank(atlas, recordings, criteria)(draws.reshape(-1, 2), owner).reshape(s, b)
 
 
 def _add_fidelity(report, active, rows, population, verified, n):

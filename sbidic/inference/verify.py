@@ -50,6 +50,7 @@ __all__ = [
     "DIC_STRATEGIES",
     "VerifiedCells",
     "VerifyBudget",
+    "check_dic_strategy",
     "dic_targets",
     "verify_populations",
 ]
@@ -63,6 +64,15 @@ _KERNEL_SHARE = 0.75
 FIRST_ROUND = 1.25
 #: With a ranking, each fresh posterior proposal is the best of this many draws.
 _RANKED_OF = 10
+
+
+def check_dic_strategy(strategy: str, shrinkage: float = 0.5) -> None:
+    """Raise ValueError for an unknown strategy (``"auto"`` must be resolved first) or a
+    ``shrinkage`` outside [0, 1]."""
+    if strategy not in DIC_STRATEGIES[1:]:
+        raise ValueError(f"dics must be one of {DIC_STRATEGIES[1:]}, got {strategy!r}")
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
 
 
 def dic_targets(
@@ -88,10 +98,7 @@ def dic_targets(
     >>> dic_targets(draws, 1, "calibrated", match=np.array([[0.2], [0.9]]))[:, 0].tolist()
     [[2.0, 4.0]]
     """
-    if strategy not in DIC_STRATEGIES[1:]:
-        raise ValueError(f"dics must be one of {DIC_STRATEGIES[1:]}, got {strategy!r}")
-    if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"shrinkage must lie in [0, 1], got {shrinkage}")
+    check_dic_strategy(strategy, shrinkage)
     if draws.shape[0] < n:
         raise ValueError(f"need at least n = {n} draws, got {draws.shape[0]}")
     mean = draws.mean(axis=0)
