@@ -365,9 +365,18 @@ class ConductancePosterior(_Base):
         RuntimeError
             Some targets stayed unreachable after ``max_redraw_rounds`` rounds.
         """
-        flat = torch.as_tensor(dics, dtype=torch.float64).reshape(-1, 2).numpy().copy()
         owner = np.asarray(owner, dtype=np.int64)
-        b = context.shape[0]
+
+        def redraw(rows: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return self.estimator.sample_context(1, context[rows])[0].numpy()
+
+        return self._compensate_redrawing(dics, owner, context.shape[0], redraw)
+
+    def _compensate_redrawing(self, dics, owner: np.ndarray, b: int, redraw):
+        """:meth:`compensate` with unreachable targets of group ``owner`` replaced by
+        ``redraw(owner_of_each) -> (k, 2)`` (at most ``max_redraw_rounds`` rounds)."""
+        flat = torch.as_tensor(dics, dtype=torch.float64).reshape(-1, 2).numpy().copy()
         n_drawn = np.bincount(owner, minlength=b)
         g = np.full((len(flat), self.model.n_conductances), np.nan)
         achieved = np.full((len(flat), 3), np.nan)
@@ -388,9 +397,7 @@ class ConductancePosterior(_Base):
             if todo.size == 0:
                 break
             n_drawn += np.bincount(owner[todo], minlength=b)
-            with torch.no_grad():
-                new = self.estimator.sample_context(1, context[owner[todo]])[0]
-            flat[todo] = new.numpy()
+            flat[todo] = redraw(owner[todo])
         else:
             recs = np.unique(owner[todo])
             raise RuntimeError(
@@ -578,17 +585,14 @@ class ConductancePrior:
         shape = _shape(sample_shape)
         n = math.prod(shape)
         box = self.posterior.dic_posterior.prior
-        g = np.empty((0, self.posterior.model.n_conductances))
-        while len(g) < n:  # unreachable prior draws are drawn again from the prior
-            draws = box.sample((n - len(g),)).double().numpy()
-            try:
-                pop = sample_populations(self.posterior.model, draws, 1, rng=self.posterior._rng)
-                ok = np.ones(len(draws), bool)
-            except UnreachableTargetError as err:
-                pop, ok = err.partial, np.ones(len(draws), bool)
-                ok[np.asarray(err.indices)] = False
-            g = np.concatenate([g, pop.conductances[ok, 0]])
-        return torch.from_numpy(g[:n]).reshape(*shape, -1)
+
+        def draw(rows: np.ndarray) -> np.ndarray:  # unreachable draws: again from the prior
+            return box.sample((len(rows),)).double().numpy()
+
+        g = self.posterior._compensate_redrawing(
+            draw(np.zeros(n)), np.zeros(n, dtype=np.int64), 1, draw
+        )[0]
+        return torch.from_numpy(g).reshape(*shape, -1)
 
     def log_prob(self, theta) -> Tensor:
         raise NotImplementedError(
