@@ -176,8 +176,7 @@ def build_firing_atlas(
     from pathlib import Path
 
     from sbidic.datasets import load_dataset
-    from sbidic.fidelity.scores import summarize
-    from sbidic.spikes import SpikeTrains, spike_features
+    from sbidic.spikes import SpikeTrains
 
     crit = FidelityCriteria() if criteria is None else criteria
     ds = load_dataset(dataset, split=split)
@@ -185,8 +184,7 @@ def build_firing_atlas(
     if spec.get("mode", "dic") != "dic":
         raise ValueError(f"{dataset} is not a DIC dataset (mode {spec.get('mode')!r})")
     trains = SpikeTrains.from_dataset(ds, check=False)
-    feats = summarize(spike_features(trains, fill_value=np.nan, cv_threshold=crit.cv_threshold,
-                                     min_spikes=crit.min_spikes))  # fmt: skip
+    feats = crit.summarize(trains)
     target_index = ds["target_index"].values
     reachable = np.isfinite(ds["conductances"].values).all(axis=1)
     uniq, inverse = np.unique(target_index, return_inverse=True)

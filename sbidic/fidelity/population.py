@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sbidic.fidelity.scores import FidelityCriteria, FidelityScores, score_trains
-from sbidic.spikes import LABEL_NAMES, SpikeTrains, spike_features
+from sbidic.spikes import LABEL_NAMES, SpikeTrains
 
 __all__ = ["recording_summary", "score_population", "simulate_and_score"]
 
@@ -153,28 +153,26 @@ def recording_summary(
     best = np.full(n, -1)
     best[r[first]] = first
     out["best_mismatch"] = np.where(best >= 0, s.mismatch[best], np.nan)
-    feats = spike_features(recordings, fill_value=np.nan, cv_threshold=crit.cv_threshold,
-                           min_spikes=crit.min_spikes)  # fmt: skip
+    feats = crit.summarize(recordings)
     reach = np.full(n, "", dtype=object)
     adequacy = np.full(n, "", dtype=object)
     for i in np.flatnonzero((best >= 0) & (passed == 0)):
         c = best[i]
         what = s.failed_feature[c] if crit.criterion == "features" else "class"
         reach[i] = what
-        rec_label = LABEL_NAMES[feats.label_code[i]]
+        rec_label = LABEL_NAMES[feats["label"][i]]
         if what == "class":
             labels, k = np.unique(s.label[r == i], return_counts=True)
             found = ", ".join(f"{m} {lab}" for lab, m in zip(labels, k, strict=True))
             detail = f"recording is {rec_label}, simulated cells: {found}"
         elif what == "rate":
-            detail = _describe("best rate", s.rate_hz[c], 1000.0 / feats.mean_isi_ms[i],
-                               True, "Hz")  # fmt: skip
+            detail = _describe("best rate", s.rate_hz[c], feats["rate"][i], True, "Hz")
         elif what == "spikes_per_burst":
             detail = _describe("best spikes per burst", s.spikes_per_burst[c],
-                               feats.nbr_spikes_bursting[i], False, "")  # fmt: skip
+                               feats["spb"][i], False, "")  # fmt: skip
         else:
             detail = _describe("best burst period", s.burst_period_ms[c],
-                               feats.burst_period_ms[i], True, "ms")  # fmt: skip
+                               feats["period"][i], True, "ms")  # fmt: skip
         adequacy[i] = (
             f"not reproduced: 0 of {count[i]} simulated cells pass ({crit.criterion}); "
             f"{what} out of reach: {detail}"

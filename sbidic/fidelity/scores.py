@@ -80,6 +80,12 @@ class FidelityCriteria:
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value}")
 
+    def summarize(self, trains: SpikeTrains) -> dict[str, np.ndarray]:
+        """:func:`summarize` of the trains' features, labelled by these criteria."""
+        return summarize(spike_features(trains, fill_value=np.nan,
+                                        cv_threshold=self.cv_threshold,
+                                        min_spikes=self.min_spikes))  # fmt: skip
+
 
 @dataclass(frozen=True, eq=False)
 class FidelityScores:
@@ -243,9 +249,8 @@ def score_trains(
         raise ValueError(
             f"recording_index must lie in [0, {recordings.n_trains}), got {idx.min()}..{idx.max()}"
         )
-    kw = {"fill_value": np.nan, "cv_threshold": crit.cv_threshold, "min_spikes": crit.min_spikes}
-    rec = {k: v[idx] for k, v in summarize(spike_features(recordings, **kw)).items()}
-    cell = summarize(spike_features(cells, **kw))
+    rec = {k: v[idx] for k, v in crit.summarize(recordings).items()}
+    cell = crit.summarize(cells)
     c = compare(rec, cell, crit)
     tau = mid_range_tau(recordings)[idx]
     vr = van_rossum_distance(recordings[idx], cells, tau, duration_ms=window_ms)

@@ -394,12 +394,8 @@ def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
     the training targets and scored with the other half: class match 98.2 -> 99.4 % and
     feature match 82.7 -> 82.1 % against the feature share alone).
     """
-    from sbidic.fidelity.scores import summarize
-
     crit = FidelityCriteria() if criteria is None else criteria
-    feats = summarize(spike_features(recordings, fill_value=np.nan,
-                                     cv_threshold=crit.cv_threshold,
-                                     min_spikes=crit.min_spikes))  # fmt: skip
+    feats = crit.summarize(recordings)
 
     def rank(dics: np.ndarray, owner: np.ndarray) -> np.ndarray:
         rec = {k: v[owner] for k, v in feats.items()}
