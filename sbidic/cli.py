@@ -102,6 +102,12 @@ def _warn_if_large(path, n_cells: int, n_conductances: int) -> None:
               file=sys.stderr)  # fmt: skip
 
 
+def _protocol(args: argparse.Namespace) -> dict:
+    """``simulate`` keywords of the --duration, --transient and --dt options given."""
+    given = (("duration_ms", args.duration), ("transient_ms", args.transient), ("dt_ms", args.dt))
+    return {key: value for key, value in given if value is not None}
+
+
 def _print_warnings(caught) -> None:
     """Print sbidic's own warnings (not third-party deprecation notices) on stderr."""
     for w in caught:
@@ -261,8 +267,7 @@ def _simulate(args: argparse.Namespace) -> int:
         population_id = population_id.astype(str)
         rank = rank_within_groups(population_id)
         cell_id = np.char.add(np.char.add(population_id, ":"), rank.astype(str))
-    kwargs = {k: v for k, v in (("duration_ms", args.duration), ("transient_ms", args.transient),
-                                ("dt_ms", args.dt)) if v is not None}  # fmt: skip
+    kwargs = _protocol(args)
     noise = None
     if args.noise_sigma is not None:
         noise = BandLimitedNoise.reference(model, args.noise_sigma)
@@ -401,11 +406,7 @@ def _infer(args: argparse.Namespace) -> int:
         if repaired.changed:
             print(f"repaired: {repaired}", file=sys.stderr)
     _warn_if_large(args.output, recordings.n_trains * args.n, posterior.model.n_conductances)
-    simulation = {"n_jobs": args.jobs}
-    for key, value in (("duration_ms", args.duration), ("transient_ms", args.transient),
-                       ("dt_ms", args.dt)):  # fmt: skip
-        if value is not None:
-            simulation[key] = value
+    simulation = {"n_jobs": args.jobs, **_protocol(args)}
 
     bar = _progress_bar(args, "recordings")
     with bar, warnings.catch_warnings(record=True) as caught:
