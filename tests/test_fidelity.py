@@ -254,6 +254,15 @@ def test_atlas_match_probability_is_the_share_of_passing_neighbour_cells(tmp_pat
     # target 0: both tonic cells within 10 %; target 1: 12 Hz fails, one silent;
     # target 2: 6 spikes per burst fails; target 3: the missing cell does not count
     np.testing.assert_allclose(p, [1.0, 0.0, 0.5, 1.0])
+    # candidates pointing at their recording share its comparisons: same shares
+    np.testing.assert_array_equal(atlas.match_probability(dics, rec, owner=owner, k=1), p)
+    many = np.repeat(dics, 3, axis=0)
+    np.testing.assert_array_equal(
+        atlas.match_probability(many, rec, owner=np.repeat(owner, 3), k=2),
+        atlas.match_probability(many, {k: v[np.repeat(owner, 3)] for k, v in rec.items()}, k=2),
+    )
+    with pytest.raises(ValueError, match="owner"):
+        atlas.match_probability(dics, rec, owner=owner[:2], k=1)
     p2 = atlas.match_probability(dics[:1], {k: v[:1] for k, v in rec.items()}, k=2)
     np.testing.assert_allclose(p2, [0.5])  # targets 0 and 1 pooled: 2 of 4 cells
     atlas.save(tmp_path / "a.safetensors")

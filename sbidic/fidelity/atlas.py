@@ -78,13 +78,13 @@ class FiringAtlas:
         recording: dict[str, np.ndarray],
         criteria: FidelityCriteria | None = None,
         *,
+        owner: np.ndarray | None = None,
         k: int = 4,
-        block: int = 4096,
     ) -> np.ndarray:
         """Share of atlas cells near each target that pass ``criteria`` against its
         recording (see :meth:`match_shares`)."""
         crit = FidelityCriteria() if criteria is None else criteria
-        shares = self.match_shares(dics, recording, crit, k=k, block=block)
+        shares = self.match_shares(dics, recording, crit, owner=owner, k=k)
         return shares["feature_match" if crit.criterion == "features" else "class_match"]
 
     def match_shares(
@@ -93,8 +93,9 @@ class FiringAtlas:
         recording: dict[str, np.ndarray],
         criteria: FidelityCriteria | None = None,
         *,
+        owner: np.ndarray | None = None,
         k: int = 4,
-        block: int = 4096,
+        block: int = 2**15,
     ) -> dict[str, np.ndarray]:
         """Shares of atlas cells near each target with the class, and the features, of
         its recording.
@@ -103,13 +104,18 @@ class FiringAtlas:
         ----------
         dics : ndarray, shape (K, 2)
             Candidate targets ``(g_s, g_u)``.
-        recording : dict of ndarray, each of shape (K,)
-            :func:`~sbidic.fidelity.scores.summarize` of the recording of each target.
+        recording : dict of ndarray, each of shape (R,)
+            :func:`~sbidic.fidelity.scores.summarize` of the recordings.
         criteria : FidelityCriteria, optional
+        owner : ndarray of int, shape (K,), optional
+            Recording of each candidate (default: candidate ``i`` has recording ``i``,
+            ``R = K``). Candidates of one recording share the comparisons of their
+            common neighbours, so many candidates per recording cost little more than
+            one.
         k : int, default 4
             Nearest dataset targets pooled per candidate.
         block : int
-            Candidates compared at once (memory).
+            (recording, target) pairs compared at once (memory).
 
         Returns
         -------
@@ -118,21 +124,27 @@ class FiringAtlas:
         """
         crit = FidelityCriteria() if criteria is None else criteria
         dics = np.asarray(dics, dtype=float).reshape(-1, 2)
+        owner = np.arange(len(dics)) if owner is None else np.asarray(owner, dtype=np.int64)
+        if owner.shape != (len(dics),):
+            raise ValueError(f"owner must have one entry per candidate ({len(dics)}), "
+                             f"got shape {owner.shape}")  # fmt: skip
         _, near = self._tree.query(dics / self._scale, k=k)
-        near = near.reshape(len(dics), -1)
-        out = {"class_match": np.empty(len(dics)), "feature_match": np.empty(len(dics))}
-        for s in range(0, len(dics), block):
-            t = near[s : s + block]
-            cell = {"label": self.label[t].reshape(len(t), -1)}
-            for name in _FEATURES:
-                cell[name] = getattr(self, name)[t].reshape(len(t), -1).astype(float)
-            rec = {name: np.asarray(v)[s : s + block, None] for name, v in recording.items()}
-            result = compare(rec, cell, crit)
+        pair = owner[:, None] * self.n_targets + near.reshape(len(dics), -1)
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        counts = np.empty((3, len(uniq)))  # class matches, feature matches, cells
+        for s in range(0, len(uniq), block):
+            rows, t = np.divmod(uniq[s : s + block], self.n_targets)
+            cell = {"label": self.label[t]}
+            cell.update({name: getattr(self, name)[t].astype(float) for name in _FEATURES})
+            rec = {name: np.asarray(v)[rows, None] for name, v in recording.items()}
+            result = compare(rec, cell, crit, details=False)
             valid = cell["label"] >= 0
-            with np.errstate(invalid="ignore"):
-                for name, values in out.items():
-                    values[s : s + block] = (result[name] & valid).sum(1) / valid.sum(1)
-        return out
+            counts[0, s : s + block] = (result["class_match"] & valid).sum(1)
+            counts[1, s : s + block] = (result["feature_match"] & valid).sum(1)
+            counts[2, s : s + block] = valid.sum(1)
+        pooled = counts[:, inverse.reshape(pair.shape)].sum(-1)  # (3, K)
+        with np.errstate(invalid="ignore"):
+            return {"class_match": pooled[0] / pooled[2], "feature_match": pooled[1] / pooled[2]}
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:

@@ -270,10 +270,13 @@ def score_trains(
     )
 
 
-def compare(rec: dict, cell: dict, crit: FidelityCriteria) -> dict[str, np.ndarray]:
+def compare(
+    rec: dict, cell: dict, crit: FidelityCriteria, *, details: bool = True
+) -> dict[str, np.ndarray]:
     """Compare cells with recordings, given their :func:`summarize` (broadcastable).
 
-    Returns ``class_match``, ``feature_match``, ``passed``, ``mismatch``,
+    Returns ``class_match``, ``feature_match``, ``passed``, ``mismatch`` and, unless
+    ``details=False`` (the matches only, for ranking many candidates),
     ``failed_feature``, ``rate_error``, ``spikes_per_burst_error`` and
     ``burst_period_error``.
     """
@@ -299,15 +302,17 @@ def compare(rec: dict, cell: dict, crit: FidelityCriteria) -> dict[str, np.ndarr
     worst = table.max(axis=0, initial=0.0)
     mismatch = np.where(class_match, worst, np.inf)
     feature_match = mismatch <= 1.0
+    passed = feature_match if crit.criterion == "features" else class_match
+    out = {"class_match": class_match, "feature_match": feature_match, "passed": passed,
+           "mismatch": mismatch}  # fmt: skip
+    if not details:
+        return out
     failed = np.where(
         ~class_match, "class",
         np.where(feature_match, "", np.asarray(names)[np.argmax(table, axis=0)]),
     ).astype("<U16")  # fmt: skip
     return {
-        "class_match": class_match,
-        "feature_match": feature_match,
-        "passed": feature_match if crit.criterion == "features" else class_match,
-        "mismatch": mismatch,
+        **out,
         "failed_feature": failed,
         "rate_error": rate_err,
         "spikes_per_burst_error": spb_err,

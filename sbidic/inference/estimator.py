@@ -47,6 +47,7 @@ import zuko
 from torch import Tensor, nn
 
 from sbidic.inference.encoder import SpikeTrainEncoder
+from sbidic.inference.flows import sample_flow
 from sbidic.inference.tokens import PaddedSpikes, _is_single_recording, as_padded, augment_padded
 
 __all__ = ["FEATURE_NAMES", "Augmentation", "DICEstimator"]
@@ -342,7 +343,7 @@ class DICEstimator(nn.Module):
         out = torch.empty(n, b, 2, dtype=torch.float64)
         with torch.no_grad():
             for start in range(0, b, step):
-                z = self.flow(context[start : start + step]).sample((n,))
+                z = sample_flow(self.flow, context[start : start + step], n)
                 out[:, start : start + step] = self.from_flow_space(z)
         return out
 

@@ -398,8 +398,7 @@ def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
     feats = crit.summarize(recordings)
 
     def rank(dics: np.ndarray, owner: np.ndarray) -> np.ndarray:
-        rec = {k: v[owner] for k, v in feats.items()}
-        shares = atlas.match_shares(dics, rec, crit, k=8)
+        shares = atlas.match_shares(dics, feats, crit, owner=owner, k=8)
         return shares["feature_match"] + CLASS_WEIGHT * shares["class_match"]
 
     return rank
