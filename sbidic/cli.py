@@ -8,6 +8,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -354,8 +355,12 @@ def _atlas(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_report(report) -> str:
-    """The per-recording report of :func:`sbidic.infer` as a text table."""
+def format_report(report, max_rows: int | None = None) -> str:
+    """The per-recording report of :func:`sbidic.infer` as a text table (its first
+    ``max_rows`` recordings and a line counting the others, if given)."""
+    more = 0
+    if max_rows is not None and len(report) > max_rows:
+        report, more = report.iloc[:max_rows], len(report) - max_rows
     ci = "90% CI"
     head = (f"{'recording':<16}{'spikes':>7}  {'label':<9}{'g_s mean':>9}{'sd':>6}{ci:>18}"
             f"{'g_u mean':>10}{'sd':>6}{ci:>18}{'cells':>7}  status")  # fmt: skip
@@ -383,14 +388,18 @@ def format_report(report) -> str:
                     f"{r.acceptance_rate:>8.0%}{r.class_match:>7.0%}{r.feature_match:>9.0%}"
                     f"{r.van_rossum:>8.3f}  {r.adequacy or 'ok'}"
                 )
+    if more:
+        lines.append(f"... and {more} more recordings (every row is in the written report)")
     return "\n".join(lines)
 
 
 def _infer(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from sbidic.fidelity import FidelityCriteria
-    from sbidic.inference import infer
-    from sbidic.inference.infer import check_result_path
+    from sbidic.inference import ResultWriter, iter_infer
     from sbidic.inference.pretrained import load_estimator_or_pretrained
+    from sbidic.inference.result import check_result_path
     from sbidic.inference.verify import VerifyBudget
     from sbidic.spikes import read_spikes
 
@@ -409,22 +418,28 @@ def _infer(args: argparse.Namespace) -> int:
     simulation = {"n_jobs": args.jobs, **_protocol(args)}
 
     bar = _progress_bar(args, "recordings")
-    with bar, warnings.catch_warnings(record=True) as caught:
+    # populations go to the output batch by batch; only the report stays in memory
+    writer = ResultWriter(args.output) if args.output else None
+    reports = []
+    with bar, warnings.catch_warnings(record=True) as caught, writer or contextlib.nullcontext():
         warnings.simplefilter("always", UserWarning)
-        result = infer(
+        for part in iter_infer(
             recordings, posterior, n=args.n, seed=args.seed, dics=args.dics,
             shrinkage=args.shrinkage, verify=args.verify, score=args.score,
             criteria=FidelityCriteria(criterion=args.criterion),
             budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
             simulation=simulation, progress=bar.update_to,
-        )  # fmt: skip
+        ):  # fmt: skip
+            reports.append(part.report)
+            if writer is not None:
+                writer.write(part)
     _print_warnings(caught)
-    print(f"sbidic infer: model {posterior.model.name}, {len(result.report)} recording(s), "
+    report = pd.concat(reports, ignore_index=True)
+    print(f"sbidic infer: model {posterior.model.name}, {len(report)} recording(s), "
           f"{args.n} cells per non-silent recording")  # fmt: skip
-    print(format_report(result.report))
-    if args.output:
-        for path in result.save(args.output):
-            print(f"written to {path}")
+    print(format_report(report, max_rows=20 if writer and len(report) > 40 else None))
+    for path in writer.written if writer else []:
+        print(f"written to {path}")
     return 0
 
 

@@ -232,11 +232,11 @@ def test_seeded_netcdf_outputs_hold_identical_values(tmp_path):
 def test_infer_command_progress_bar_only_when_asked(capsys):
     rec = str(EXAMPLES / "stg_recordings.csv")
     assert main(["infer", rec, "--model", "stg", "-n", "2", "--progress"]) == 0
-    assert "5/5" in capsys.readouterr().err  # the five non-silent recordings
+    assert "6/6" in capsys.readouterr().err  # every recording, the silent one included
     assert main(["infer", rec, "--model", "stg", "-n", "2", "--quiet"]) == 0
-    assert "5/5" not in capsys.readouterr().err
+    assert "6/6" not in capsys.readouterr().err
     assert main(["infer", rec, "--model", "stg", "-n", "2"]) == 0  # stderr is no terminal
-    assert "5/5" not in capsys.readouterr().err
+    assert "6/6" not in capsys.readouterr().err
 
 
 def test_posteriors_have_documented_priors(stg):
@@ -251,3 +251,82 @@ def test_posteriors_have_documented_priors(stg):
     assert ((dics[:, 1] >= -20) & (dics[:, 1] <= 20)).all()
     with pytest.raises(NotImplementedError, match="dic_posterior"):
         stg.prior.log_prob(g)
+
+
+def _mixed_recordings() -> SpikeTrains:
+    trains = [TONIC, [5.0, 900.0], BURSTS, TONIC + 7.0, [1.0], BURSTS + 3.0, TONIC * 1.5]
+    return SpikeTrains.from_list(trains, ids=[f"r{i}" for i in range(len(trains))])
+
+
+@pytest.mark.parametrize("score", [False, True])
+def test_streamed_parts_are_the_whole_result(tmp_path, score):
+    from sbidic.inference import ResultWriter, iter_infer
+
+    recs = _mixed_recordings()
+    if score:  # simulating is slow: two batches, one with a silent recording
+        recs = recs[np.arange(4)]
+    kwargs = dict(n=3, seed=4, batch_size=2, score=score,
+                  simulation={"duration_ms": 1000.0, "transient_ms": 200.0})  # fmt: skip
+    whole = sbidic.infer(recs, "stg", **kwargs)
+    parts = list(iter_infer(recs, "stg", **kwargs))
+    assert [len(p.report) for p in parts] == [2, 2, 2, 1][: len(parts)]
+    assert parts[0].population.n_targets == 1  # r1 is silent
+    joined = sbidic.inference.InferenceResult.concatenate(parts)
+    assert joined.report.equals(whole.report)
+    np.testing.assert_array_equal(joined.population.conductances, whole.population.conductances)
+    for suffix in (".nc", ".csv"):
+        with ResultWriter(tmp_path / f"streamed{suffix}") as out:
+            for part in parts:
+                out.write(part)
+        saved = whole.save(tmp_path / f"whole{suffix}")
+        assert [Path(p).name.replace("whole", "streamed") for p in saved] == [
+            Path(p).name for p in out.written
+        ]
+        if suffix == ".csv":  # byte-identical CSV files
+            for a, b in zip(saved, out.written, strict=True):
+                assert Path(a).read_bytes() == Path(b).read_bytes()
+            continue
+        with xr.open_datatree(saved[0]) as a, xr.open_datatree(out.written[0]) as b:
+            assert set(a.groups) == set(b.groups)
+            for group in a.groups[1:]:
+                xr.testing.assert_equal(a[group].to_dataset(), b[group].to_dataset())
+    if score:  # fidelity rows point at their recording in the joined population
+        rec = whole.population.fidelity.recording
+        np.testing.assert_array_equal(rec, np.arange(rec.shape[0])[:, None] + 0 * rec)
+
+
+def test_result_writer_leaves_nothing_after_an_error(tmp_path):
+    from sbidic.inference import ResultWriter, iter_infer
+
+    for suffix in (".nc", ".csv"):
+        with pytest.raises(RuntimeError, match="stop"), ResultWriter(tmp_path / f"x{suffix}") as out:
+            for i, part in enumerate(iter_infer(_mixed_recordings(), "stg", n=2, batch_size=2)):
+                out.write(part)
+                if i == 1:
+                    raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_silent_streams_write_only_the_report(tmp_path):
+    from sbidic.inference import ResultWriter, iter_infer
+
+    recs = SpikeTrains.from_list([[1.0], [2.0, 3.0]], ids=["a", "b"])
+    with ResultWriter(tmp_path / "s.nc") as out:
+        for part in iter_infer(recs, "stg", n=2, batch_size=1):
+            out.write(part)
+    with xr.open_datatree(out.written[0]) as tree:
+        assert list(tree.children) == ["recordings"]
+        assert list(tree["recordings"]["status"].values) == ["silent: fewer than 3 spikes"] * 2
+
+
+def test_infer_command_prints_the_first_rows_of_a_long_report(tmp_path, capsys):
+    recs = SpikeTrains.from_list([TONIC + i for i in range(45)], ids=[f"r{i}" for i in range(45)])
+    sbidic.spikes.write_spikes(recs, tmp_path / "many.csv")
+    assert main(["infer", str(tmp_path / "many.csv"), "--model", "stg", "-n", "2", "--seed", "0",
+                 "-o", str(tmp_path / "p.nc")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "r19 " in out and "r20 " not in out
+    assert "... and 25 more recordings" in out
+    with xr.open_datatree(tmp_path / "p.nc") as tree:
+        assert tree["recordings"].sizes["recording"] == 45
+        assert tree["posterior"].sizes["obs_id"] == 45

@@ -10,14 +10,16 @@
 * :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
   conductance sets (one compensated cell per DIC draw);
 * :func:`load_pretrained`: the shipped STG / DA posteriors;
-* :func:`infer`: recordings in, populations and a per-recording report out.
+* :func:`infer`: recordings in, populations and a per-recording report out;
+  :func:`iter_infer` and :class:`ResultWriter` stream them, batch by batch, to a file.
 """
 
 from sbidic.inference.encoder import SpikeTrainEncoder
 from sbidic.inference.estimator import Augmentation, DICEstimator
-from sbidic.inference.infer import InferenceResult, infer
+from sbidic.inference.infer import infer, iter_infer
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
 from sbidic.inference.pretrained import available_pretrained, load_pretrained
+from sbidic.inference.result import InferenceResult, ResultWriter
 from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
 from sbidic.inference.training import (
     DICTrainer,
@@ -35,12 +37,14 @@ __all__ = [
     "DICPosterior",
     "DICTrainer",
     "InferenceResult",
+    "ResultWriter",
     "SpikeTrainEncoder",
     "SpikeTruncationWarning",
     "TokenStats",
     "VerifyBudget",
     "available_pretrained",
     "infer",
+    "iter_infer",
     "load_estimator",
     "load_pretrained",
     "pad_trains",

@@ -24,11 +24,8 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +33,7 @@ from torch import Tensor
 
 from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
 from sbidic.inference.posterior import ConductancePosterior, to_population
+from sbidic.inference.result import InferenceResult
 from sbidic.inference.tokens import (
     MIN_SPIKES,
     SpikeTruncationWarning,
@@ -44,16 +42,14 @@ from sbidic.inference.tokens import (
 )
 from sbidic.inference.verify import (
     FIRST_ROUND,
-    VerifiedCells,
     VerifyBudget,
     check_dic_strategy,
     dic_targets,
     verify_populations,
 )
-from sbidic.population import Population
 from sbidic.spikes import SpikeTrains, spike_features
 
-__all__ = ["InferenceResult", "infer"]
+__all__ = ["InferenceResult", "infer", "iter_infer"]
 
 #: Weight of the class share in the calibrated ranking (the feature share weighs 1).
 CLASS_WEIGHT = 2.0
@@ -65,90 +61,6 @@ REPORT_COLUMNS = (
     "g_u_mean", "g_u_sd", "g_u_q05", "g_u_q95",
     "n_cells",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class InferenceResult:
-    """Populations inferred from recordings, with a report of every recording.
-
-    Attributes
-    ----------
-    report : pandas.DataFrame
-        One row per input recording, in input order: ``obs_id``, ``n_spikes``,
-        ``label`` (silent / spiking / bursting, by the CV rule of
-        :func:`sbidic.spikes.label_trains`), ``status`` (``"ok"``,
-        ``"silent: fewer than 3 spikes"`` or ``"truncated: ..."``), posterior mean,
-        standard deviation and 5 % / 95 % quantiles of ``g_s`` and ``g_u``, and
-        ``n_cells`` in the population (0 when silent). When the cells were simulated
-        (``verify`` or ``score``) also ``n_simulated`` (cells simulated),
-        ``n_passed`` (returned cells that pass the criterion), ``acceptance_rate``
-        (share of simulated cells that passed), ``class_match`` / ``feature_match``
-        (shares of the returned cells), ``van_rossum`` (mean distance of the returned
-        cells to the recording, 1/ms) and ``adequacy`` (empty when, with ``verify``,
-        all ``n`` returned cells pass or, with ``score``, some simulated cell passes;
-        otherwise the best match found and the feature out of reach).
-    population : Population or None
-        The populations of the non-silent recordings (``obs_id`` = recording id);
-        None when every recording is silent.
-    """
-
-    report: object
-    population: Population | None
-
-    def to_datatree(self):
-        """ArviZ ``DataTree``: the population groups (``posterior``, ``dics``) plus a
-        ``recordings`` group holding :attr:`report` for every recording, silent ones
-        included."""
-        import xarray as xr
-
-        rep = self.report.set_index("obs_id")
-        rep.index = rep.index.astype(str)
-        ds = xr.Dataset.from_dataframe(rep).rename({"obs_id": "recording"})
-        ds.attrs["description"] = (
-            "Per-recording report: DIC posterior summary (mean, sd, 5/95 % quantiles), "
-            "firing label and status"
-        )
-        tree = self.population.to_datatree() if self.population is not None else xr.DataTree()
-        tree["recordings"] = xr.DataTree(ds)
-        return tree
-
-    def save(self, path: str | os.PathLike) -> list[str]:
-        """Write the result; returns the files written.
-
-        ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording),
-        the report beside it as ``<name>_report.csv`` and, when the cells were
-        simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
-        in the same order). Anything else: netCDF of :meth:`to_datatree`.
-        """
-        from sbidic.files import atomic_outputs
-
-        path = check_result_path(path)
-        if path.suffix.lower() != ".csv":
-            with atomic_outputs([path]) as (tmp,):
-                self.to_datatree().to_netcdf(tmp)
-            return [str(path)]
-        fidelity = self.population is not None and self.population.fidelity is not None
-        stem = str(path)[:-4]
-        paths = [path, Path(stem + "_report.csv")]
-        if fidelity:
-            paths.append(Path(stem + "_fidelity.csv"))
-        with atomic_outputs(paths) as tmp:
-            if self.population is not None:
-                self.population.to_csv(tmp[0])
-            else:
-                tmp[0].write_text("ID\n")
-            self.report.to_csv(tmp[1], index=False)
-            if fidelity:
-                self.population.fidelity_table().to_csv(tmp[2], index=False)
-        return [str(p) for p in paths]
-
-
-def check_result_path(path: str | os.PathLike) -> Path:
-    """Check an output path of :meth:`InferenceResult.save` before any work."""
-    from sbidic.files import check_output
-    from sbidic.population.result import POPULATION_SUFFIXES
-
-    return check_output(path, POPULATION_SUFFIXES)
 
 
 def _as_recordings(recordings, ids) -> SpikeTrains:
@@ -206,7 +118,7 @@ def infer(
         Recording identifiers; default the ``SpikeTrains`` ids, else ``0..B-1``.
     seed : int, optional
         Seeds the DIC draws, the cell draws and the verification proposals (same
-        seed, same result).
+        seed and ``batch_size``, same result).
     n_summary : int
         DIC draws per recording for the report's mean, sd and quantiles.
     dics : {"auto", "calibrated", "mean", "posterior", "shrunk"}, default "auto"
@@ -238,7 +150,9 @@ def infer(
     progress : callable, optional
         ``progress(done, total)`` after each batch of recordings.
     batch_size : int, default 256
-        Recordings processed at once (memory stays bounded for any number of them).
+        Recordings processed at once (memory stays bounded for any number of them;
+        to keep the results bounded too, write them as they come with
+        :func:`iter_infer` and :class:`~sbidic.inference.ResultWriter`).
 
     Returns
     -------
@@ -263,11 +177,45 @@ def infer(
     >>> res.population.conductances.shape
     (1, 10, 8)
     """
-    import pandas as pd
+    parts = iter_infer(
+        recordings, posterior, n, ids=ids, seed=seed, n_summary=n_summary, dics=dics,
+        shrinkage=shrinkage, verify=verify, score=score, criteria=criteria, budget=budget,
+        simulation=simulation, progress=progress, batch_size=batch_size,
+    )  # fmt: skip
+    return InferenceResult.concatenate(parts)
 
+
+def iter_infer(
+    recordings,
+    posterior: str | ConductancePosterior = "stg",
+    n: int = 100,
+    *,
+    ids: Sequence | None = None,
+    seed: int | None = None,
+    n_summary: int = 1000,
+    dics: str = "auto",
+    shrinkage: float = 0.5,
+    verify: bool = False,
+    score: bool = False,
+    criteria: FidelityCriteria | None = None,
+    budget: VerifyBudget | None = None,
+    simulation: dict | None = None,
+    progress=None,
+    batch_size: int = 256,
+) -> Iterator[InferenceResult]:
+    """:func:`infer`, one :class:`InferenceResult` per ``batch_size`` recordings.
+
+    Same arguments as :func:`infer`; the recordings are checked (and truncation
+    warned about) before the first batch. The parts joined by
+    :meth:`InferenceResult.concatenate` are :func:`infer`'s result; written one by
+    one with :class:`~sbidic.inference.ResultWriter` they give the same files as
+    :meth:`InferenceResult.save` with only one batch in memory at a time.
+    """
     if int(n) < 1:
         raise ValueError(f"n (cells per recording) must be >= 1, got {n}")
-    n = int(n)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n, batch_size = int(n), int(batch_size)
     if isinstance(posterior, str):
         from sbidic.inference.pretrained import load_pretrained
 
@@ -280,19 +228,22 @@ def infer(
             "dics='calibrated' needs a firing atlas beside the estimator "
             "(build one with 'sbidic atlas DATASET -o ESTIMATOR_DIR/firing_atlas.safetensors')"
         )
-    n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
-    n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
     check_dic_strategy(dics, shrinkage)
     trains = _as_recordings(recordings, ids)
-    est = posterior.estimator
+    status = _status(trains, posterior.estimator.encoder.max_spikes)
+    return _batches(trains, status, posterior, n, seed=seed, n_summary=n_summary, dics=dics,
+                    shrinkage=shrinkage, verify=verify, score=score, criteria=criteria,
+                    budget=budget, simulation=simulation, progress=progress,
+                    batch_size=batch_size)  # fmt: skip
+
+
+def _status(trains: SpikeTrains, max_spikes: int | None) -> np.ndarray:
+    """Status of every recording (silent, truncated, ok); warns about truncation."""
     n_spikes = trains.n_spikes
-    active = np.flatnonzero(n_spikes >= MIN_SPIKES)
-    label = spike_features(trains).label
     status = np.where(n_spikes >= MIN_SPIKES, "ok", f"silent: fewer than {MIN_SPIKES} spikes")
-    max_spikes = est.encoder.max_spikes
+    status = status.astype(object)
     if max_spikes is not None:
         long = n_spikes > max_spikes
-        status = status.astype(object)
         for i in np.flatnonzero(long):
             status[i] = f"truncated: first {max_spikes} of {n_spikes[i]} spikes used"
         if long.any():
@@ -301,77 +252,92 @@ def infer(
                 f"more than {max_spikes} spikes; the network reads their first "
                 f"{max_spikes} spikes",
                 SpikeTruncationWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-    summary = np.full((trains.n_trains, 2, 4), np.nan)
-    population = None
-    fidelity_rows = None
-    verified = None
-    if active.size:
-        sub = trains[active]
-        rng = np.random.default_rng(seed)
-        cells = ConductancePosterior(est, posterior.model, rng=rng,
-                                     **posterior.population_kwargs)  # fmt: skip
-        simulation = _simulation_settings(simulation, posterior, seed)
-        parts = []
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
-            torch.manual_seed(np.random.SeedSequence(seed).generate_state(1)[0].item())
-            # bounded batches of recordings: memory does not grow with their number
-            for start in range(0, sub.n_trains, int(batch_size)):
-                rows = np.arange(start, min(start + int(batch_size), sub.n_trains))
-                batch = sub[rows]
-                p = est.padded(batch)
+    return status
+
+
+def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, verify,
+             score, criteria, budget, simulation, progress, batch_size):  # fmt: skip
+    """The generator behind :func:`iter_infer` (arguments already checked)."""
+    est = posterior.estimator
+    atlas = getattr(posterior, "atlas", None)
+    n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
+    n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
+    rng = np.random.default_rng(seed)
+    cells = ConductancePosterior(est, posterior.model, rng=rng, **posterior.population_kwargs)
+    simulation = _simulation_settings(simulation, posterior, seed)
+    torch_seed = np.random.SeedSequence(seed).generate_state(1)[0].item()
+    torch_state = None
+    for start in range(0, trains.n_trains, batch_size):
+        batch = trains[np.arange(start, min(start + batch_size, trains.n_trains))]
+        active = np.flatnonzero(batch.n_spikes >= MIN_SPIKES)
+        summary = np.full((batch.n_trains, 2, 4), np.nan)
+        population = fidelity_rows = verified = None
+        if active.size:
+            sub = batch[active]
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
+                if torch_state is None:
+                    torch.manual_seed(torch_seed)
+                else:
+                    torch.set_rng_state(torch_state)
+                p = est.padded(sub)
                 with est._evaluating():
                     context = est.embed(p)
                     draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
-                summary[active[rows], :, 0] = draws.mean(0)
-                summary[active[rows], :, 1] = draws.std(0, ddof=1)
-                summary[active[rows], :, 2:] = np.moveaxis(
+                summary[active, :, 0] = draws.mean(0)
+                summary[active, :, 1] = draws.std(0, ddof=1)
+                summary[active, :, 2:] = np.moveaxis(
                     np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
                 )
-                rank = None if atlas is None else _atlas_rank(atlas, batch, criteria)
+                rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
                 match = None
                 if dics == "calibrated":
                     s, b = draws.shape[:2]
                     match = rank(draws.reshape(-1, 2), np.tile(np.arange(b), s)).reshape(s, b)
                 targets = dic_targets(draws, n_first, dics, shrinkage, match)
                 if verify:
-                    parts.append(verify_populations(
-                        cells, batch, context, n, targets, summary[active[rows], :, 1],
+                    verified = verify_populations(
+                        cells, sub, context, n, targets, summary[active, :, 1],
                         criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
-                    ))  # fmt: skip
+                    )  # fmt: skip
+                    population = to_population(
+                        verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
+                        dic_draws=verified.targets.transpose(1, 0, 2),
+                    ).with_fidelity(verified.scores)  # fmt: skip
+                    scored = verified.simulated
                 else:
-                    parts.append(cells._compensate(torch.from_numpy(targets), context))
-                if progress is not None:
-                    progress(int(rows[-1] + 1), sub.n_trains)
-        if verify:
-            verified = VerifiedCells.concatenate(parts)
-            population = to_population(
-                verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
-                dic_draws=verified.targets.transpose(1, 0, 2),
-            ).with_fidelity(verified.scores)  # fmt: skip
-            scored = verified.simulated
-        else:
-            g, used, _, n_drawn = (np.concatenate(x, axis=1 if x[0].ndim > 1 else 0)
-                                   for x in zip(*parts, strict=True))  # fmt: skip
-            population = to_population(g, posterior.model, sub.ids, dic_draws=used,
-                                       n_drawn=n_drawn)  # fmt: skip
-            if score:
-                scored = score_population(population, sub, criteria, **simulation)
-                population = population.with_fidelity(scored)
-        if verify or score:
-            fidelity_rows = recording_summary(scored, sub, criteria)
-    report = pd.DataFrame({"obs_id": trains.ids, "n_spikes": n_spikes, "label": label,
-                           "status": status})  # fmt: skip
+                    g, used, _, n_drawn = cells._compensate(torch.from_numpy(targets), context)
+                    population = to_population(g, posterior.model, sub.ids, dic_draws=used,
+                                               n_drawn=n_drawn)  # fmt: skip
+                    if score:
+                        scored = score_population(population, sub, criteria, **simulation)
+                        population = population.with_fidelity(scored)
+                torch_state = torch.get_rng_state()
+            if verify or score:
+                fidelity_rows = recording_summary(scored, sub, criteria)
+        rows = slice(start, start + batch.n_trains)
+        report = _report(batch, status[rows], summary, n)
+        if fidelity_rows is not None:
+            report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
+        if progress is not None:
+            progress(rows.stop, trains.n_trains)
+        yield InferenceResult(report=report, population=population)
+
+
+def _report(batch: SpikeTrains, status: np.ndarray, summary: np.ndarray, n: int):
+    """Report rows of a batch of recordings (before any fidelity columns)."""
+    import pandas as pd
+
+    n_spikes = batch.n_spikes
+    report = pd.DataFrame({"obs_id": batch.ids, "n_spikes": n_spikes,
+                           "label": spike_features(batch).label, "status": status})  # fmt: skip
     for j, dic in enumerate(("g_s", "g_u")):
         for k, stat in enumerate(("mean", "sd", "q05", "q95")):
             report[f"{dic}_{stat}"] = summary[:, j, k]
     report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, n, 0)
-    report = report[list(REPORT_COLUMNS)]
-    if fidelity_rows is not None:
-        report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
-    return InferenceResult(report=report, population=population)
+    return report[list(REPORT_COLUMNS)]
 
 
 def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:

@@ -180,6 +180,34 @@ class Population:
                 cols[k] = v.reshape(-1)
         return pd.DataFrame(cols)
 
+    @classmethod
+    def concatenate(cls, parts) -> Population:
+        """Populations of consecutive batches of targets as one (the fidelity scores'
+        ``recording`` indices are renumbered to the joined targets)."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("no populations to concatenate")
+        fidelity = None
+        if parts[0].fidelity is not None:
+            offsets = np.cumsum([0] + [p.n_targets for p in parts])[:-1]
+            shifted = [p.renumbered(o).fidelity for p, o in zip(parts, offsets, strict=True)]
+            kind = type(shifted[0])
+            fidelity = kind(**{k: np.concatenate([getattr(f, k) for f in shifted])
+                               for k in shifted[0].as_dict()})  # fmt: skip
+        joined = {name: np.concatenate([getattr(p, name) for p in parts])
+                  for name in ("target", "conductances", "dics", "residual", "acceptance",
+                               "obs_id")}  # fmt: skip
+        return replace(parts[0], **joined, fidelity=fidelity)
+
+    def renumbered(self, offset: int) -> Population:
+        """The same population with its fidelity scores' ``recording`` indices shifted by
+        ``offset`` (the position of its first target in a larger result)."""
+        if self.fidelity is None or offset == 0:
+            return self
+        f = self.fidelity.as_dict()
+        f["recording"] = f["recording"] + offset
+        return replace(self, fidelity=type(self.fidelity)(**f))
+
     def with_fidelity(self, fidelity) -> Population:
         """The same population with per-cell fidelity scores (shape (n_targets, n_cells))."""
         if fidelity is not None and fidelity.shape != self.conductances.shape[:2]:
@@ -194,11 +222,13 @@ class Population:
         """Write the DataTree to a netCDF file."""
         self.to_datatree().to_netcdf(path)
 
-    def to_csv(self, path: str | os.PathLike) -> None:
-        """Write a Spike2Pop-compatible CSV, one row per cell: ``ID, g_Na, ..., g_leak``."""
-        with open(path, "w", newline="") as fh:
+    def to_csv(self, path: str | os.PathLike, *, append: bool = False) -> None:
+        """Write a Spike2Pop-compatible CSV, one row per cell: ``ID, g_Na, ..., g_leak``
+        (``append``: add the rows, without the header, to an existing file)."""
+        with open(path, "a" if append else "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["ID", *self.labels])
+            if not append:
+                writer.writerow(["ID", *self.labels])
             for obs, cells in zip(self.obs_id, self.conductances, strict=True):
                 for row in cells:
                     writer.writerow([obs, *(repr(float(x)) for x in row)])
