@@ -191,9 +191,9 @@ def _population(args: argparse.Namespace) -> int:
         targets = np.array([[args.g_s, args.g_u]])
     _warn_if_large(args.output, len(targets) * args.n, get_model(args.model).n_conductances)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _progress_bar(args, "cells") as bar:
             warnings.simplefilter("always", UserWarning)
-            pop = sample_populations(args.model, targets, args.n, rng=args.seed)
+            pop = _sample_in_blocks(args.model, targets, args.n, args.seed, bar.update_to)
     except UnreachableTargetError as err:
         print(f"sbidic population: error: {err}", file=sys.stderr)
         if args.output:
@@ -207,6 +207,37 @@ def _population(args: argparse.Namespace) -> int:
         pop.save(args.output)
         print(f"\nwritten to {args.output}")
     return 0
+
+
+#: Cells sampled at once by ``sbidic population`` (a progress step; memory).
+POPULATION_BLOCK = 2**18
+
+
+def _sample_in_blocks(model, targets, n: int, seed, progress) -> Population:
+    """``sample_populations`` in blocks of about POPULATION_BLOCK cells (cells per target
+    split), reporting ``progress(cells done, cells)``; one call when it fits a block."""
+    total = len(targets) * n
+    per_block = max(1, POPULATION_BLOCK // len(targets))
+    if n <= per_block:
+        pop = sample_populations(model, targets, n, rng=seed)
+        progress(total, total)
+        return pop
+    rng = np.random.default_rng(seed)
+    parts, done = [], 0
+    while done < n:
+        k = min(per_block, n - done)
+        parts.append(sample_populations(model, targets, k, rng=rng))
+        done += k
+        progress(done * len(targets), total)
+    drawn = sum(p.conductances.shape[1] / np.maximum(p.acceptance, 1e-300) for p in parts)
+    return Population(
+        model=parts[0].model, conductance_names=parts[0].conductance_names,
+        V_th=parts[0].V_th, target=parts[0].target,
+        conductances=np.concatenate([p.conductances for p in parts], axis=1),
+        dics=np.concatenate([p.dics for p in parts], axis=1),
+        residual=np.concatenate([p.residual for p in parts], axis=1),
+        acceptance=n / drawn,
+    )  # fmt: skip
 
 
 def _dataset(args: argparse.Namespace) -> int:
@@ -472,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument(
         "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...) or netCDF"
     )
+    _add_progress_flags(pop)
     pop.set_defaults(handler=_population)
 
     ds = sub.add_parser(

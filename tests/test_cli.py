@@ -169,3 +169,22 @@ def test_simulate_passes_cell_ids_through(tmp_path):
     assert main(["simulate", str(csv_in), "--model", "stg", *short, "-o", str(nc)]) == 0
     with xr.open_dataset(nc) as ds:
         assert ds["cell_ID"].values.tolist() == ["7:0", "7:1", "9:0"]
+
+
+def test_population_command_samples_large_n_in_blocks_with_progress(tmp_path, capsys, monkeypatch):
+    import sbidic.cli as cli
+
+    monkeypatch.setattr(cli, "POPULATION_BLOCK", 64)  # 300 cells: five blocks
+    out = tmp_path / "big.nc"
+    assert main(["population", "--model", "stg", "--g-s", "-5", "--g-u", "6", "-n", "300",
+                 "--seed", "1", "--progress", "-o", str(out)]) == 0  # fmt: skip
+    assert "300/300" in capsys.readouterr().err
+    pop = load_population(out)
+    assert pop.conductances.shape == (1, 300, 8)
+    assert np.all(pop.residual <= 1e-10) and 0 < pop.acceptance[0] <= 1
+    assert len(np.unique(pop.conductances[0, :, 0])) == 300  # blocks draw fresh cells
+    assert main(["population", "--model", "stg", "--g-s", "-5", "--g-u", "6", "-n", "300",
+                 "--seed", "1", "--quiet", "-o", str(tmp_path / "again.nc")]) == 0  # fmt: skip
+    assert "300/300" not in capsys.readouterr().err
+    np.testing.assert_array_equal(load_population(tmp_path / "again.nc").conductances,
+                                  pop.conductances)  # fmt: skip
