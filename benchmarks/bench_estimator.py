@@ -83,6 +83,56 @@ def _throughput(est, trains, batch: int, n_samples: int, repeats: int) -> tuple[
     return batch / t_embed, batch / t_sample
 
 
+def _calibration(est, trains, theta, label, n_samples: int) -> list[dict]:
+    """Simulation-based calibration per class with sbi's own diagnostics.
+
+    ``run_sbc`` ranks of each DIC (KS p-value of their uniformity by ``check_sbc``),
+    and TARP (``run_tarp`` / ``check_tarp``: ATC and KS p-value) on the DIC posterior,
+    for all recordings and per firing class. The test targets are Latin-hypercube
+    draws from the training box, i.e. from the prior, as SBC requires.
+    """
+    from sbi.diagnostics import check_sbc, check_tarp, run_sbc, run_tarp
+
+    from sbidic.inference import DICPosterior, pad_trains
+
+    post = DICPosterior(est)
+    x = pad_trains(trains)  # negative padding: sbi drops NaN-padded rows
+    thetas = torch.as_tensor(theta, dtype=torch.float32)
+    torch.manual_seed(1)
+    ranks, dap = run_sbc(thetas, x, post, num_posterior_samples=n_samples,
+                         show_progress_bar=False)  # fmt: skip
+    rows = []
+    for name, mask in (("all", label > 0), ("spiking", label == 1), ("bursting", label == 2)):
+        m = torch.from_numpy(mask)
+        if int(m.sum()) < 10:
+            continue
+        stats = check_sbc(ranks[m], thetas[m], dap[m], num_posterior_samples=n_samples)
+        ecp, alpha = run_tarp(thetas[m], x[m], post, num_posterior_samples=n_samples,
+                              show_progress_bar=False)  # fmt: skip
+        atc, tarp_p = check_tarp(ecp, alpha)
+        mean_rank = (ranks[m].float() / n_samples).mean(0)
+        rows.append({
+            "class": name, "n": int(m.sum()),
+            "SBC rank KS p g_s": float(stats["ks_pvals"][0]),
+            "SBC rank KS p g_u": float(stats["ks_pvals"][1]),
+            "mean rank g_s": float(mean_rank[0]), "mean rank g_u": float(mean_rank[1]),
+            "TARP ATC": float(atc), "TARP KS p": float(tarp_p),
+        })  # fmt: skip
+    return rows
+
+
+def _print_rows(rows: list[dict]) -> None:
+    keys = [k for k in rows[0] if k != "class"]
+    width = max(len(k) for k in keys) + 2
+    print("metric".ljust(width) + "".join(r["class"].rjust(12) for r in rows))
+    for k in keys:
+        cells = []
+        for r in rows:
+            v = r.get(k, float("nan"))
+            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12.3g}")
+        print(k.ljust(width) + "".join(cells))
+
+
 def _perturbation_name(args) -> str:
     parts = (["deletion 5 % + crops"] if args.delete_crop else []) + (
         [f"jitter {args.jitter:g} ms"] if args.jitter > 0 else []
@@ -123,6 +173,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="5 %% spike deletion + random crops (published protocol)")
     parser.add_argument("--jitter", type=float, default=0.0, metavar="MS",
                         help="Gaussian spike-time jitter, ms (default 0)")  # fmt: skip
+    parser.add_argument("--sbc-samples", type=int, default=0, metavar="N",
+                        help="also run sbi's SBC and TARP per class with N posterior draws "
+                        "per recording (e.g. 200; 0: skip)")  # fmt: skip
     parser.add_argument("--update-card", action="store_true",
                         help="store the metrics in the estimator's model card")  # fmt: skip
     args = parser.parse_args(argv)
@@ -161,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
             b: _throughput(est, trains, b, args.n_samples, args.throughput_repeats)
             for b in (1, 512)
         }
+        calibration = (
+            _calibration(est, trains, theta, label, args.sbc_samples) if args.sbc_samples else []
+        )
     max_spikes = est.encoder.max_spikes
     n_trunc = int((trains.n_spikes > max_spikes).sum()) if max_spikes else 0
 
@@ -217,7 +273,12 @@ def main(argv: list[str] | None = None) -> dict:
             f"{what} [recordings/s]".ljust(width)
             + "".join(f"{speed[b][j]:14.1f}" for b in (1, 512))
         )
-    result = {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc}
+    if calibration:
+        print(f"\ncalibration (sbi run_sbc / check_sbc / run_tarp, {args.sbc_samples} draws; "
+              "uniform ranks: KS p > 0.01, mean rank 0.5; TARP ATC near 0)")  # fmt: skip
+        _print_rows(calibration)
+    result = {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc,
+              "calibration": calibration}  # fmt: skip
     if args.update_card:
         import json
         from pathlib import Path
@@ -234,6 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
             "n_posterior_draws": args.n_samples,
             "test_time_perturbation": perturbation,
             "by_class": rows,
+            **({"calibration_by_class": calibration} if calibration else {}),
             "throughput_recordings_per_s_one_core": {
                 f"batch_{b}": {"encoder": v[0], f"encoder+{args.n_samples}_draws": v[1]}
                 for b, v in speed.items()
