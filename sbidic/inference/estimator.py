@@ -232,12 +232,14 @@ class DICEstimator(nn.Module):
     @contextlib.contextmanager
     def _evaluating(self) -> Iterator[None]:
         was = self.training
-        self.eval()
+        if was:  # switching modes walks every submodule: only when needed
+            self.eval()
         try:
             with torch.no_grad():
                 yield
         finally:
-            self.train(was)
+            if was:
+                self.train(True)
 
     # ------------------------------------------------------ theta <-> z
     def to_flow_space(self, theta: Tensor) -> tuple[Tensor, Tensor]:

@@ -18,6 +18,9 @@ from sbidic.population import Population
 
 __all__ = ["InferenceResult", "ResultWriter", "check_result_path"]
 
+#: Largest number of recordings per netCDF chunk of a streamed result.
+OBS_CHUNK = 256
+
 
 @dataclass(frozen=True)
 class InferenceResult:
@@ -157,8 +160,19 @@ class ResultWriter:
     def _write_netcdf(self, pop: Population) -> None:
         tree = pop.to_datatree()
         if self._n_written == 0:
-            unlimited = {node.path: ["obs_id"] for node in tree.subtree if "obs_id" in node.dims}
-            tree.to_netcdf(self._tmp[0], unlimited_dims=unlimited)
+            # obs_id grows with every part; chunks of one part's recordings (netCDF's
+            # default along an unlimited dim is 1: slow writes and a growing index)
+            grown = [node for node in tree.subtree if "obs_id" in node.dims]
+            chunk = {"obs_id": min(pop.n_targets, OBS_CHUNK)}
+            encoding = {
+                node.path: {
+                    name: {"chunksizes": tuple(chunk.get(d, n) for d, n in var.sizes.items())}
+                    for name, var in node.variables.items() if "obs_id" in var.dims
+                }
+                for node in grown
+            }  # fmt: skip
+            unlimited = {node.path: ["obs_id"] for node in grown}
+            tree.to_netcdf(self._tmp[0], unlimited_dims=unlimited, encoding=encoding)
         else:
             _append_along_obs(self._tmp[0], tree, self._n_written)
 
