@@ -28,9 +28,13 @@ demo: $(STAMP)  ## infer verified STG populations from the bundled example spike
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)  ## quick benchmarks: population sampler, fidelity of inferred populations
+bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, inference at scale
 	$(PY) benchmarks/bench_population.py
+	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_estimator.py --data data/stg_dic_v1 --estimator sbidic/weights/stg \
+		--max-recordings 500 --sbc-samples 200 --throughput-repeats 2
 	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify
+	$(PY) benchmarks/bench_infer_scale.py --sizes 200 1000
 
 clean:
 	rm -rf demo-output .pytest_cache
