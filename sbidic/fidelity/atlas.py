@@ -142,7 +142,8 @@ class FiringAtlas:
             counts[0, s : s + block] = (result["class_match"] & valid).sum(1)
             counts[1, s : s + block] = (result["feature_match"] & valid).sum(1)
             counts[2, s : s + block] = valid.sum(1)
-        pooled = counts[:, inverse.reshape(pair.shape)].sum(-1)  # (3, K)
+        inverse = inverse.reshape(pair.shape)
+        pooled = [c[inverse].sum(-1) for c in counts]  # three (K,) sums over neighbours
         with np.errstate(invalid="ignore"):
             return {"class_match": pooled[0] / pooled[2], "feature_match": pooled[1] / pooled[2]}
 
