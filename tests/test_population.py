@@ -225,3 +225,18 @@ def test_compensate_requires_as_many_unknowns_as_constraints():
         compensate("stg", g, ("A",), (None, 4.0, 5.0))
     with pytest.raises(ValueError, match="unknown conductance 'Xyz'"):
         compensate("stg", g, ("Xyz", "H"), (None, 4.0, 5.0))
+
+
+def test_large_rounds_are_drawn_in_blocks_with_the_same_guarantees(monkeypatch):
+    import sbidic.population.sampler as sampler
+
+    targets = np.array([[-4.0, 5.0], [5.0, 10.0], [3.0, -1.0]])
+    whole = sampler.sample_populations("stg", targets, 40, rng=3)
+    monkeypatch.setattr(sampler, "ROUND_BLOCK", 16)  # 120+ cells: eight blocks
+    blocked = sampler.sample_populations("stg", targets, 40, rng=3)
+    again = sampler.sample_populations("stg", targets, 40, rng=3)
+    np.testing.assert_array_equal(blocked.conductances, again.conductances)
+    assert blocked.conductances.shape == whole.conductances.shape
+    assert np.all(blocked.residual <= 1e-10) and np.all(blocked.conductances >= 0)
+    np.testing.assert_allclose(blocked.dics[..., 1:], np.repeat(targets[:, None], 40, 1),
+                               atol=1e-9)  # fmt: skip

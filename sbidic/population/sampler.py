@@ -237,9 +237,8 @@ def sample_populations(
         )
         n_draw = np.minimum(n_draw, 100 * n).astype(int)
         owner = np.repeat(np.arange(m), n_draw)
-        seeds = seed_population(model, len(owner), rng, V)
-        result = modulate(
-            model, seeds, targets[owner], compensated, tol=tol, max_solves=max_solves, V=V
+        result = _draw_and_compensate(
+            model, targets[owner], rng, compensated, tol=tol, max_solves=max_solves, V=V
         )
         ok = result.valid & (result.residual <= tol)
         drawn += n_draw
@@ -283,6 +282,28 @@ def sample_populations(
             population,
         )
     return population
+
+
+#: Most cells drawn and compensated in one vectorised pass (bounds the temporary memory
+#: of hard targets, which can need up to 100 draws per cell; ~100 MB per block).
+ROUND_BLOCK = 2**16
+
+
+def _draw_and_compensate(model, targets: np.ndarray, rng, compensated, **kwargs) -> Modulation:
+    """Seed cells for ``targets`` and compensate them, ``ROUND_BLOCK`` cells at a time
+    (a round that fits one block draws exactly as one call does)."""
+    parts = []
+    for start in range(0, max(len(targets), 1), ROUND_BLOCK):
+        block = targets[start : start + ROUND_BLOCK]
+        seeds = seed_population(model, len(block), rng, kwargs.get("V"))
+        parts.append(modulate(model, seeds, block, compensated, **kwargs))
+    if len(parts) == 1:
+        return parts[0]
+    return Modulation(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("conductances", "dics",
+                                                                    "residual")),
+        max(p.n_solves for p in parts),
+    )  # fmt: skip
 
 
 def _subset(result: Modulation, mask: np.ndarray) -> Modulation:
