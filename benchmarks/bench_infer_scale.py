@@ -59,8 +59,8 @@ def run(n: int, cells: int, workdir: Path) -> dict:
                           text=True)  # fmt: skip
     wall = time.perf_counter() - t0
     peak_kb = int(done.stderr.strip().splitlines()[-1])
-    return {"recordings": n, "wall_s": wall, "rate": n / wall, "peak_mb": peak_kb / 1024,
-            "output_mb": out.stat().st_size / 2**20}
+    return {"recordings": n, "wall_s": wall, "load": os.getloadavg()[0], "rate": n / wall,
+            "peak_mb": peak_kb / 1024, "output_mb": out.stat().st_size / 2**20}
 
 
 def main(argv=None) -> int:
@@ -75,11 +75,13 @@ def main(argv=None) -> int:
             r = rows[-1]
             print(f"{n} recordings: {r['wall_s']:.1f} s, peak RSS {r['peak_mb']:.0f} MB",
                   flush=True)  # fmt: skip
-    print("\n| recordings | cells each | wall s | recordings/s | peak RSS MB | output MB |")
-    print("|---|---|---|---|---|---|")
+    print("\n| recordings | cells each | wall s | recordings/s | peak RSS MB | output MB | "
+          "load (1 min) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['recordings']} | {args.cells} | {r['wall_s']:.0f} | {r['rate']:.1f} | "
-              f"{r['peak_mb']:.0f} | {r['output_mb']:.0f} |")  # fmt: skip
+              f"{r['peak_mb']:.0f} | {r['output_mb']:.0f} | {r['load']:.1f} |")  # fmt: skip
+    print(f"\n{os.cpu_count()} cores; a load above 1 means other processes shared them")
     return 0
 
 
