@@ -91,7 +91,7 @@ def model_card(model: str, regime: str = "clean") -> dict:
 def load_pretrained(
     model: str = "stg", *, regime: str = "clean", rng=None, **posterior_kwargs
 ) -> ConductancePosterior:
-    """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`.
+    """The shipped estimator of ``model``, a :class:`~sbidic.inference.ConductancePosterior`.
 
     Parameters
     ----------

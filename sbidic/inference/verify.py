@@ -120,7 +120,7 @@ def dic_targets(
 
 @dataclass(frozen=True)
 class VerifyBudget:
-    """How much simulation :func:`verify_populations` may spend.
+    """How much simulation :func:`~sbidic.inference.verify.verify_populations` may spend.
 
     Parameters
     ----------
