@@ -228,7 +228,10 @@ def generate(app=None, config=None) -> None:
     _write(DOCS / "api.md", api_markdown())
     target = DOCS / "tutorials"
     target.mkdir(exist_ok=True)
-    for src in sorted((ROOT / "tutorials").glob("[0-9]*.py")):
+    sources = sorted((ROOT / "tutorials").glob("[0-9]*.py"))
+    for stale in set(target.glob("*.py")) - {target / src.name for src in sources}:
+        stale.unlink()  # a renamed or removed tutorial
+    for src in sources:
         dst = target / src.name
         if not dst.exists() or dst.read_bytes() != src.read_bytes():
             shutil.copyfile(src, dst)

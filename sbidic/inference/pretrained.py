@@ -40,7 +40,13 @@ def _weights_root() -> Path:
 
 
 def available_pretrained() -> tuple[str, ...]:
-    """Names of the models with shipped weights, e.g. ``("da", "stg")``."""
+    """Names of the models with shipped weights, e.g. ``("da", "stg")``.
+
+    Examples
+    --------
+    >>> available_pretrained()
+    ('da', 'stg')
+    """
     root = _weights_root()
     if not root.is_dir():
         return ()

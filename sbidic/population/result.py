@@ -52,6 +52,16 @@ class Population:
     fidelity : sbidic.fidelity.FidelityScores, optional
         Simulated fidelity of every cell to its recording, shape (n_targets, n_cells)
         (set by ``sbidic.infer(..., verify=True)`` or ``score=True``).
+
+    Examples
+    --------
+    >>> import sbidic
+    >>> pop = sbidic.sample_population("stg", g_s=-4.0, g_u=5.0, n=100, rng=0)
+    >>> pop.conductances.shape  # targets x cells x conductances (mS/cm^2)
+    (1, 100, 8)
+    >>> tree = pop.to_datatree()
+    >>> tree["posterior"]["g_Na"].shape  # (chain, draw, obs_id)
+    (1, 100, 1)
     """
 
     model: str

@@ -212,6 +212,14 @@ def sample_populations(
     UnreachableTargetError
         If some targets have fewer than ``n`` valid cells after ``max_rounds`` rounds.
         The message names them and says why; ``.partial`` holds everything computed.
+
+    Examples
+    --------
+    >>> pop = sample_populations("stg", [[-4, 5], [6, 10]], n=3, rng=0)
+    >>> pop
+    Population(model='stg', n_targets=2, n_cells=3, V_th=-51.0 mV)
+    >>> pop.conductances.shape  # targets x cells x conductances
+    (2, 3, 8)
     """
     model = get_model(model)
     n = _check_n(n)

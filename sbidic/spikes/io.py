@@ -413,7 +413,15 @@ def _kind(path: str | os.PathLike) -> str:
 
 
 def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
-    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains."""
+    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains.
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> trains = read_spikes(str(resources.files("sbidic") / "examples" / "stg_recordings.csv"))
+    >>> trains.n_trains, trains.n_spikes.tolist()
+    (6, [41, 54, 80, 123, 158, 2])
+    """
     if _kind(path) == "csv":
         return read_spike_csv(path, check=check)
     return read_spikes_netcdf(path, check=check)
