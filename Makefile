@@ -42,8 +42,8 @@ bench: $(STAMP)  ## quick benchmarks: population sampler, fidelity of inferred p
 docs: $(DOCS_STAMP)  ## build the site to docs/_build/html (executes the tutorials, cached)
 	$(SPHINX) -b html docs docs/_build/html
 
-linkcheck: $(DOCS_STAMP)  ## check every internal link and anchor of the site (offline)
-	$(SPHINX) -b linkcheck -D nb_execution_mode=off docs docs/_build/linkcheck
+linkcheck: $(DOCS_STAMP)  ## check every internal link and anchor of the site (offline; reuses the notebook cache of `make docs`)
+	$(SPHINX) -b linkcheck docs docs/_build/linkcheck
 
 tutorials: $(STAMP)  ## run every tutorial at full size, as scripts (figures in tutorials/figures)
 	cd tutorials && for t in [0-9]*.py; do echo "== $$t"; MPLBACKEND=Agg ../$(PY) $$t || exit 1; done

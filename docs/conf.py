@@ -50,6 +50,7 @@ nb_execution_timeout = 1800
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_output_stderr = "remove"  # library warnings and progress bars, not tutorial output
 
 # API reference: autosummary pages for every public name (numpy-style docstrings).
 autosummary_generate = True

@@ -14,7 +14,7 @@ from sbidic.cli import build_parser
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
-sbidic_docs = pytest.importorskip("sbidic_docs")
+import sbidic_docs  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sbidic.available_models())

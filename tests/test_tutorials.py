@@ -20,7 +20,8 @@ def test_every_tutorial_is_listed_in_the_docs():
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_is_a_paired_notebook(path):
-    jupytext = pytest.importorskip("jupytext")
+    import jupytext  # the "test" extra installs it
+
     nb = jupytext.read(path)
     assert nb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
     assert nb.metadata["kernelspec"]["name"] == "python3"

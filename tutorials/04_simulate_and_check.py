@@ -126,7 +126,7 @@ fig.tight_layout()
 fig.savefig(FIGURES / "04_noise.png", dpi=80)
 
 # %% [markdown]
-# Noise jitters the spikes and can change the burst structure, so an estimator
+# Noise jitters the spikes and can change the rate and the burst structure, so an estimator
 # trained on clean simulations is over-confident on such recordings. For those, sbidic
 # ships an STG network fine-tuned on noisy simulations:
 # `sbidic.infer(recordings, sbidic.load_pretrained("stg", regime="noisy"))`, or
