@@ -116,11 +116,15 @@ fig.tight_layout()
 fig.savefig(FIGURES / "07_perturbations.png", dpi=80)
 
 # %% [markdown]
-# Jitter and missed spikes barely move the bursting posterior and widen the tonic one,
-# as they should: tonic g_s is read from sub-millisecond ISI drift that jitter buries.
-# A short recording widens both. Under noisy injection the default network can be
-# confidently wrong; the noisy-regime network (`regime="noisy"`, `--regime noisy`)
-# recovers calibrated intervals there.
+# Jitter and missed spikes hardly move the bursting posterior; on the tonic cell the
+# default network's g_s interval stays wide and keeps covering the truth, and the
+# short recording widens the intervals, as it should. Noisy injection is the hard
+# case: on the tonic cell the default network places g_u far from the truth with a
+# confident interval. The noisy-regime network (`regime="noisy"`, `--regime noisy`)
+# moves towards it, and on clean trains it is the one that is off: use each network on
+# the recordings it was trained for. One recording is an anecdote; the calibration of
+# both networks over thousands of held-out recordings is in their model cards
+# (Estimators page).
 #
 # ## A train the model cannot make
 # A Poisson train has no regular ISI and no burst structure. sbidic still returns a

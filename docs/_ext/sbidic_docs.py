@@ -35,7 +35,7 @@ def _unit(name: str) -> str:
 
 
 def _range(lo_hi) -> str:
-    return f"{lo_hi[0]:g} - {lo_hi[1]:g}"
+    return f"{lo_hi[0]:g}, {lo_hi[1]:g}"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -51,7 +51,7 @@ def model_markdown(name: str) -> str:
     protocol = PROTOCOLS.get(model.name)
     method, dt = default_integration(model)
     out = [
-        f"{model.description}. Class `{type(model).__module__}.{type(model).__name__}`.\n",
+        f"{model.description}. Class `{type(model).__module__}.{type(model).__name__}`.\n\n",
         _table(
             ["quantity", "value"],
             [
