@@ -233,7 +233,21 @@ class Population:
 
 
 def load_population(path: str | os.PathLike) -> Population:
-    """Read a population written by :meth:`Population.to_netcdf`."""
+    """Read a population written by :meth:`Population.to_netcdf`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import sbidic
+    >>> pop = sbidic.sample_population("stg", g_s=-4.0, g_u=5.0, n=10, rng=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "pop.nc")
+    >>> pop.save(path)
+    >>> back = load_population(path)
+    >>> back
+    Population(model='stg', n_targets=1, n_cells=10, V_th=-51.0 mV)
+    >>> bool(np.allclose(back.conductances, pop.conductances))
+    True
+    """
     import xarray as xr
 
     with xr.open_datatree(path) as tree:

@@ -51,6 +51,14 @@ class UnreachableTargetError(ValueError):
     partial : Population
         The full result, with NaN for the cells of unreachable targets, so that the
         work done for the reachable ones is not lost.
+
+    Examples
+    --------
+    >>> try:
+    ...     sample_population("da", g_s=15.0, g_u=0.0, n=5, rng=0)
+    ... except UnreachableTargetError as err:
+    ...     print(str(err).splitlines()[0])
+    1 of 1 da target(s) cannot be reached with valid (non-negative) conductances:
     """
 
     def __init__(self, message: str, targets: np.ndarray, indices: np.ndarray, partial):

@@ -429,7 +429,17 @@ def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
 
 def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
     """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains, all or
-    nothing (the path is checked first; see :mod:`sbidic.files`)."""
+    nothing (the path is checked first; see :mod:`sbidic.files`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> trains = SpikeTrains.from_list([[1.0, 5.0, 9.0], [2.0, 3.0]], ids=["a", "b"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "trains.csv")
+    >>> write_spikes(trains, path)
+    >>> read_spikes(path).equals(trains)
+    True
+    """
     from sbidic.files import atomic_outputs, check_output
 
     kind = _kind(path)
