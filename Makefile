@@ -3,14 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sbidic-installed
+DOCS_STAMP := $(VENV)/.sbidic-docs-installed
+SPHINX := $(PY) -m sphinx -W --keep-going -n -j 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: install test test-slow demo lint bench clean
+.PHONY: install test test-slow demo lint bench docs linkcheck tutorials clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# The documentation tools are a separate stamp, so `make test` installs only what it needs.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
 
 install: $(STAMP)  ## create .venv and install sbidic with pinned dependencies
 
@@ -36,5 +43,15 @@ bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, i
 	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify
 	$(PY) benchmarks/bench_infer_scale.py --sizes 200 1000
 
+docs: $(DOCS_STAMP)  ## build the site to docs/_build/html (executes the tutorials, cached)
+	$(SPHINX) -b html docs docs/_build/html
+
+linkcheck: $(DOCS_STAMP)  ## check every internal link and anchor of the site (offline; reuses the notebook cache of `make docs`)
+	$(SPHINX) -b linkcheck docs docs/_build/linkcheck
+
+tutorials: $(STAMP)  ## run every tutorial at full size, as scripts (figures in tutorials/figures)
+	cd tutorials && for t in [0-9]*.py; do echo "== $$t"; MPLBACKEND=Agg ../$(PY) $$t || exit 1; done
+
 clean:
-	rm -rf demo-output .pytest_cache
+	rm -rf demo-output .pytest_cache docs/_build docs/_generated docs/generated docs/api.md \
+		docs/tutorials/*.py docs/tutorials/figures tutorials/figures

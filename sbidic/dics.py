@@ -114,6 +114,15 @@ def sensitivity_matrix(
     -------
     ndarray, shape (..., 3, n_conductances)
         Rows fast, slow, ultraslow; columns in the model's conductance order.
+
+    Examples
+    --------
+    >>> g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])  # one STG cell, mS/cm^2
+    >>> S = sensitivity_matrix("stg", g)
+    >>> S.shape
+    (1, 3, 8)
+    >>> np.allclose(S @ g[0], dynamic_input_conductances("stg", g))
+    True
     """
     model = get_model(model)
     g = _as_conductances(model, g)
@@ -200,6 +209,12 @@ def threshold_voltage(
     -------
     ndarray, shape (n_cells,) or ()
         Threshold voltage (mV); NaN for cells without a decreasing zero crossing.
+
+    Examples
+    --------
+    >>> g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])  # one STG cell, mS/cm^2
+    >>> threshold_voltage("stg", g).round(3)
+    array([-50.653])
     """
     model = get_model(model)
     g = _as_conductances(model, g)

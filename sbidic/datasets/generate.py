@@ -80,6 +80,12 @@ class DatasetSpec:
         Targets (DIC) or cells (Monte-Carlo) per chunk file.
     fractions : (float, float, float)
         Train / validation / test fractions of the targets.
+
+    Examples
+    --------
+    >>> spec = DatasetSpec(model="stg", n_targets=100, targets_per_chunk=32)
+    >>> spec.n_chunks, list(spec.chunk_targets(3))
+    (4, [96, 97, 98, 99])
     """
 
     model: str

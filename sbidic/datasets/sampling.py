@@ -56,6 +56,12 @@ def monte_carlo_conductances(
     -------
     ndarray, shape (n, n_conductances)
         Conductances (mS/cm^2).
+
+    Examples
+    --------
+    >>> g = monte_carlo_conductances("stg", 4, rng=np.random.default_rng(0))
+    >>> g.shape
+    (4, 8)
     """
     model = get_model(model)
     if distribution not in ("uniform", "gamma"):

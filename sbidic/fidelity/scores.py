@@ -63,6 +63,13 @@ class FidelityCriteria:
         ISI CV separating tonic spiking from bursting (published rule).
     min_spikes : int, default 3
         Fewer spikes: silent.
+
+    Examples
+    --------
+    >>> FidelityCriteria().burst_period_tolerance  # relative
+    0.1
+    >>> FidelityCriteria(criterion="class").criterion
+    'class'
     """
 
     criterion: str = "features"

@@ -305,8 +305,9 @@ class ConductancePosterior(_Base):
 
     @property
     def prior(self) -> ConductancePrior:
-        """The prior over conductances: the DIC box pushed through the population
-        sampler (:class:`ConductancePrior`; it samples but has no density)."""
+        """The prior over conductances, i.e. the DIC box pushed through the population
+        sampler (:class:`~sbidic.inference.posterior.ConductancePrior`; it samples but
+        has no density)."""
         return ConductancePrior(self)
 
     @property

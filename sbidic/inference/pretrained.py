@@ -40,7 +40,13 @@ def _weights_root() -> Path:
 
 
 def available_pretrained() -> tuple[str, ...]:
-    """Names of the models with shipped weights, e.g. ``("da", "stg")``."""
+    """Names of the models with shipped weights, e.g. ``("da", "stg")``.
+
+    Examples
+    --------
+    >>> available_pretrained()
+    ('da', 'stg')
+    """
     root = _weights_root()
     if not root.is_dir():
         return ()
@@ -91,7 +97,7 @@ def model_card(model: str, regime: str = "clean") -> dict:
 def load_pretrained(
     model: str = "stg", *, regime: str = "clean", rng=None, **posterior_kwargs
 ) -> ConductancePosterior:
-    """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`.
+    """The shipped estimator of ``model``, a :class:`~sbidic.inference.ConductancePosterior`.
 
     Parameters
     ----------

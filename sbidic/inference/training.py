@@ -192,7 +192,7 @@ class DICTrainer:
         x : SpikeTrains, list of 1-D arrays, or padded array / Tensor (N, L)
             Spike times (ms); NaN- or negative-padded rows for a padded array.
             Trains with fewer than 3 spikes are dropped (and counted in
-            :attr:`summary`); trains longer than ``max_spikes`` keep their first
+            ``summary``); trains longer than ``max_spikes`` keep their first
             ``max_spikes`` spikes.
         groups : array_like, shape (N,), optional
             Target (population) identifier of each simulation: the validation set is
@@ -439,7 +439,7 @@ class DICTrainer:
         DICEstimator
             The estimator with the weights of the best validation epoch, in eval mode,
             on the CPU.
-            :attr:`history` holds per-epoch losses, :attr:`summary` the outcome.
+            ``history`` holds per-epoch losses, ``summary`` the outcome.
         """
         from tqdm.auto import tqdm
 

@@ -120,7 +120,7 @@ def dic_targets(
 
 @dataclass(frozen=True)
 class VerifyBudget:
-    """How much simulation :func:`verify_populations` may spend.
+    """How much simulation :func:`~sbidic.inference.verify.verify_populations` may spend.
 
     Parameters
     ----------
@@ -130,6 +130,11 @@ class VerifyBudget:
         Wall-clock limit of the whole call (checked between rounds); default none.
     max_rounds : int, default 8
         Rounds of simulation.
+
+    Examples
+    --------
+    >>> VerifyBudget(max_cells=200)
+    VerifyBudget(max_cells=200, max_seconds=None, max_rounds=8)
     """
 
     max_cells: int | None = None

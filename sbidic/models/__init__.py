@@ -27,12 +27,26 @@ def register_model(cls: type[ConductanceModel]) -> type[ConductanceModel]:
 
 
 def available_models() -> list[str]:
-    """Names accepted by :func:`get_model`."""
+    """Names accepted by :func:`get_model`.
+
+    Examples
+    --------
+    >>> available_models()
+    ['da', 'stg']
+    """
     return sorted(_REGISTRY)
 
 
 def get_model(model: str | ConductanceModel) -> ConductanceModel:
-    """Return a model instance from its name (case-insensitive) or pass one through."""
+    """Return a model instance from its name (case-insensitive) or pass one through.
+
+    Examples
+    --------
+    >>> get_model("STG")
+    STG(name='stg', V_th=-51.0 mV)
+    >>> get_model("da").conductance_labels[-1]
+    'g_leak'
+    """
     if isinstance(model, ConductanceModel):
         return model
     if isinstance(model, type) and issubclass(model, ConductanceModel):

@@ -52,6 +52,16 @@ class Population:
     fidelity : sbidic.fidelity.FidelityScores, optional
         Simulated fidelity of every cell to its recording, shape (n_targets, n_cells)
         (set by ``sbidic.infer(..., verify=True)`` or ``score=True``).
+
+    Examples
+    --------
+    >>> import sbidic
+    >>> pop = sbidic.sample_population("stg", g_s=-4.0, g_u=5.0, n=100, rng=0)
+    >>> pop.conductances.shape  # targets x cells x conductances (mS/cm^2)
+    (1, 100, 8)
+    >>> tree = pop.to_datatree()
+    >>> tree["posterior"]["g_Na"].shape  # (chain, draw, obs_id)
+    (1, 100, 1)
     """
 
     model: str
@@ -253,7 +263,21 @@ class Population:
 
 
 def load_population(path: str | os.PathLike) -> Population:
-    """Read a population written by :meth:`Population.to_netcdf`."""
+    """Read a population written by :meth:`Population.to_netcdf`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import sbidic
+    >>> pop = sbidic.sample_population("stg", g_s=-4.0, g_u=5.0, n=10, rng=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "pop.nc")
+    >>> pop.save(path)
+    >>> back = load_population(path)
+    >>> back
+    Population(model='stg', n_targets=1, n_cells=10, V_th=-51.0 mV)
+    >>> bool(np.allclose(back.conductances, pop.conductances))
+    True
+    """
     import xarray as xr
 
     with xr.open_datatree(path) as tree:

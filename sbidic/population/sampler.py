@@ -51,6 +51,14 @@ class UnreachableTargetError(ValueError):
     partial : Population
         The full result, with NaN for the cells of unreachable targets, so that the
         work done for the reachable ones is not lost.
+
+    Examples
+    --------
+    >>> try:
+    ...     sample_population("da", g_s=15.0, g_u=0.0, n=5, rng=0)
+    ... except UnreachableTargetError as err:
+    ...     print(str(err).splitlines()[0])
+    1 of 1 da target(s) cannot be reached with valid (non-negative) conductances:
     """
 
     def __init__(self, message: str, targets: np.ndarray, indices: np.ndarray, partial):
@@ -212,6 +220,14 @@ def sample_populations(
     UnreachableTargetError
         If some targets have fewer than ``n`` valid cells after ``max_rounds`` rounds.
         The message names them and says why; ``.partial`` holds everything computed.
+
+    Examples
+    --------
+    >>> pop = sample_populations("stg", [[-4, 5], [6, 10]], n=3, rng=0)
+    >>> pop
+    Population(model='stg', n_targets=2, n_cells=3, V_th=-51.0 mV)
+    >>> pop.conductances.shape  # targets x cells x conductances
+    (2, 3, 8)
     """
     model = get_model(model)
     n = _check_n(n)

@@ -207,7 +207,13 @@ class SimulationResult:
 
 
 def default_integration(model) -> tuple[str, float]:
-    """``(method, dt_ms)`` used by :func:`simulate` for ``model`` when not given."""
+    """``(method, dt_ms)`` used by :func:`simulate` for ``model`` when not given.
+
+    Examples
+    --------
+    >>> default_integration("da")
+    ('rk4', 0.025)
+    """
     name = getattr(model, "name", model)
     return DEFAULT_INTEGRATION.get(str(name).lower(), FALLBACK_INTEGRATION)
 

@@ -413,7 +413,15 @@ def _kind(path: str | os.PathLike) -> str:
 
 
 def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
-    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains."""
+    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains.
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> trains = read_spikes(str(resources.files("sbidic") / "examples" / "stg_recordings.csv"))
+    >>> trains.n_trains, trains.n_spikes.tolist()
+    (6, [41, 54, 80, 123, 158, 2])
+    """
     if _kind(path) == "csv":
         return read_spike_csv(path, check=check)
     return read_spikes_netcdf(path, check=check)
@@ -421,7 +429,17 @@ def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
 
 def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
     """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains, all or
-    nothing (the path is checked first; see :mod:`sbidic.files`)."""
+    nothing (the path is checked first; see :mod:`sbidic.files`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> trains = SpikeTrains.from_list([[1.0, 5.0, 9.0], [2.0, 3.0]], ids=["a", "b"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "trains.csv")
+    >>> write_spikes(trains, path)
+    >>> read_spikes(path).equals(trains)
+    True
+    """
     from sbidic.files import atomic_outputs, check_output
 
     kind = _kind(path)

@@ -68,6 +68,15 @@ class RepairReport:
         Repeated times removed from each train.
     n_dropped_invalid : ndarray of int, shape (n_trains,)
         Non-finite or negative times removed (only with ``drop_invalid=True``).
+
+    Examples
+    --------
+    >>> trains = SpikeTrains.from_list([[5.0, 1.0, 1.0, 9.0]], ids=["x"], check=False)
+    >>> repaired, report = trains.repair()
+    >>> repaired[0]
+    array([1., 5., 9.])
+    >>> print(report)
+    RepairReport: reordered: 1 train(s) ['x']; duplicates removed: 1 train(s) ['x']
     """
 
     ids: np.ndarray
