@@ -242,8 +242,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from sbidic.population import load_population, read_conductance_csv
     from sbidic.simulate import simulate
     from sbidic.simulate.noise import BandLimitedNoise
-    from sbidic.spikes import spike_features, write_spike_csv, write_spikes_netcdf
+    from sbidic.spikes import detect_format, spike_features, write_spike_csv, write_spikes_netcdf
     from sbidic.spikes.io import SPIKE_SUFFIXES
+    from sbidic.spikes.readers import write_spikes
 
     check_input(args.input, "conductances file")
     check_output(args.output, SPIKE_SUFFIXES)
@@ -285,9 +286,16 @@ def _simulate(args: argparse.Namespace) -> int:
     extra = {"population_ID": population_id.astype(str), "cell_ID": cell_id.astype(str),
              "label": feats.label}  # fmt: skip
     outputs = [args.output] + ([args.plot] if args.plot else [])
+    out_format = detect_format(args.output) if not args.output.lower().endswith(".csv") else "csv"
     with atomic_outputs(outputs) as tmp:
-        if args.output.lower().endswith(".csv"):
+        if out_format == "csv":
             write_spike_csv(result.spikes, tmp[0], extra_columns=extra)
+        elif out_format == "text":
+            write_spikes(result.spikes, tmp[0], "text")
+            print("note: a text file holds the spike times only", file=sys.stderr)
+        elif out_format != "netcdf":  # NWB units / npz arrays: conductances as columns
+            columns = {**extra, **dict(zip(model.conductance_labels, g.T, strict=True))}
+            write_spikes(result.spikes, tmp[0], out_format, extra=columns)
         else:
             ds = feats.to_dataset()
             ds["population_ID"] = ("train", extra["population_ID"])
@@ -392,7 +400,8 @@ def _infer(args: argparse.Namespace) -> int:
     from sbidic.inference.infer import check_result_path
     from sbidic.inference.pretrained import load_estimator_or_pretrained
     from sbidic.inference.verify import VerifyBudget
-    from sbidic.spikes import read_spikes
+    from sbidic.spikes import detect_format, read_spikes
+    from sbidic.spikes.readers import FORMATS
 
     check_input(args.recordings, "recordings file")
     if args.estimator is not None:
@@ -400,7 +409,10 @@ def _infer(args: argparse.Namespace) -> int:
     if args.output:
         check_result_path(args.output)
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime)
-    recordings = read_spikes(args.recordings, check=not args.repair)
+    in_format = args.format or detect_format(args.recordings)
+    print(f"reading {args.recordings} as {in_format} ({FORMATS[in_format].description})",
+          file=sys.stderr)  # fmt: skip
+    recordings = read_spikes(args.recordings, in_format, check=not args.repair)
     if args.repair:
         recordings, repaired = recordings.repair()
         if repaired.changed:
@@ -426,6 +438,12 @@ def _infer(args: argparse.Namespace) -> int:
         for path in result.save(args.output):
             print(f"written to {path}")
     return 0
+
+
+def _spike_formats() -> list[str]:
+    from sbidic.spikes.readers import FORMATS
+
+    return list(FORMATS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -513,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--jobs", type=int, default=1, help="worker processes")
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
-    sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
+    sim.add_argument("-o", "--output", required=True,
+                     help="spike trains: .nc, .csv, .nwb, .npz or .txt")  # fmt: skip
     _add_progress_flags(sim)
     sim.set_defaults(handler=_simulate)
 
@@ -527,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
         "spikes are reported as silent; only the first 250 spikes of longer trains are read "
         "(reported).",
     )
-    inf.add_argument("recordings", help="spike times: CSV (ID,spiking_times) or netCDF")
+    inf.add_argument("recordings", help="spike times: Spike2Pop CSV, netCDF, NWB, any file "
+                     "Neo reads, .npz/.npy or text (docs/formats.md)")  # fmt: skip
+    inf.add_argument("--format", choices=_spike_formats(),
+                     help="reader of the recordings (default: by extension/content)")  # fmt: skip
     inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
