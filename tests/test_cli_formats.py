@@ -96,3 +96,18 @@ def test_simulate_writes_nwb_and_npz_with_conductances(tmp_path, capsys, suffix)
     else:
         z = np.load(out)
         assert z["g_leak"][0] == 0.00957712096 and z["population_ID"].tolist() == ["7"]
+
+
+def test_infer_writes_populations_and_report_to_nwb(tmp_path, capsys, recordings):
+    from sbidic.spikes.readers.nwb import read_population_nwb
+
+    path, out = tmp_path / "rec.nwb", tmp_path / "pops.nwb"
+    write_spikes(recordings, path)
+    assert main(["infer", str(path), "--model", "stg", "-n", "3", "--seed", "0",
+                 "-o", str(out)]) == 0  # fmt: skip
+    pop = read_population_nwb(out)
+    assert pop.model == "stg" and pop.conductances.shape == (2, 3, 8)
+    assert pop.obs_id.tolist() == [str(i) for i in recordings.ids[:2]]
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        report = io.read().processing["sbidic"]["report"].to_dataframe()
+    assert len(report) == 3 and "silent" in " ".join(map(str, report["status"]))

@@ -118,11 +118,19 @@ class InferenceResult:
         ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording),
         the report beside it as ``<name>_report.csv`` and, when the cells were
         simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
-        in the same order). Anything else: netCDF of :meth:`to_datatree`.
+        in the same order). ``.nwb``: a new NWB file with the populations and the report
+        as tables of its ``sbidic`` processing module (``docs/formats.md``). Anything
+        else: netCDF of :meth:`to_datatree`.
         """
         from sbidic.files import atomic_outputs
 
         path = check_result_path(path)
+        if path.suffix.lower() == ".nwb":  # layout: sbidic.spikes.readers.nwb
+            from sbidic.spikes.readers.nwb import write_population_nwb
+
+            with atomic_outputs([path]) as (tmp,):
+                write_population_nwb(self.population, tmp, report=self.report)
+            return [str(path)]
         if path.suffix.lower() != ".csv":
             with atomic_outputs([path]) as (tmp,):
                 self.to_datatree().to_netcdf(tmp)
@@ -148,7 +156,7 @@ def check_result_path(path: str | os.PathLike) -> Path:
     from sbidic.files import check_output
     from sbidic.population.result import POPULATION_SUFFIXES
 
-    return check_output(path, POPULATION_SUFFIXES)
+    return check_output(path, (*POPULATION_SUFFIXES, ".nwb"))
 
 
 def _as_recordings(recordings, ids) -> SpikeTrains:

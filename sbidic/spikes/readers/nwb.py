@@ -19,7 +19,8 @@ else the unit ids.
   ``V_th`` (mV), ``target_g_s``, ``target_g_u``, ``acceptance``) and a table
   ``population_cells`` (one row per cell: ``population_ID``, the conductances
   ``g_<name>`` (mS/cm^2), the achieved DICs ``g_f``, ``g_s``, ``g_u`` and
-  ``residual``), read back by :func:`read_population_nwb`.
+  ``residual``), read back by :func:`read_population_nwb`; ``sbidic infer -o x.nwb``
+  adds the table ``report`` (one row per recording, the columns of the infer report).
 """
 
 from __future__ import annotations
@@ -178,24 +179,38 @@ def write_population_nwb(
     path: str | os.PathLike,
     *,
     recordings: SpikeTrains | None = None,
+    report=None,
     source: str | os.PathLike | None = None,
 ) -> None:
     """Write a :class:`~sbidic.population.Population` (and the recordings it was
     inferred from, as the ``Units`` table) to a new NWB file (layout: module doc).
 
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from sbidic import sample_population
-    >>> pop = sample_population("stg", [[4.0, 5.0]], n=3, seed=0)  # doctest: +SKIP
-    >>> write_population_nwb(pop, pathlib.Path(tempfile.mkdtemp()) / "pop.nwb")  # doctest: +SKIP
+    ``pop`` may be None (every recording silent); ``report`` (a ``pandas.DataFrame``,
+    :attr:`sbidic.inference.InferenceResult.report`) becomes the table ``report`` of
+    the ``sbidic`` processing module, one row per recording.
     """
     from hdmf.common import DynamicTable
     from pynwb import NWBHDF5IO
 
-    nwb = _new_file(source, f"{pop.model} populations (sbidic)")
+    model = pop.model if pop is not None else "no"
+    nwb = _new_file(source, f"{model} populations (sbidic)")
     if recordings is not None:
         nwb.units = _units(recordings, None)
+    module = nwb.create_processing_module(_MODULE, "populations inferred by sbidic")
+    if report is not None:
+        module.add(DynamicTable(
+            name="report", description="per-recording report of sbidic infer",
+            columns=[_column(str(c), report[c].to_numpy(), len(report)) for c in report.columns],
+        ))  # fmt: skip
+    if pop is not None:
+        _add_population(module, pop)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+
+def _add_population(module, pop) -> None:
+    from hdmf.common import DynamicTable
+
     n_t, n_c = pop.n_targets, pop.n_cells
     obs = np.asarray(pop.obs_id)
     obs_col = obs.astype(str) if obs.dtype.kind not in "iu" else obs
@@ -225,11 +240,8 @@ def write_population_nwb(
             _column("residual", pop.residual.reshape(-1), n_t * n_c, "max DIC error"),
         ],
     )  # fmt: skip
-    module = nwb.create_processing_module(_MODULE, "populations inferred by sbidic")
     module.add(populations)
     module.add(cells)
-    with NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
 
 
 def read_population_nwb(path: str | os.PathLike):
@@ -246,9 +258,9 @@ def read_population_nwb(path: str | os.PathLike):
 
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
-        if _MODULE not in nwb.processing:
-            raise ValueError(f"{path}: no '{_MODULE}' processing module (no populations)")
-        module = nwb.processing[_MODULE]
+        module = nwb.processing.get(_MODULE)
+        if module is None or "populations" not in module.data_interfaces:
+            raise ValueError(f"{path}: no '{_MODULE}/populations' table (no populations)")
         try:
             pops = {c: np.asarray(module["populations"][c].data[:])
                     for c in module["populations"].colnames}  # fmt: skip
