@@ -242,7 +242,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from sbidic.population import load_population, read_conductance_csv
     from sbidic.simulate import simulate
     from sbidic.simulate.noise import BandLimitedNoise
-    from sbidic.spikes import detect_format, spike_features, write_spike_csv, write_spikes_netcdf
+    from sbidic.spikes import spike_features, write_spike_csv, write_spikes_netcdf
     from sbidic.spikes.io import SPIKE_SUFFIXES
     from sbidic.spikes.readers import write_spikes
 
@@ -286,16 +286,16 @@ def _simulate(args: argparse.Namespace) -> int:
     extra = {"population_ID": population_id.astype(str), "cell_ID": cell_id.astype(str),
              "label": feats.label}  # fmt: skip
     outputs = [args.output] + ([args.plot] if args.plot else [])
-    out_format = detect_format(args.output) if not args.output.lower().endswith(".csv") else "csv"
+    suffix = Path(args.output).suffix.lower()
     with atomic_outputs(outputs) as tmp:
-        if out_format == "csv":
+        if suffix == ".csv":
             write_spike_csv(result.spikes, tmp[0], extra_columns=extra)
-        elif out_format == "text":
+        elif suffix == ".txt":
             write_spikes(result.spikes, tmp[0], "text")
             print("note: a text file holds the spike times only", file=sys.stderr)
-        elif out_format != "netcdf":  # NWB units / npz arrays: conductances as columns
+        elif suffix in (".nwb", ".npz"):  # NWB unit columns / npz arrays, conductances too
             columns = {**extra, **dict(zip(model.conductance_labels, g.T, strict=True))}
-            write_spikes(result.spikes, tmp[0], out_format, extra=columns)
+            write_spikes(result.spikes, tmp[0], suffix[1:], extra=columns)
         else:
             ds = feats.to_dataset()
             ds["population_ID"] = ("train", extra["population_ID"])
@@ -515,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate a population with Brian2 and write its spike trains",
         description="Simulate every cell of a population (netCDF from 'sbidic population', "
         "or a Spike2Pop conductance CSV ID,g_Na,...,g_leak with --model) and write the "
-        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times. "
+        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times "
+        "(.nwb, .npz: with the conductances as columns; .txt: times only). "
         "As in Spike2Pop, the output's ID numbers the simulated cells 0..n-1 in input "
         "order; the input ID is kept as population_ID, and cell_ID identifies each cell "
         "for joining results back: the input's cell_ID column when it has one, else "
@@ -539,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     inf = sub.add_parser(
         "infer",
         help="infer degenerate populations from recorded spike times",
-        description="Read spike trains (Spike2Pop CSV: ID,spiking_times), infer the DICs "
+        description="Read spike trains (Spike2Pop CSV, netCDF, NWB, Neo, npz/npy or text; "
+        "docs/formats.md), infer the DICs "
         "(g_s, g_u) of each recording with the network, sample N conductance sets per "
         "recording and write them (netCDF DataTree, or Spike2Pop CSV ID,g_Na,... for a .csv "
         "output, with the report beside it as NAME_report.csv). Recordings with fewer than 3 "
@@ -597,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort unsorted spike times and drop repeated ones (reported per recording) "
         "instead of stopping with an error",
     )  # fmt: skip
-    inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
+    inf.add_argument("-o", "--output", help="populations: .nc (DataTree), .csv or .nwb")
     _add_progress_flags(inf)
     inf.set_defaults(handler=_infer)
 

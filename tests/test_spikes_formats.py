@@ -1,9 +1,10 @@
 """Spike-file formats beyond Spike2Pop CSV and netCDF: text, npz/npy, NWB (pynwb), Neo.
 
 Every test writes its own small file in the real format (no downloads). Neo cannot
-write Axon .abf or Spike2 .smr/.smrx, so the Neo reader is exercised through the binary
-formats Neo both writes and reads: NIX (.nix, HDF5), Neo's MATLAB files (.mat) and NWB
-through neo.io.NWBIO.
+write Axon .abf or Spike2 .smr/.smrx: the Neo reader is exercised with an Axon ABF1
+file written by pyabf (read by Neo's AxonIO) and with the binary formats Neo both
+writes and reads: NIX (.nix, HDF5), Neo's MATLAB files (.mat) and NWB through
+neo.io.NWBIO. No Spike2 file is exercised.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def test_hdf5_extension_is_told_apart_by_content(tmp_path):
 
 def test_neo_errors_are_one_line_with_the_file(tmp_path):
     (tmp_path / "bad.nix").write_bytes(b"\x00" * 64)
-    with pytest.raises(ValueError, match="bad.nix: not readable as neo") as info:
+    with pytest.raises(ValueError, match=r"bad.nix: not readable by Neo \(NixIO: OSError") as info:
         read_spikes(tmp_path / "bad.nix")
     assert "\n" not in str(info.value)
     block = _block()
@@ -331,3 +332,17 @@ def test_unknown_format_and_extension_are_clear(tmp_path):
 def test_npz_writer_rejects_reserved_names(tmp_path):
     with pytest.raises(ValueError, match="clashes"):
         write_spikes_npz(_trains(), tmp_path / "s.npz", extra={"times": [1, 2, 3]})
+
+
+def test_axon_abf_voltage_trace_through_neo(tmp_path):
+    """A real Axon Binary File (ABF1, written by pyabf) read by Neo's AxonIO."""
+    writer = pytest.importorskip("pyabf.abfWriter", reason="the .abf test writes with pyabf")
+    t = np.arange(0.0, 500.0, 0.1)  # ms, 10 kHz (Neo's AxonIO needs >= 2000 samples)
+    v = np.where((t % 20.0) < 1.0, 30.0, -60.0)  # mV
+    path = tmp_path / "cell.abf"
+    writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
+    assert detect_format(path) == "neo"
+    st = read_spikes(path)  # no spike trains in the file: detected in the trace
+    assert len(st) == 1
+    np.testing.assert_allclose(st[0], np.arange(20.0, 500.0, 20.0))
+    np.testing.assert_allclose(read_spikes(path, up_mV=40.0).n_spikes, [0])

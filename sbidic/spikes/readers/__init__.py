@@ -56,7 +56,7 @@ class Format:
 def _read_csv(path, *, check=True, **options):
     from sbidic.spikes.io import read_spike_csv
 
-    _no_options("csv", options)
+    _no_options(path, "csv", options)
     return read_spike_csv(path, check=check)
 
 
@@ -69,7 +69,7 @@ def _write_csv(trains, path, *, extra=None):
 def _read_netcdf(path, *, check=True, **options):
     from sbidic.spikes.io import read_spikes_netcdf
 
-    _no_options("netcdf", options)
+    _no_options(path, "netcdf", options)
     return read_spikes_netcdf(path, check=check)
 
 
@@ -91,9 +91,9 @@ def _lazy(module: str, name: str) -> Callable[..., Any]:
     return call
 
 
-def _no_options(fmt: str, options: Mapping[str, Any]) -> None:
+def _no_options(path, fmt: str, options: Mapping[str, Any]) -> None:
     if options:
-        raise ValueError(f"the {fmt} reader takes no options; got {sorted(options)}")
+        raise ValueError(f"{path}: the {fmt} reader takes no options; got {sorted(options)}")
 
 
 #: Every format sbidic reads, by name.
@@ -270,7 +270,7 @@ def read_spikes(
             "(pip install 'sbidic[formats]')"
         ) from None
     except ValueError as err:
-        if str(err).startswith(str(path)) or str(err).startswith("the "):
+        if str(err).startswith(str(path)):
             raise
         raise ValueError(f"{path}: not readable as {fmt.name}: {_first_line(err)}") from None
     except (OSError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as err:
@@ -315,7 +315,4 @@ def write_spikes(
         writable = [f.name for f in FORMATS.values() if f.write]
         raise ValueError(f"cannot write spike-file format {name!r}; one of {writable}")
     with atomic_outputs([check_output(path, suffixes)]) as (tmp,):
-        if extra:
-            fmt.write(trains, tmp, extra=extra)
-        else:
-            fmt.write(trains, tmp)
+        fmt.write(trains, tmp, extra=extra)

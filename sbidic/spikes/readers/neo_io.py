@@ -28,8 +28,16 @@ __all__ = ["read_neo"]
 def _open(path: str | os.PathLike, io: str | None):
     import neo.io
 
-    if io is None:
-        return neo.io.get_io(str(path))
+    if io is None:  # neo.io.get_io, keeping the reason the last candidate failed
+        candidates = neo.io.list_candidate_ios(str(path))
+        if not candidates:
+            raise ValueError(f"{path}: no Neo IO reads this extension")
+        for cls in candidates:
+            try:
+                return cls(str(path))
+            except Exception as err:  # noqa: BLE001 -- any failure: try the next IO
+                reason = f"{cls.__name__}: {type(err).__name__}: {err}".splitlines()[0]
+        raise ValueError(f"{path}: not readable by Neo ({reason})")
     cls = getattr(neo.io, io, None)
     if cls is None or not isinstance(cls, type):
         raise ValueError(f"{path}: neo.io has no IO class {io!r}")
