@@ -410,7 +410,8 @@ def _infer(args: argparse.Namespace) -> int:
         check_result_path(args.output)
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime)
     in_format = args.format or detect_format(args.recordings)
-    print(f"reading {args.recordings} as {in_format} ({FORMATS[in_format].description})",
+    print(f"sbidic infer: reading {args.recordings} as {in_format} "
+          f"({FORMATS[in_format].description})",
           file=sys.stderr)  # fmt: skip
     recordings = read_spikes(args.recordings, in_format, check=not args.repair)
     if args.repair:
