@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument("-n", type=int, default=100, help="cells per target (default 100)")
     pop.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
     pop.add_argument(
-        "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...) or netCDF"
+        "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...), .nc or .nwb"
     )
     pop.set_defaults(handler=_population)
 
@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for joining results back: the input's cell_ID column when it has one, else "
         "'<population ID>:<position within that population>'.",
     )
-    sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
+    sim.add_argument("input", help="population .nc/.nwb, or conductance .csv (needs --model)")
     sim.add_argument("--model", choices=available_models(), help="model of a CSV input")
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")

@@ -125,3 +125,29 @@ def test_infer_detects_spikes_in_an_abf_voltage_trace(tmp_path, capsys):
     assert rc == 0, captured.err
     assert f"reading {path} as neo" in captured.err
     assert len(out.read_text().splitlines()) == 1 + 2
+
+
+def test_population_and_simulate_stay_in_nwb(tmp_path, capsys):
+    from sbidic import load_population
+
+    pop, sims = tmp_path / "pop.nwb", tmp_path / "sims.nwb"
+    assert main(["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "2",
+                 "--seed", "0", "-o", str(pop)]) == 0  # fmt: skip
+    assert load_population(pop).conductances.shape == (1, 2, 8)
+    assert main(["simulate", str(pop), "--duration", "1500", "--transient", "500",
+                 "-o", str(sims)]) == 0  # fmt: skip
+    assert len(read_spikes(sims)) == 2
+
+
+@pytest.mark.slow
+def test_scored_populations_keep_their_fidelity_in_nwb(tmp_path, recordings):
+    import sbidic
+
+    short = {"duration_ms": 1500.0, "transient_ms": 500.0}
+    result = sbidic.infer(recordings[:1], "stg", n=2, seed=0, score=True, simulation=short)
+    result.save(tmp_path / "scored.nwb")
+    with pynwb.NWBHDF5IO(str(tmp_path / "scored.nwb"), "r") as io:
+        table = io.read().processing["sbidic"]["fidelity"].to_dataframe()
+    expected = result.population.fidelity_table()
+    assert list(table.columns) == list(expected.columns) and len(table) == 2
+    np.testing.assert_array_equal(table["cell"], expected["cell"])

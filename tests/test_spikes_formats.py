@@ -195,7 +195,7 @@ def test_nwb_output_alongside_copies_the_session(tmp_path):
 
 
 def test_nwb_population_round_trip(tmp_path):
-    from sbidic import sample_populations
+    from sbidic import load_population, sample_populations
 
     pop = sample_populations("stg", [[-4.0, 5.0], [-3.0, 6.0]], n=4, rng=0)
     pop = type(pop)(**{**pop.__dict__, "obs_id": np.array(["r1", "r2"])})
@@ -207,6 +207,35 @@ def test_nwb_population_round_trip(tmp_path):
     for name in ("target", "conductances", "dics", "residual", "acceptance"):
         np.testing.assert_array_equal(getattr(back, name), getattr(pop, name))
     assert read_spikes(tmp_path / "pop.nwb").ids.tolist() == ["r1", "r2", "r3"]
+    pop.save(tmp_path / "saved.nwb")  # Population.save / load_population by extension
+    saved = load_population(tmp_path / "saved.nwb")
+    np.testing.assert_array_equal(saved.conductances, pop.conductances)
+
+
+class _Scores:
+    """Per-cell fidelity scores as ``FidelityScores.as_dict`` gives them."""
+
+    def __init__(self, shape):
+        rng = np.random.default_rng(0)
+        self.values = {"passed": rng.random(shape) > 0.5, "van_rossum": rng.random(shape),
+                       "failed_feature": np.full(shape, "rate")}  # fmt: skip
+
+    def as_dict(self):
+        return self.values
+
+
+def test_nwb_population_fidelity_table(tmp_path):
+    from sbidic import sample_populations
+
+    pop = sample_populations("stg", [[-4.0, 5.0]], n=3, rng=0)
+    pop = type(pop)(**{**pop.__dict__, "fidelity": _Scores((1, 3))})
+    write_population_nwb(pop, tmp_path / "scored.nwb")
+    with pynwb.NWBHDF5IO(str(tmp_path / "scored.nwb"), "r") as io:
+        table = io.read().processing["sbidic"]["fidelity"].to_dataframe()
+    expected = pop.fidelity_table()
+    assert list(table.columns) == list(expected.columns)
+    for column in expected.columns:
+        assert table[column].tolist() == expected[column].tolist()
 
 
 def test_nwb_errors_are_one_line(tmp_path):

@@ -156,7 +156,7 @@ def check_result_path(path: str | os.PathLike) -> Path:
     from sbidic.files import check_output
     from sbidic.population.result import POPULATION_SUFFIXES
 
-    return check_output(path, (*POPULATION_SUFFIXES, ".nwb"))
+    return check_output(path, POPULATION_SUFFIXES)
 
 
 def _as_recordings(recordings, ids) -> SpikeTrains:

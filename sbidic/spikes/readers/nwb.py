@@ -19,8 +19,10 @@ else the unit ids.
   ``V_th`` (mV), ``target_g_s``, ``target_g_u``, ``acceptance``) and a table
   ``population_cells`` (one row per cell: ``population_ID``, the conductances
   ``g_<name>`` (mS/cm^2), the achieved DICs ``g_f``, ``g_s``, ``g_u`` and
-  ``residual``), read back by :func:`read_population_nwb`; ``sbidic infer -o x.nwb``
-  adds the table ``report`` (one row per recording, the columns of the infer report).
+  ``residual``), read back by :func:`read_population_nwb`; a population with fidelity
+  scores adds the table ``fidelity`` (one row per cell, the columns of
+  ``Population.fidelity_table``; not restored by :func:`read_population_nwb`), and
+  ``sbidic infer -o x.nwb`` the table ``report`` (one row per recording).
 """
 
 from __future__ import annotations
@@ -189,7 +191,6 @@ def write_population_nwb(
     :attr:`sbidic.inference.InferenceResult.report`) becomes the table ``report`` of
     the ``sbidic`` processing module, one row per recording.
     """
-    from hdmf.common import DynamicTable
     from pynwb import NWBHDF5IO
 
     model = pop.model if pop is not None else "no"
@@ -198,14 +199,22 @@ def write_population_nwb(
         nwb.units = _units(recordings, None)
     module = nwb.create_processing_module(_MODULE, "populations inferred by sbidic")
     if report is not None:
-        module.add(DynamicTable(
-            name="report", description="per-recording report of sbidic infer",
-            columns=[_column(str(c), report[c].to_numpy(), len(report)) for c in report.columns],
-        ))  # fmt: skip
+        module.add(_table("report", "per-recording report of sbidic infer", report))
     if pop is not None:
         _add_population(module, pop)
+        if pop.fidelity is not None:
+            module.add(_table("fidelity", "per-cell fidelity scores", pop.fidelity_table()))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+
+
+def _table(name: str, description: str, frame):
+    """A ``DynamicTable`` of a ``pandas.DataFrame``, one column per frame column."""
+    from hdmf.common import DynamicTable
+
+    n = len(frame)
+    columns = [_column(str(c), frame[c].to_numpy(), n) for c in frame.columns]
+    return DynamicTable(name=name, description=description, columns=columns)
 
 
 def _add_population(module, pop) -> None:
