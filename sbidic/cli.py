@@ -436,7 +436,8 @@ def _infer(args: argparse.Namespace) -> int:
           f"{args.n} cells per non-silent recording")  # fmt: skip
     print(format_report(result.report))
     if args.output:
-        for path in result.save(args.output):
+        source = args.recordings if in_format == "nwb" else None  # NWB session kept
+        for path in result.save(args.output, source=source):
             print(f"written to {path}")
     return 0
 

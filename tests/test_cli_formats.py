@@ -111,6 +111,8 @@ def test_infer_writes_populations_and_report_to_nwb(tmp_path, capsys, recordings
     with pynwb.NWBHDF5IO(str(out), "r") as io:
         report = io.read().processing["sbidic"]["report"].to_dataframe()
     assert len(report) == 3 and "silent" in " ".join(map(str, report["status"]))
+    with pynwb.NWBHDF5IO(str(path), "r") as src, pynwb.NWBHDF5IO(str(out), "r") as dst:
+        assert dst.read().identifier == src.read().identifier + "-sbidic"
 
 
 def test_infer_detects_spikes_in_an_abf_voltage_trace(tmp_path, capsys):

@@ -112,15 +112,18 @@ class InferenceResult:
         tree["recordings"] = xr.DataTree(ds)
         return tree
 
-    def save(self, path: str | os.PathLike) -> list[str]:
+    def save(
+        self, path: str | os.PathLike, *, source: str | os.PathLike | None = None
+    ) -> list[str]:
         """Write the result; returns the files written.
 
         ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording),
         the report beside it as ``<name>_report.csv`` and, when the cells were
         simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
         in the same order). ``.nwb``: a new NWB file with the populations and the report
-        as tables of its ``sbidic`` processing module (``docs/formats.md``). Anything
-        else: netCDF of :meth:`to_datatree`.
+        as tables of its ``sbidic`` processing module (``docs/formats.md``), with the
+        session metadata of the NWB recording ``source`` if given. Anything else:
+        netCDF of :meth:`to_datatree`.
         """
         from sbidic.files import atomic_outputs
 
@@ -129,7 +132,7 @@ class InferenceResult:
             from sbidic.spikes.readers.nwb import write_population_nwb
 
             with atomic_outputs([path]) as (tmp,):
-                write_population_nwb(self.population, tmp, report=self.report)
+                write_population_nwb(self.population, tmp, report=self.report, source=source)
             return [str(path)]
         if path.suffix.lower() != ".csv":
             with atomic_outputs([path]) as (tmp,):
