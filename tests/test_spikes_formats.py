@@ -375,3 +375,13 @@ def test_axon_abf_voltage_trace_through_neo(tmp_path):
     assert len(st) == 1
     np.testing.assert_allclose(st[0], np.arange(20.0, 500.0, 20.0))
     np.testing.assert_allclose(read_spikes(path, up_mV=40.0).n_spikes, [0])
+
+
+def test_an_option_the_reader_does_not_take_is_named(tmp_path):
+    write_spikes(_trains(), tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="npz reader takes no option id_column .its options: "
+                                         "time_unit"):  # fmt: skip
+        read_spikes(tmp_path / "s.npz", id_column="x")
+    write_spikes(_trains(), tmp_path / "s.csv")
+    with pytest.raises(ValueError, match="csv reader takes no option up_mV .its options: none"):
+        read_spikes(tmp_path / "s.csv", up_mV=5.0)

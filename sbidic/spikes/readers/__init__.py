@@ -25,6 +25,7 @@ text      .txt, numeric .csv                     one train per line          yes
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -32,6 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sbidic.spikes.io import (
+    read_spike_csv,
+    read_spikes_netcdf,
+    write_spike_csv,
+    write_spikes_netcdf,
+)
+from sbidic.spikes.readers.arrays import read_npy, read_npz, write_spikes_npz
+from sbidic.spikes.readers.neo_io import read_neo
+from sbidic.spikes.readers.nwb import read_nwb, write_spikes_nwb
+from sbidic.spikes.readers.text import looks_numeric, read_text, write_spikes_text
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = ["FORMATS", "detect_format", "read_spikes", "write_spikes"]
@@ -53,74 +64,24 @@ class Format:
     needs: str | None = None  # optional package the format needs
 
 
-def _read_csv(path, *, check=True, **options):
-    from sbidic.spikes.io import read_spike_csv
-
-    _no_options(path, "csv", options)
-    return read_spike_csv(path, check=check)
-
-
 def _write_csv(trains, path, *, extra=None):
-    from sbidic.spikes.io import write_spike_csv
-
     write_spike_csv(trains, path, extra_columns=extra)
-
-
-def _read_netcdf(path, *, check=True, **options):
-    from sbidic.spikes.io import read_spikes_netcdf
-
-    _no_options(path, "netcdf", options)
-    return read_spikes_netcdf(path, check=check)
-
-
-def _write_netcdf(trains, path, *, extra=None):
-    from sbidic.spikes.io import write_spikes_netcdf
-
-    write_spikes_netcdf(trains, path, extra=extra)
-
-
-def _lazy(module: str, name: str) -> Callable[..., Any]:
-    def call(*args, **kwargs):
-        import importlib
-
-        return getattr(importlib.import_module(f"sbidic.spikes.readers.{module}"), name)(
-            *args, **kwargs
-        )
-
-    call.__name__ = name
-    return call
-
-
-def _no_options(path, fmt: str, options: Mapping[str, Any]) -> None:
-    if options:
-        raise ValueError(f"{path}: the {fmt} reader takes no options; got {sorted(options)}")
 
 
 #: Every format sbidic reads, by name.
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("csv", "Spike2Pop CSV (ID,spiking_times)", (".csv",), _read_csv, _write_csv),
-        Format(
-            "netcdf", "netCDF CF contiguous ragged array", (".nc", ".nc4", ".netcdf", ".cdf"),
-            _read_netcdf, _write_netcdf,
-        ),  # fmt: skip
-        Format(
-            "nwb", "NWB Units table (pynwb)", (".nwb",),
-            _lazy("nwb", "read_nwb"), _lazy("nwb", "write_spikes_nwb"), "pynwb",
-        ),  # fmt: skip
-        Format("neo", "Neo (spike trains, or spikes detected in voltage traces)", (),
-               _lazy("neo_io", "read_neo"), None, "neo"),  # fmt: skip
-        Format(
-            "npz", "NumPy .npz: times + offsets (+ ids)", (".npz",),
-            _lazy("arrays", "read_npz"), _lazy("arrays", "write_spikes_npz"),
-        ),  # fmt: skip
-        Format("npy", "NumPy .npy: one train, or NaN-padded rows", (".npy",),
-               _lazy("arrays", "read_npy")),  # fmt: skip
-        Format(
-            "text", "text, one train per line", (".txt",),
-            _lazy("text", "read_text"), _lazy("text", "write_spikes_text"),
-        ),  # fmt: skip
+        Format("csv", "Spike2Pop CSV (ID,spiking_times)", (".csv",), read_spike_csv, _write_csv),
+        Format("netcdf", "netCDF CF contiguous ragged array", (".nc", ".nc4", ".netcdf", ".cdf"),
+               read_spikes_netcdf, write_spikes_netcdf),  # fmt: skip
+        Format("nwb", "NWB Units table (pynwb)", (".nwb",), read_nwb, write_spikes_nwb, "pynwb"),
+        Format("neo", "Neo (spike trains, or spikes detected in voltage traces)", (), read_neo,
+               None, "neo"),  # fmt: skip
+        Format("npz", "NumPy .npz: times + offsets (+ ids)", (".npz",), read_npz,
+               write_spikes_npz),  # fmt: skip
+        Format("npy", "NumPy .npy: one train, or NaN-padded rows", (".npy",), read_npy),
+        Format("text", "text, one train per line", (".txt",), read_text, write_spikes_text),
     )
 }
 
@@ -132,8 +93,6 @@ def _head(path: Path, n: int = 4096) -> bytes:
 
 def _csv_kind(path: Path) -> str:
     """``csv`` for a Spike2Pop file, ``text`` for a headerless numeric one."""
-    from sbidic.spikes.readers.text import looks_numeric
-
     for line in _head(path).decode("utf-8-sig", errors="replace").splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             return "text" if looks_numeric(line) else "csv"
@@ -209,6 +168,16 @@ def detect_format(path: str | os.PathLike) -> str:
     )
 
 
+def _check_options(path, fmt: Format, options: Mapping[str, Any]) -> None:
+    """Reader options the reader does not take are an error naming the ones it takes."""
+    params = inspect.signature(fmt.read).parameters
+    unknown = sorted(set(options) - set(params) - {"path", "check"})
+    if unknown:
+        takes = [p for p in params if p not in ("path", "check")]
+        raise ValueError(f"{path}: the {fmt.name} reader takes no option {', '.join(unknown)} "
+                         f"(its options: {', '.join(takes) or 'none'})")  # fmt: skip
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
@@ -261,6 +230,7 @@ def read_spikes(
     if name not in FORMATS:
         raise ValueError(f"unknown spike-file format {name!r}; one of {', '.join(FORMATS)}")
     fmt = FORMATS[name]
+    _check_options(path, fmt, options)
     logger.info("reading %s as %s (%s)", path, fmt.name, fmt.description)
     try:
         return fmt.read(path, check=check, **options)
