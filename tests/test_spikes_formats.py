@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sys
 
 import numpy as np
 import pytest
@@ -385,3 +386,13 @@ def test_an_option_the_reader_does_not_take_is_named(tmp_path):
     write_spikes(_trains(), tmp_path / "s.csv")
     with pytest.raises(ValueError, match="csv reader takes no option up_mV .its options: none"):
         read_spikes(tmp_path / "s.csv", up_mV=5.0)
+
+
+@pytest.mark.parametrize(("module", "suffix"), [("pynwb", ".nwb"), ("neo", ".nix")])
+def test_a_missing_optional_package_says_how_to_install_it(tmp_path, monkeypatch, module, suffix):
+    path = tmp_path / f"rec{suffix}"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, f"{module}.io", None)
+    with pytest.raises(ValueError, match=rf"needs {module} \(pip install 'sbidic\[formats\]'\)"):
+        read_spikes(path, "nwb" if module == "pynwb" else "neo")
