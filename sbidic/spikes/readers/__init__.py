@@ -9,7 +9,7 @@ NIX), logs which one it used on the ``sbidic.spikes`` logger, and returns
 ========  =====================================  ==========================  =========
 format    extensions                             reader                      writer
 ========  =====================================  ==========================  =========
-csv       .csv (header with ``spiking_times``)   Spike2Pop CSV               yes
+csv       .csv (first line not numbers)          Spike2Pop CSV               yes
 netcdf    .nc .nc4 .netcdf .cdf                  CF ragged array             yes
 nwb       .nwb, NWB .h5/.hdf5                    pynwb Units table           yes
 neo       any extension Neo knows (.abf .smr     Neo ``SpikeTrain`` or       no
@@ -20,7 +20,9 @@ text      .txt, numeric .csv                     one train per line          yes
 ========  =====================================  ==========================  =========
 
 ``pynwb`` and ``neo`` are optional (``pip install 'sbidic[formats]'``); see
-``docs/formats.md`` for every layout.
+``docs/formats.md`` for every layout. :data:`FORMATS` is the registry: a
+:class:`Format` added to it (a reader taking ``path, *, check`` and keyword options)
+is found by its extensions.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from sbidic.spikes.readers.nwb import read_nwb, write_spikes_nwb
 from sbidic.spikes.readers.text import looks_numeric, read_text, write_spikes_text
 from sbidic.spikes.trains import SpikeTrains
 
-__all__ = ["FORMATS", "detect_format", "read_spikes", "write_spikes"]
+__all__ = ["FORMATS", "Format", "detect_format", "read_spikes", "write_spikes"]
 
 logger = logging.getLogger("sbidic.spikes")
 
