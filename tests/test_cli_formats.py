@@ -115,12 +115,11 @@ def test_infer_writes_populations_and_report_to_nwb(tmp_path, capsys, recordings
         assert dst.read().identifier == src.read().identifier + "-sbidic"
 
 
-def test_infer_detects_spikes_in_an_abf_voltage_trace(tmp_path, capsys):
-    writer = pytest.importorskip("pyabf.abfWriter", reason="the .abf test writes with pyabf")
+def test_infer_detects_spikes_in_an_abf_voltage_trace(tmp_path, capsys, abf_writer):
     t = np.arange(0.0, 3000.0, 0.1)  # ms, 10 kHz: tonic spiking at 10 Hz
     v = np.where((t % 100.0) < 1.0, 30.0, -60.0)
     path = tmp_path / "cell.abf"
-    writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
+    abf_writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
     out = tmp_path / "pop.csv"
     rc = main(["infer", str(path), "--model", "stg", "-n", "2", "--seed", "0", "-o", str(out)])
     captured = capsys.readouterr()

@@ -364,13 +364,12 @@ def test_npz_writer_rejects_reserved_names(tmp_path):
         write_spikes_npz(_trains(), tmp_path / "s.npz", extra={"times": [1, 2, 3]})
 
 
-def test_axon_abf_voltage_trace_through_neo(tmp_path):
+def test_axon_abf_voltage_trace_through_neo(tmp_path, abf_writer):
     """A real Axon Binary File (ABF1, written by pyabf) read by Neo's AxonIO."""
-    writer = pytest.importorskip("pyabf.abfWriter", reason="the .abf test writes with pyabf")
     t = np.arange(0.0, 500.0, 0.1)  # ms, 10 kHz (Neo's AxonIO needs >= 2000 samples)
     v = np.where((t % 20.0) < 1.0, 30.0, -60.0)  # mV
     path = tmp_path / "cell.abf"
-    writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
+    abf_writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
     assert detect_format(path) == "neo"
     st = read_spikes(path)  # no spike trains in the file: detected in the trace
     assert len(st) == 1
