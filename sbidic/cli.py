@@ -413,7 +413,8 @@ def _infer(args: argparse.Namespace) -> int:
     print(f"sbidic infer: reading {args.recordings} as {in_format} "
           f"({FORMATS[in_format].description})",
           file=sys.stderr)  # fmt: skip
-    recordings = read_spikes(args.recordings, in_format, check=not args.repair)
+    recordings = read_spikes(args.recordings, in_format, check=not args.repair,
+                             **_read_options(args.read_option))  # fmt: skip
     if args.repair:
         recordings, repaired = recordings.repair()
         if repaired.changed:
@@ -440,6 +441,20 @@ def _infer(args: argparse.Namespace) -> int:
         for path in result.save(args.output, source=source):
             print(f"written to {path}")
     return 0
+
+
+def _read_options(items: list[str]) -> dict:
+    """``KEY=VALUE`` reader options; numbers become floats."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--read-option takes KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            options[key.strip()] = value.strip()
+    return options
 
 
 def _spike_formats() -> list[str]:
@@ -554,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "Neo reads, .npz/.npy or text (docs/formats.md)")  # fmt: skip
     inf.add_argument("--format", choices=_spike_formats(),
                      help="reader of the recordings (default: by extension/content)")  # fmt: skip
+    inf.add_argument("--read-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="reader option, e.g. time_unit=s, id_column=label, source=signals, "
+                     "up_mV=0 (docs/formats.md)")  # fmt: skip
     inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")

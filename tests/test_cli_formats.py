@@ -152,3 +152,19 @@ def test_scored_populations_keep_their_fidelity_in_nwb(tmp_path, recordings):
     expected = result.population.fidelity_table()
     assert list(table.columns) == list(expected.columns) and len(table) == 2
     np.testing.assert_array_equal(table["cell"], expected["cell"])
+
+
+def test_infer_passes_reader_options(tmp_path, capsys, abf_writer):
+    t = np.arange(0.0, 3000.0, 0.1)  # spikes peak at 5 mV: seen only with a lower threshold
+    v = np.where((t % 100.0) < 1.0, 5.0, -60.0)
+    path = tmp_path / "low.abf"
+    abf_writer.writeABF1(v[None, :], str(path), 10_000, units="mV")
+    argv = ["infer", str(path), "--model", "stg", "-n", "2", "--seed", "0"]
+    assert main(argv) == 0 and "silent: fewer than 3 spikes" in capsys.readouterr().out
+    assert main([*argv, "--read-option", "up_mV=0", "--read-option", "down_mV=-10"]) == 0
+    out = capsys.readouterr().out
+    assert "fewer than 3 spikes" not in out and "spiking" in out
+    assert main([*argv, "--read-option", "id_column=x"]) == 2
+    assert "neo reader takes no option id_column" in capsys.readouterr().err
+    assert main([*argv, "--read-option", "up_mV"]) == 2
+    assert "--read-option takes KEY=VALUE" in capsys.readouterr().err
