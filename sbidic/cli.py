@@ -276,6 +276,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from sbidic.simulate.noise import BandLimitedNoise
     from sbidic.spikes import spike_features, write_spike_csv, write_spikes_netcdf
     from sbidic.spikes.io import SPIKE_SUFFIXES
+    from sbidic.spikes.readers import write_spikes
 
     check_input(args.input, "conductances file")
     check_output(args.output, SPIKE_SUFFIXES)
@@ -317,9 +318,16 @@ def _simulate(args: argparse.Namespace) -> int:
     extra = {"population_ID": population_id.astype(str), "cell_ID": cell_id.astype(str),
              "label": feats.label}  # fmt: skip
     outputs = [args.output] + ([args.plot] if args.plot else [])
+    suffix = Path(args.output).suffix.lower()
     with atomic_outputs(outputs) as tmp:
-        if args.output.lower().endswith(".csv"):
+        if suffix == ".csv":
             write_spike_csv(result.spikes, tmp[0], extra_columns=extra)
+        elif suffix == ".txt":
+            write_spikes(result.spikes, tmp[0], "text")
+            print("note: a text file holds the spike times only", file=sys.stderr)
+        elif suffix in (".nwb", ".npz"):  # NWB unit columns / npz arrays, conductances too
+            columns = {**extra, **dict(zip(model.conductance_labels, g.T, strict=True))}
+            write_spikes(result.spikes, tmp[0], suffix[1:], extra=columns)
         else:
             ds = feats.to_dataset()
             ds["population_ID"] = ("train", extra["population_ID"])
@@ -432,7 +440,8 @@ def _infer(args: argparse.Namespace) -> int:
     from sbidic.inference.pretrained import load_estimator_or_pretrained
     from sbidic.inference.result import check_result_path
     from sbidic.inference.verify import VerifyBudget
-    from sbidic.spikes import read_spikes
+    from sbidic.spikes import detect_format, read_spikes
+    from sbidic.spikes.readers import FORMATS
 
     check_input(args.recordings, "recordings file")
     if args.estimator is not None:
@@ -440,7 +449,12 @@ def _infer(args: argparse.Namespace) -> int:
     if args.output:
         check_result_path(args.output)
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime)
-    recordings = read_spikes(args.recordings, check=not args.repair)
+    in_format = args.format or detect_format(args.recordings)
+    print(f"sbidic infer: reading {args.recordings} as {in_format} "
+          f"({FORMATS[in_format].description})",
+          file=sys.stderr)  # fmt: skip
+    recordings = read_spikes(args.recordings, in_format, check=not args.repair,
+                             **_read_options(args.read_option))  # fmt: skip
     if args.repair:
         recordings, repaired = recordings.repair()
         if repaired.changed:
@@ -450,7 +464,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     bar = _progress_bar(args, "recordings")
     # populations go to the output batch by batch; only the report stays in memory
-    writer = ResultWriter(args.output) if args.output else None
+    source = args.recordings if in_format == "nwb" else None  # an NWB output keeps the session
+    writer = ResultWriter(args.output, source=source) if args.output else None
     reports = []
     with bar, warnings.catch_warnings(record=True) as caught, writer or contextlib.nullcontext():
         warnings.simplefilter("always", UserWarning)
@@ -472,6 +487,26 @@ def _infer(args: argparse.Namespace) -> int:
     for path in writer.written if writer else []:
         print(f"written to {path}")
     return 0
+
+
+def _read_options(items: list[str]) -> dict:
+    """``KEY=VALUE`` reader options; numbers become floats."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--read-option takes KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            options[key.strip()] = value.strip()
+    return options
+
+
+def _spike_formats() -> list[str]:
+    from sbidic.spikes.readers import FORMATS
+
+    return list(FORMATS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -501,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument("-n", type=int, default=100, help="cells per target (default 100)")
     pop.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
     pop.add_argument(
-        "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...) or netCDF"
+        "-o", "--output", help="write the population: .csv (Spike2Pop: ID,g_Na,...), .nc or .nwb"
     )
     _add_progress_flags(pop)
     pop.set_defaults(handler=_population)
@@ -544,13 +579,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate a population with Brian2 and write its spike trains",
         description="Simulate every cell of a population (netCDF from 'sbidic population', "
         "or a Spike2Pop conductance CSV ID,g_Na,...,g_leak with --model) and write the "
-        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times. "
+        "spike trains as netCDF or, for a .csv output, Spike2Pop CSV ID,spiking_times "
+        "(.nwb, .npz: with the conductances as columns; .txt: times only). "
         "As in Spike2Pop, the output's ID numbers the simulated cells 0..n-1 in input "
         "order; the input ID is kept as population_ID, and cell_ID identifies each cell "
         "for joining results back: the input's cell_ID column when it has one, else "
         "'<population ID>:<position within that population>'.",
     )
-    sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
+    sim.add_argument("input", help="population .nc/.nwb, or conductance .csv (needs --model)")
     sim.add_argument("--model", choices=available_models(), help="model of a CSV input")
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
@@ -560,21 +596,29 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--jobs", type=int, default=1, help="worker processes")
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
-    sim.add_argument("-o", "--output", required=True, help="spike trains: .nc or .csv")
+    sim.add_argument("-o", "--output", required=True,
+                     help="spike trains: .nc, .csv, .nwb, .npz or .txt")  # fmt: skip
     _add_progress_flags(sim)
     sim.set_defaults(handler=_simulate)
 
     inf = sub.add_parser(
         "infer",
         help="infer degenerate populations from recorded spike times",
-        description="Read spike trains (Spike2Pop CSV: ID,spiking_times), infer the DICs "
+        description="Read spike trains (Spike2Pop CSV, netCDF, NWB, Neo, npz/npy or text; "
+        "docs/formats.md), infer the DICs "
         "(g_s, g_u) of each recording with the network, sample N conductance sets per "
         "recording and write them (netCDF DataTree, or Spike2Pop CSV ID,g_Na,... for a .csv "
         "output, with the report beside it as NAME_report.csv). Recordings with fewer than 3 "
         "spikes are reported as silent; only the first 250 spikes of longer trains are read "
         "(reported).",
     )
-    inf.add_argument("recordings", help="spike times: CSV (ID,spiking_times) or netCDF")
+    inf.add_argument("recordings", help="spike times: Spike2Pop CSV, netCDF, NWB, any file "
+                     "Neo reads, .npz/.npy or text (docs/formats.md)")  # fmt: skip
+    inf.add_argument("--format", choices=_spike_formats(),
+                     help="reader of the recordings (default: by extension/content)")  # fmt: skip
+    inf.add_argument("--read-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="reader option, e.g. time_unit=s, id_column=label, source=signals, "
+                     "up_mV=0 (docs/formats.md)")  # fmt: skip
     inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
@@ -622,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort unsorted spike times and drop repeated ones (reported per recording) "
         "instead of stopping with an error",
     )  # fmt: skip
-    inf.add_argument("-o", "--output", help="populations: .nc (DataTree) or .csv")
+    inf.add_argument("-o", "--output", help="populations: .nc (DataTree), .csv or .nwb")
     _add_progress_flags(inf)
     inf.set_defaults(handler=_infer)
 

@@ -38,3 +38,14 @@ def ref(request) -> tuple[str, dict]:
 def nan_array(values) -> np.ndarray:
     """JSON list with ``null`` for NaN as a float array."""
     return np.array([[np.nan if x is None else x for x in row] for row in values], dtype=float)
+
+
+@pytest.fixture
+def abf_writer():
+    """pyabf's ABF1 writer (``.abf`` test files). Importing pyabf sets numpy's global
+    print options (threshold=5), which would break later doctests: they are restored."""
+    options = np.get_printoptions()
+    try:
+        yield pytest.importorskip("pyabf.abfWriter", reason="the .abf tests write with pyabf")
+    finally:
+        np.set_printoptions(**options)

@@ -197,5 +197,5 @@ def test_read_write_dispatch_on_extension(tmp_path, name):
 
 
 def test_unknown_extension_raises(tmp_path):
-    with pytest.raises(ValueError, match="unknown spike-file extension '.txt'"):
-        write_spikes(_random_trains(), tmp_path / "s.txt")
+    with pytest.raises(ValueError, match="unknown spike-file extension '.xyz'"):
+        write_spikes(_random_trains(), tmp_path / "s.xyz")

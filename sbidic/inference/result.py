@@ -72,15 +72,20 @@ class InferenceResult:
         tree["recordings"] = xr.DataTree(_recordings_dataset(self.report))
         return tree
 
-    def save(self, path: str | os.PathLike) -> list[str]:
+    def save(
+        self, path: str | os.PathLike, *, source: str | os.PathLike | None = None
+    ) -> list[str]:
         """Write the result; returns the files written.
 
         ``.csv``: the cells as Spike2Pop CSV (``ID, g_Na, ..., g_leak``, ID = recording),
         the report beside it as ``<name>_report.csv`` and, when the cells were
         simulated, their fidelity scores as ``<name>_fidelity.csv`` (one row per cell,
-        in the same order). Anything else: netCDF of :meth:`to_datatree`.
+        in the same order). ``.nwb``: a new NWB file with the populations and the report
+        as tables of its ``sbidic`` processing module (``docs/formats.md``), with the
+        session metadata of the NWB recording ``source`` if given. Anything else:
+        netCDF of :meth:`to_datatree`.
         """
-        with ResultWriter(path) as writer:
+        with ResultWriter(path, source=source) as writer:
             writer.write(self)
         return writer.written
 
@@ -109,9 +114,15 @@ class ResultWriter:
     ...         out.write(part)
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, source: str | os.PathLike | None = None
+    ) -> None:
         self.path = check_result_path(path)
         self.csv = self.path.suffix.lower() == ".csv"
+        # NWB files are written whole at the end (the parts are kept until then)
+        self.nwb = self.path.suffix.lower() == ".nwb"
+        self.source = source
+        self._parts: list[InferenceResult] = []
         stem = str(self.path)[: -len(self.path.suffix)]
         self._targets = [self.path]
         if self.csv:
@@ -141,6 +152,9 @@ class ResultWriter:
     def write(self, part: InferenceResult) -> None:
         """Append the recordings of ``part`` (after those already written)."""
         self._reports.append(part.report)
+        if self.nwb:
+            self._parts.append(part)
+            return
         if part.population is None:
             return
         pop = part.population.renumbered(self._n_written)
@@ -181,6 +195,12 @@ class ResultWriter:
         import xarray as xr
 
         report = pd.concat(self._reports, ignore_index=True)
+        if self.nwb:  # layout: sbidic.spikes.readers.nwb
+            from sbidic.spikes.readers.nwb import write_population_nwb
+
+            population = InferenceResult.concatenate(self._parts).population
+            write_population_nwb(population, self._tmp[0], report=report, source=self.source)
+            return
         if self.csv:
             if self._n_written == 0:
                 self._tmp[0].write_text("ID\n")

@@ -22,7 +22,7 @@ __all__ = ["Population", "load_population", "read_conductance_csv"]
 
 TIMESCALES = ("g_f", "g_s", "g_u")
 #: Extensions :meth:`Population.save` writes.
-POPULATION_SUFFIXES = (".nc", ".csv")
+POPULATION_SUFFIXES = (".nc", ".csv", ".nwb")
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,8 @@ class Population:
                     writer.writerow([obs, *(repr(float(x)) for x in row)])
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``.csv`` (Spike2Pop CSV) or ``.nc`` (netCDF DataTree), all or nothing.
+        """Write ``.csv`` (Spike2Pop CSV), ``.nc`` (netCDF DataTree) or ``.nwb`` (tables
+        of an NWB file's ``sbidic`` module, ``docs/formats.md``), all or nothing.
 
         Raises
         ------
@@ -258,12 +259,16 @@ class Population:
         with atomic_outputs([path]) as (tmp,):
             if path.suffix.lower() == ".csv":
                 self.to_csv(tmp)
+            elif path.suffix.lower() == ".nwb":
+                from sbidic.spikes.readers.nwb import write_population_nwb
+
+                write_population_nwb(self, tmp)
             else:
                 self.to_netcdf(tmp)
 
 
 def load_population(path: str | os.PathLike) -> Population:
-    """Read a population written by :meth:`Population.to_netcdf`.
+    """Read a population written by :meth:`Population.save` (netCDF or NWB).
 
     Examples
     --------
@@ -279,6 +284,11 @@ def load_population(path: str | os.PathLike) -> Population:
     True
     """
     import xarray as xr
+
+    if str(path).lower().endswith(".nwb"):
+        from sbidic.spikes.readers.nwb import read_population_nwb
+
+        return read_population_nwb(path)
 
     with xr.open_datatree(path) as tree:
         return Population.from_datatree(tree.load())

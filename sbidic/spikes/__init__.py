@@ -1,5 +1,6 @@
 """Spike trains: the ragged :class:`SpikeTrains` container, spike detection on voltage
-traces, firing-pattern labels and features, and Spike2Pop CSV / netCDF I/O.
+traces, firing-pattern labels and features, and spike-file I/O (Spike2Pop CSV, netCDF,
+NWB, Neo, npz/npy, text: :mod:`sbidic.spikes.readers`).
 
 Times are in ms throughout.
 
@@ -25,6 +26,7 @@ from sbidic.spikes.io import (
     write_spikes,
     write_spikes_netcdf,
 )
+from sbidic.spikes.readers import detect_format
 from sbidic.spikes.trains import RepairReport, SpikeTrains
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "RepairReport",
     "SpikeFeatures",
     "SpikeTrains",
+    "detect_format",
     "detect_spikes",
     "from_dataset",
     "label_trains",

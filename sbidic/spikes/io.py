@@ -1,4 +1,6 @@
-"""Reading and writing spike trains: Spike2Pop CSV and netCDF (CF contiguous ragged array).
+"""Reading and writing spike trains: Spike2Pop CSV and netCDF (CF contiguous ragged array);
+:func:`read_spikes` and :func:`write_spikes` dispatch to every format of
+:mod:`sbidic.spikes.readers` (NWB, Neo, npz/npy, text).
 
 **Spike2Pop CSV** -- one row per train, columns ``ID,spiking_times``; ``spiking_times``
 is a quoted list of absolute spike times in ms, ``"[t1, t2, ...]"`` (``"[]"`` for a
@@ -51,8 +53,8 @@ _MS_PER_UNIT = {
     "sec": 1000.0,
 }
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
-#: Extensions of spike files: Spike2Pop CSV or netCDF.
-SPIKE_SUFFIXES = (".csv", *_NETCDF_SUFFIXES)
+#: Extensions of the spike files sbidic writes (see :mod:`sbidic.spikes.readers`).
+SPIKE_SUFFIXES = (".csv", *_NETCDF_SUFFIXES, ".nwb", ".npz", ".txt")
 
 
 # --------------------------------------------------------------------------- CSV
@@ -400,20 +402,9 @@ def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeT
 
 
 # ---------------------------------------------------------------------- dispatch
-def _kind(path: str | os.PathLike) -> str:
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in _NETCDF_SUFFIXES:
-        return "netcdf"
-    raise ValueError(
-        f"{path}: unknown spike-file extension {suffix!r}; use .csv "
-        f"(Spike2Pop) or one of {_NETCDF_SUFFIXES} (netCDF)"
-    )
-
-
-def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
-    """Read ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains.
+def read_spikes(path: str | os.PathLike, format: str | None = None, *, check: bool = True,
+                **options: Any) -> SpikeTrains:  # fmt: skip
+    """Read spike trains from any supported file; see :func:`sbidic.spikes.readers.read_spikes`.
 
     Examples
     --------
@@ -422,14 +413,14 @@ def read_spikes(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
     >>> trains.n_trains, trains.n_spikes.tolist()
     (6, [41, 54, 80, 123, 158, 2])
     """
-    if _kind(path) == "csv":
-        return read_spike_csv(path, check=check)
-    return read_spikes_netcdf(path, check=check)
+    from sbidic.spikes.readers import read_spikes as read
+
+    return read(path, format, check=check, **options)
 
 
-def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
-    """Write ``.csv`` (Spike2Pop) or ``.nc`` (netCDF ragged array) spike trains, all or
-    nothing (the path is checked first; see :mod:`sbidic.files`).
+def write_spikes(trains: SpikeTrains, path: str | os.PathLike, format: str | None = None, *,
+                 extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """Write spike trains, all or nothing; see :func:`sbidic.spikes.readers.write_spikes`.
 
     Examples
     --------
@@ -440,11 +431,6 @@ def write_spikes(trains: SpikeTrains, path: str | os.PathLike) -> None:
     >>> read_spikes(path).equals(trains)
     True
     """
-    from sbidic.files import atomic_outputs, check_output
+    from sbidic.spikes.readers import write_spikes as write
 
-    kind = _kind(path)
-    with atomic_outputs([check_output(path, SPIKE_SUFFIXES)]) as (tmp,):
-        if kind == "csv":
-            write_spike_csv(trains, tmp)
-        else:
-            write_spikes_netcdf(trains, tmp)
+    write(trains, path, format, extra=extra)
