@@ -299,7 +299,8 @@ def test_result_writer_leaves_nothing_after_an_error(tmp_path):
     from sbidic.inference import ResultWriter, iter_infer
 
     for suffix in (".nc", ".csv"):
-        with pytest.raises(RuntimeError, match="stop"), ResultWriter(tmp_path / f"x{suffix}") as out:
+        out = ResultWriter(tmp_path / f"x{suffix}")
+        with pytest.raises(RuntimeError, match="stop"), out:
             for i, part in enumerate(iter_infer(_mixed_recordings(), "stg", n=2, batch_size=2)):
                 out.write(part)
                 if i == 1:
