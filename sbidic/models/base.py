@@ -192,6 +192,12 @@ class ConductanceModel(abc.ABC):
     compensation_sets: ClassVar[tuple[tuple[str, str], ...]]
     #: Brian2 equations string (units attached), one line per state variable.
     equations: ClassVar[str]
+    #: Default simulation protocol ``(duration, transient)`` (ms), if any.
+    protocol: ClassVar[tuple[float, float] | None] = None
+    #: Default Brian2 integration ``(method, dt_ms)``, if any.
+    integration: ClassVar[tuple[str, float] | None] = None
+    #: Grid (ms) of the reference band-limited noise, if any.
+    noise_dt_ms: ClassVar[float | None] = None
 
     # ----------------------------------------------------------------------- names
     @property
