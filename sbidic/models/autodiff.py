@@ -152,6 +152,9 @@ class Expr:
     def __pow__(self, o):
         return Expr(f"{self._wrap(self, 5)}**{self._wrap(o, 5)}", 4)
 
+    def __rpow__(self, o):
+        return Expr(f"{self._wrap(o, 5)}**{self._wrap(self, 5)}", 4)
+
     def __neg__(self):
         return Expr(f"-{self._wrap(self, 3)}", 3)
 

@@ -276,5 +276,15 @@ class ConductanceModel(abc.ABC):
             ns[key] = value * unit
         return ns
 
+    def __reduce_ex__(self, protocol):
+        # A model loaded from a user's file pickles as its origin, so that process-pool
+        # workers load it again by path.
+        origin = getattr(type(self), "_sbidic_origin", None)
+        if origin is not None:
+            from sbidic.models.loading import get_model
+
+            return (get_model, (origin,))
+        return super().__reduce_ex__(protocol)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, V_th={self.V_th} mV)"
