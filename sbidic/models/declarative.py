@@ -155,6 +155,8 @@ class ModelSpec:
         Default Brian2 method and step (ms).
     noise_dt_ms : float, optional
         Grid of the reference noise (ms).
+    example_targets : tuple of (float, float)
+        True ``(g_s, g_u)`` of the bundled example recordings, if any.
     """
 
     name: str
@@ -173,6 +175,7 @@ class ModelSpec:
     protocol: tuple[float, float] | None = None
     integration: tuple[str, float] | None = None
     noise_dt_ms: float | None = None
+    example_targets: tuple[tuple[float, float], ...] = ()
 
 
 def _gates(spec: ModelSpec) -> dict[str, tuple[str, Gate]]:
@@ -207,6 +210,7 @@ class DeclaredModel(ConductanceModel):
         cls.monte_carlo_ranges = s.monte_carlo_ranges
         cls.compensation_sets = tuple(tuple(pair) for pair in s.compensation)
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
+        cls.example_targets = tuple(s.example_targets)
         from sbidic.models.validation import validate
 
         validate(cls)
@@ -239,23 +243,27 @@ class DeclaredModel(ConductanceModel):
                 p = p * Dual(x[key], x[f"d{key}"]) ** gate.power
         return p if isinstance(p, Dual) else Dual(np.asarray(p), 0.0)
 
+    @cache_scalar_voltage
+    def _calcium_sources(self, V) -> tuple[np.ndarray, np.ndarray]:
+        """Per calcium current c: ``p_c(V) (V - E_c)`` and its exact V-derivative."""
+        x = self.gating(V)
+        values, slopes = [], []
+        for channel in self.spec.calcium.currents:
+            p = self._open_probability(channel, x, V)
+            current = p * (Dual(V, 1.0) - self.constants[self.spec.channels[channel].E])
+            values.append(current.val)
+            slopes.append(current.der)
+        return stack_last(values), stack_last(slopes)
+
     def calcium_steady_state(self, V, g, x: dict | None = None):
         """Steady-state calcium ``Ca_inf`` (uM) and ``dCa_inf/dV`` (uM/mV):
         ``beta - alpha sum_c g_c p_c(V) (V - E_c)`` with exact derivative."""
         ca = self.spec.calcium
         if ca is None:
             raise ValueError(f"model {self.name!r} has no intracellular calcium")
-        x = self.gating(V) if x is None else x
-        g = np.asarray(g, dtype=float)
-        total_val, total_der = 0.0, 0.0
-        for channel in ca.currents:
-            p = self._open_probability(channel, x, V)
-            drive = Dual(V, 1.0) - self.constants[self.spec.channels[channel].E]
-            current = p * drive
-            g_c = g[..., self.conductances.index(channel)]
-            total_val = total_val + g_c * current.val
-            total_der = total_der + g_c * current.der
-        return ca.beta - ca.alpha * total_val, -ca.alpha * total_der
+        values, slopes = self._calcium_sources(V)
+        g_c = np.asarray(g, dtype=float)[..., [self.conductances.index(c) for c in ca.currents]]
+        return ca.beta - ca.alpha * (g_c * values).sum(-1), -ca.alpha * (g_c * slopes).sum(-1)
 
     @cached_property
     def _calcium_channels(self) -> frozenset[str]:
@@ -264,39 +272,43 @@ class DeclaredModel(ConductanceModel):
             if any(gate.calcium and gate.power for gate in ch.gates.values())
         )  # fmt: skip
 
-    def _channel_terms(self, c: int, channel: str, x: dict, V, ca=None, dca=None):
-        """Static term and pathways ``(dynamic, tau)`` of one channel."""
-        ch = self.spec.channels[channel]
-        drive = V - self.constants[ch.E]
-        values, factors = {}, {}
-        for name, gate in ch.gates.items():
-            if not gate.power:
-                continue
-            key = name if gate.instantaneous else f"{name}_inf"
-            values[name] = x[key]
-            if gate.calcium is not None and ca is not None:
-                f = gate.calcium(Dual(ca, np.ones_like(ca)))
-                factors[name] = f
-                values[name] = x[key] * f.val
-        static = 1.0
-        for name, v in values.items():
-            static = static * v ** ch.gates[name].power
+    @cached_property
+    def _channel_gates(self) -> dict[str, list[tuple]]:
+        """Per channel: ``(name, power, steady-state key, tau key, calcium factor)``
+        of its current-carrying gates."""
+        out = {}
+        for channel, ch in self.spec.channels.items():
+            out[channel] = [
+                (name, gate.power, name if gate.instantaneous else f"{name}_inf",
+                 None if gate.instantaneous else f"tau_{name}", gate.calcium)
+                for name, gate in ch.gates.items() if gate.power
+            ]  # fmt: skip
+        return out
+
+    def _channel_terms(self, channel: str, x: dict, V, ca=None, dca=None):
+        """Static term and pathways ``(dynamic, tau)`` of one channel: for
+        ``p = prod x_j^k_j``, ``dp/dx_j = k_j x_j^(k_j - 1) prod_(i != j) x_i^k_i``."""
+        gates = self._channel_gates[channel]
+        drive = V - self.constants[self.spec.channels[channel].E]
+        values, factors = [], []
+        for _, _, key, _, calcium in gates:
+            f = None if calcium is None or ca is None else calcium(Dual(ca, 1.0))
+            factors.append(f)
+            values.append(x[key] if f is None else x[key] * f.val)
+        powered = [v if k == 1 else v**k for v, (_, k, *_) in zip(values, gates, strict=True)]
+        static = _product(powered)
         pathways = []
-        for name, v in values.items():
-            gate = ch.gates[name]
-            others = 1.0
-            for other, w in values.items():
-                if other != name:
-                    others = others * w ** ch.gates[other].power
-            common = gate.power * v ** (gate.power - 1) * others * drive
-            key = name if gate.instantaneous else f"{name}_inf"
-            tau = 0.0 if gate.instantaneous else x[f"tau_{name}"]
-            if name in factors:
-                f = factors[name]
+        rows = zip(gates, values, factors, strict=True)
+        for j, ((_, k, key, tau_key, _), v, f) in enumerate(rows):
+            common = _product([drive, *powered[:j], *powered[j + 1 :]])
+            if k != 1:
+                common = k * v ** (k - 1) * common
+            tau = 0.0 if tau_key is None else x[tau_key]
+            if f is None:
+                pathways.append((common * x[f"d{key}"], tau))
+            else:
                 pathways.append((common * f.val * x[f"d{key}"], tau))
                 pathways.append((common * x[key] * f.der * dca, self.spec.calcium.tau))
-            else:
-                pathways.append((common * x[f"d{key}"], tau))
         return static, pathways
 
     @cache_scalar_voltage
@@ -308,7 +320,7 @@ class DeclaredModel(ConductanceModel):
             if name in self._calcium_channels:
                 static.append(0.0)
                 continue
-            s, pathways = self._channel_terms(c, name, x, V)
+            s, pathways = self._channel_terms(name, x, V)
             static.append(s)
             for d, t in pathways:
                 dynamic.append(d)
@@ -330,7 +342,7 @@ class DeclaredModel(ConductanceModel):
         for c, name in enumerate(self.spec.channels):
             if name not in self._calcium_channels:
                 continue
-            s, pathways = self._channel_terms(c, name, x, V, ca, dca)
+            s, pathways = self._channel_terms(name, x, V, ca, dca)
             static[..., c] = s
             for d, t in pathways:
                 dynamic.append(d)
@@ -401,6 +413,14 @@ class DeclaredModel(ConductanceModel):
     def equations(self) -> str:
         """Brian2 equations generated from the declaration (units attached)."""
         return brian2_equations(self.spec)
+
+
+def _product(factors: list):
+    """Product of a list (1.0 when empty), without a leading multiplication by 1."""
+    out = factors[0] if factors else 1.0
+    for f in factors[1:]:
+        out = out * f
+    return out
 
 
 def brian2_equations(spec: ModelSpec) -> str:
