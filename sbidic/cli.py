@@ -257,7 +257,9 @@ def _simulate(args: argparse.Namespace) -> int:
         model = get_model(args.model)
     else:
         pop = load_population(args.input)
-        model = get_model(pop.model)
+        model = get_model(pop.model if args.model is None else args.model)
+        if model.name != pop.model:
+            raise ValueError(f"{args.input} holds a {pop.model!r} population, not {model.name!r}")
         g = pop.conductances.reshape(-1, len(pop.conductance_names))
         population_id = np.repeat(pop.obs_id, pop.n_cells)
         cell_id = None
@@ -504,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'<population ID>:<position within that population>'.",
     )
     sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
-    sim.add_argument("--model", type=model_argument, help="model of a CSV input: " + MODEL_HELP)
+    sim.add_argument("--model", type=model_argument,
+                     help="model of a CSV input (or of a user model's population): " + MODEL_HELP)
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
     sim.add_argument("--dt", type=float, help="integration step, ms")

@@ -140,6 +140,14 @@ def test_cli_accepts_a_model_file(toy_path, tmp_path, capsys):
                  "-n", "4", "--seed", "0", "-o", str(out)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert out.exists()
+    nc, spikes = tmp_path / "pop.nc", tmp_path / "spikes.csv"
+    model = ["--model", f"{toy_path}:Toy"]
+    assert main(["population", *model, "--g-s", "2", "--g-u", "5", "-n", "2", "-o", str(nc)]) == 0
+    protocol = ["--duration", "60", "--transient", "10", "-o", str(spikes)]
+    assert main(["simulate", str(nc), *model, *protocol]) == 0, capsys.readouterr().err
+    assert spikes.read_text().startswith("ID,spiking_times")
+    assert main(["simulate", str(nc), "--model", "stg", *protocol]) == 2
+    assert "holds a 'toy' population, not 'stg'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
