@@ -226,3 +226,39 @@ def test_entry_point_models_are_found(monkeypatch, toy_path):
     monkeypatch.setattr(loading, "_entry_points", lambda: {"toy_ep": FakeEntryPoint()})
     assert "toy_ep" in loading.available_models()
     assert get_model("toy_ep").name == "toy"
+
+
+def _steady_state_current(model, g: np.ndarray, V: float) -> float:
+    """I_ss(V) (uA/cm^2) straight from the declaration: every gate at steady state,
+    calcium at its steady state, no derived code of sbidic involved."""
+    spec = model.spec
+    V = float(V)
+
+    def current(channel, ca=None):
+        ch = spec.channels[channel]
+        p = 1.0
+        for gate in ch.gates.values():
+            x = float(gate.inf(V)) * (gate.calcium(ca) if gate.calcium else 1.0)
+            p *= x**gate.power
+        return p * (V - spec.constants[ch.E])
+
+    ca = None
+    if spec.calcium:
+        c = spec.calcium
+        ca = c.beta - c.alpha * sum(g[model.index(k)[0]] * current(k) for k in c.currents)
+    total = sum(g[i] * current(name, ca) for i, name in enumerate(spec.channels))
+    return total + g[-1] * (V - spec.constants["E_leak"])
+
+
+@pytest.mark.parametrize("name", ["stg", "da", "toy"])
+def test_total_dic_is_the_slope_of_the_steady_state_current(name, toy_path):
+    """g_f + g_s + g_u = dI_ss/dV / g_leak (Drion et al. 2015), checked against a
+    central difference of I_ss computed from the declaration alone."""
+    model = get_model(f"{toy_path}:Toy" if name == "toy" else name)
+    g = np.mean([model.monte_carlo_ranges[c] for c in model.conductances], axis=1)
+    for V in (model.V_th - 7.0, model.V_th, model.V_th + 3.0):
+        h = 1e-4
+        slope = (_steady_state_current(model, g, V + h) - _steady_state_current(model, g, V - h))
+        slope /= 2 * h * g[-1]
+        dics = dynamic_input_conductances(model, g, V)
+        assert dics.sum() == pytest.approx(slope, rel=1e-6, abs=1e-6)
