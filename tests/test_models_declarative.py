@@ -262,3 +262,10 @@ def test_total_dic_is_the_slope_of_the_steady_state_current(name, toy_path):
         slope /= 2 * h * g[-1]
         dics = dynamic_input_conductances(model, g, V)
         assert dics.sum() == pytest.approx(slope, rel=1e-6, abs=1e-6)
+
+
+def test_a_declared_model_needs_a_spec():
+    from sbidic.models.declarative import DeclaredModel
+
+    with pytest.raises(ModelError, match=r"model 'Bare': spec must be a ModelSpec, got NoneType"):
+        type("Bare", (DeclaredModel,), {})

@@ -196,8 +196,11 @@ class DeclaredModel(ConductanceModel):
     spec: ModelSpec
 
     def __init_subclass__(cls, **kwargs) -> None:
+        from sbidic.models.validation import check_model, check_spec
+
         super().__init_subclass__(**kwargs)
-        s = cls.spec
+        s = getattr(cls, "spec", None)
+        check_spec(s, cls.__name__)
         cls.name, cls.description, cls.V_th = s.name, s.description, float(s.V_th)
         cls.conductances = (*s.channels, "leak")
         states = [n for n, (_, gate) in _gates(s).items() if not gate.instantaneous]
@@ -211,9 +214,8 @@ class DeclaredModel(ConductanceModel):
         cls.compensation_sets = tuple(tuple(pair) for pair in s.compensation)
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
         cls.example_targets = tuple(s.example_targets)
-        from sbidic.models.validation import validate
-
-        validate(cls)
+        cls.equations = brian2_equations(s)
+        check_model(cls())
 
     # ------------------------------------------------------------------- kinetics
     @cache_scalar_voltage
@@ -407,12 +409,6 @@ class DeclaredModel(ConductanceModel):
         """Declared linearisation points ``spec.linearisation`` (mS/cm^2)."""
         g_s, g_u = np.asarray(g_s, dtype=float), np.asarray(g_u, dtype=float)
         return {k: _expr(v, {})(g_s=g_s, g_u=g_u) for k, v in self.spec.linearisation.items()}
-
-    # -------------------------------------------------------------------- Brian2
-    @cached_property
-    def equations(self) -> str:
-        """Brian2 equations generated from the declaration (units attached)."""
-        return brian2_equations(self.spec)
 
 
 def _product(factors: list):

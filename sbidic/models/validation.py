@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ModelError", "validate"]
+__all__ = ["ModelError", "check_model", "check_spec"]
 
 #: Half-width (mV) of the window around V_th where the kinetics are checked.
 WINDOW_MV = 10.0
@@ -33,8 +33,16 @@ def _number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def validate(cls) -> None:
-    """Check a :class:`~sbidic.models.declarative.DeclaredModel` subclass.
+def _failer(name: str):
+    def fail(message: str):
+        raise ModelError(f"model {name!r}: {message}")
+
+    return fail
+
+
+def check_spec(spec, owner: str = "model") -> None:
+    """Check a :class:`~sbidic.models.declarative.ModelSpec` on its own: structure
+    (every gate has its functions, names resolve) and units.
 
     Raises
     ------
@@ -42,15 +50,14 @@ def validate(cls) -> None:
         On the first problem found, e.g. ``model 'hh': gate 'm_Na' of channel 'Na'
         has no steady-state function (inf)``.
     """
-    spec = getattr(cls, "spec", None)
-    name = getattr(spec, "name", cls.__name__)
-
-    def fail(message: str):
-        raise ModelError(f"model {name!r}: {message}")
-
+    fail = _failer(getattr(spec, "name", owner))
     _check_structure(spec, fail)
     _check_units(spec, fail)
-    model = cls()
+
+
+def check_model(model) -> None:
+    """Check a declared model instance: kinetics around V_th, rules, solvability."""
+    fail = _failer(model.name)
     _check_kinetics(model, fail)
     _check_rules(model, fail)
     _check_solvable(model, fail)

@@ -120,7 +120,6 @@ __all__ = [
 ]
 
 
-
 class _PerModel(Mapping):
     """Read-only view ``{name: model.<attribute>}`` over the registered models that
     declare the attribute; the values live in each model's own file."""
