@@ -169,19 +169,24 @@ class Expr:
 
 
 def exp(x):
-    """``e**x`` for numpy arrays, torch tensors, :class:`Dual` and :class:`Expr`."""
-    if hasattr(x, "exp") and not isinstance(x, np.ndarray | np.generic):
+    """``e**x`` for numpy arrays, torch tensors, :class:`Dual` and :class:`Expr`.
+
+    Overflow is numpy's business (sbidic evaluates kinetics under ``np.errstate``).
+    """
+    if isinstance(x, Dual | Expr) or (
+        hasattr(x, "exp") and not isinstance(x, np.ndarray | np.generic)
+    ):
         return x.exp()
-    with np.errstate(over="ignore"):
-        return np.exp(x)
+    return np.exp(x)
 
 
 def log(x):
     """Natural logarithm for the same types as :func:`exp`."""
-    if hasattr(x, "log") and not isinstance(x, np.ndarray | np.generic):
+    if isinstance(x, Dual | Expr) or (
+        hasattr(x, "log") and not isinstance(x, np.ndarray | np.generic)
+    ):
         return x.log()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(x)
+    return np.log(x)
 
 
 def sigmoid(A: float, B: float, C: float, D: float) -> Callable:
@@ -205,12 +210,17 @@ def derivative(f: Callable, x) -> tuple[np.ndarray, np.ndarray]:
     >>> derivative(lambda x: x**3, 2.0)
     (8.0, 12.0)
     """
-    x = np.asarray(x, dtype=float)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        y = f(Dual(x if x.ndim else float(x), np.ones_like(x) if x.ndim else 1.0))
+        return value_and_derivative(f, np.asarray(x, dtype=float))
+
+
+def value_and_derivative(f: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`derivative` for a float array ``x``, without its ``np.errstate``."""
+    y = f(Dual(x if x.ndim else float(x), 1.0))
     if not isinstance(y, Dual):  # constant in x
         return np.broadcast_to(np.asarray(y, dtype=float), x.shape), np.zeros_like(x)
-    return y.val, y.der
+    der = y.der if np.shape(y.der) == x.shape else np.broadcast_to(y.der, x.shape)
+    return y.val, der
 
 
 def tabulate(functions: dict[str, Callable]) -> Callable:

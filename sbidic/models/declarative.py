@@ -41,7 +41,7 @@ from functools import cached_property
 
 import numpy as np
 
-from sbidic.models.autodiff import Dual, Expr, derivative
+from sbidic.models.autodiff import Dual, Expr, value_and_derivative
 from sbidic.models.base import (
     ConductanceModel,
     DICTerms,
@@ -227,13 +227,15 @@ class DeclaredModel(ConductanceModel):
         out: dict[str, np.ndarray] = {}
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             for name, (_, gate) in _gates(self.spec).items():
-                val, der = derivative(gate.inf, V)
+                val, der = value_and_derivative(gate.inf, V)
                 if gate.instantaneous:
                     out[name], out[f"d{name}"] = val, der
                     continue
                 out[f"{name}_inf"], out[f"d{name}_inf"] = val, der
-                tau = gate.tau(V) if callable(gate.tau) else gate.tau
-                out[f"tau_{name}"] = np.broadcast_to(np.asarray(tau, dtype=float), V.shape)
+                tau = gate.tau(V) if callable(gate.tau) else float(gate.tau)
+                if np.shape(tau) != V.shape:
+                    tau = np.full(V.shape, tau, dtype=float)
+                out[f"tau_{name}"] = tau
         return out
 
     def _open_probability(self, channel: str, x: dict, V) -> Dual:
@@ -246,26 +248,31 @@ class DeclaredModel(ConductanceModel):
         return p if isinstance(p, Dual) else Dual(np.asarray(p), 0.0)
 
     @cache_scalar_voltage
-    def _calcium_sources(self, V) -> tuple[np.ndarray, np.ndarray]:
-        """Per calcium current c: ``p_c(V) (V - E_c)`` and its exact V-derivative."""
+    def _calcium_sources(self, V) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Per calcium current c: its column, ``p_c(V) (V - E_c)`` and the exact
+        V-derivative of that."""
         x = self.gating(V)
-        values, slopes = [], []
+        sources = []
         for channel in self.spec.calcium.currents:
             p = self._open_probability(channel, x, V)
             current = p * (Dual(V, 1.0) - self.constants[self.spec.channels[channel].E])
-            values.append(current.val)
-            slopes.append(current.der)
-        return stack_last(values), stack_last(slopes)
+            sources.append((self.conductances.index(channel), current.val, current.der))
+        return sources
 
     def calcium_steady_state(self, V, g, x: dict | None = None):
         """Steady-state calcium ``Ca_inf`` (uM) and ``dCa_inf/dV`` (uM/mV):
-        ``beta - alpha sum_c g_c p_c(V) (V - E_c)`` with exact derivative."""
+        ``beta - alpha sum_c g_c p_c(V) (V - E_c)`` with exact derivative. (``x``, the
+        gating table, is accepted for compatibility and not needed.)"""
         ca = self.spec.calcium
         if ca is None:
             raise ValueError(f"model {self.name!r} has no intracellular calcium")
-        values, slopes = self._calcium_sources(V)
-        g_c = np.asarray(g, dtype=float)[..., [self.conductances.index(c) for c in ca.currents]]
-        return ca.beta - ca.alpha * (g_c * values).sum(-1), -ca.alpha * (g_c * slopes).sum(-1)
+        g = np.asarray(g, dtype=float)
+        ca_inf, dca = ca.beta, 0.0
+        for col, value, slope in self._calcium_sources(V):
+            g_c = ca.alpha * g[..., col]
+            ca_inf = ca_inf - g_c * value
+            dca = dca - g_c * slope
+        return ca_inf, dca
 
     @cached_property
     def _calcium_channels(self) -> frozenset[str]:
