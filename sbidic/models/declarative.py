@@ -361,7 +361,10 @@ class DeclaredModel(ConductanceModel):
             [np.broadcast_to(fixed.dynamic, batch + fixed.dynamic.shape[-1:]),
              np.broadcast_to(stack_last(dynamic), batch + (len(dynamic),))], axis=-1,
         )  # fmt: skip
-        tau = stack_last([*np.moveaxis(fixed.tau, -1, 0), *tau])
+        if fixed.tau.ndim == 1 and not any(np.ndim(t) for t in tau):  # one voltage
+            tau = np.concatenate([fixed.tau, np.asarray(tau, dtype=float)])
+        else:
+            tau = stack_last([*np.moveaxis(fixed.tau, -1, 0), *tau])
         return DICTerms(static, dynamic, tau, tuple(channel))
 
     def timescales(self, V):
