@@ -35,6 +35,7 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -182,9 +183,11 @@ def _gates(spec: ModelSpec) -> dict[str, tuple[str, Gate]]:
     return {s: (c, gate) for c, ch in spec.channels.items() for s, gate in ch.gates.items()}
 
 
-def _expr(code: str, names: dict) -> Callable:
+@functools.lru_cache(maxsize=256)
+def _expr(code: str) -> Callable:
+    """A numpy condition or expression of ``g_s``, ``g_u`` as a function (compiled once)."""
     compiled = compile(code, f"<{code}>", "eval")
-    return lambda **values: eval(compiled, {"__builtins__": {}}, {**names, **values})
+    return lambda **values: eval(compiled, {"__builtins__": {}}, values)
 
 
 class DeclaredModel(ConductanceModel):
@@ -399,7 +402,7 @@ class DeclaredModel(ConductanceModel):
     @cached_property
     def _rules(self) -> list[Callable]:
         return [
-            None if cond.strip() == "otherwise" else _expr(cond, {})
+            None if cond.strip() == "otherwise" else _expr(cond)
             for cond in self.spec.compensation.values()
         ]
 
@@ -418,7 +421,7 @@ class DeclaredModel(ConductanceModel):
     def initial_guess(self, g_s, g_u):
         """Declared linearisation points ``spec.linearisation`` (mS/cm^2)."""
         g_s, g_u = np.asarray(g_s, dtype=float), np.asarray(g_u, dtype=float)
-        return {k: _expr(v, {})(g_s=g_s, g_u=g_u) for k, v in self.spec.linearisation.items()}
+        return {k: _expr(v)(g_s=g_s, g_u=g_u) for k, v in self.spec.linearisation.items()}
 
 
 def _product(factors: list):
