@@ -290,7 +290,9 @@ def _simulate(args: argparse.Namespace) -> int:
         model = get_model(args.model)
     else:
         pop = load_population(args.input)
-        model = get_model(pop.model)
+        model = get_model(pop.model if args.model is None else args.model)
+        if model.name != pop.model:
+            raise ValueError(f"{args.input} holds a {pop.model!r} population, not {model.name!r}")
         g = pop.conductances.reshape(-1, len(pop.conductance_names))
         population_id = np.repeat(pop.obs_id, pop.n_cells)
         cell_id = None
@@ -525,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample conductance sets that all have the target slow and ultraslow DICs "
         "(g_s, g_u) at the model's threshold voltage (Brandoit et al. 2025).",
     )
-    pop.add_argument("--model", required=True, choices=available_models(), help="neuron model")
+    pop.add_argument("--model", required=True, type=model_argument, help=MODEL_HELP)
     pop.add_argument("--g-s", type=float, help="target slow DIC g_s (dimensionless)")
     pop.add_argument("--g-u", type=float, help="target ultraslow DIC g_u (dimensionless)")
     pop.add_argument(
@@ -548,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
         "them with Brian2 and store spike trains, labels and features in chunked netCDF "
         "files under OUTPUT. Rerunning the same command resumes an interrupted run.",
     )
-    ds.add_argument("--model", choices=available_models(), help="neuron model (required)")
+    ds.add_argument("--model", type=model_argument, help=MODEL_HELP + " (required)")
     ds.add_argument(
         "--targets", type=int,
         help="number of (g_s, g_u) targets (DIC mode) or cells (Monte-Carlo mode)",
@@ -586,8 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
         "for joining results back: the input's cell_ID column when it has one, else "
         "'<population ID>:<position within that population>'.",
     )
-    sim.add_argument("input", help="population .nc/.nwb, or conductance .csv (needs --model)")
-    sim.add_argument("--model", choices=available_models(), help="model of a CSV input")
+    sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
+    sim.add_argument("--model", type=model_argument,
+                     help="model of a CSV input (or of a user model's population): " + MODEL_HELP)
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
     sim.add_argument("--dt", type=float, help="integration step, ms")
@@ -619,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--read-option", action="append", default=[], metavar="KEY=VALUE",
                      help="reader option, e.g. time_unit=s, id_column=label, source=signals, "
                      "up_mV=0 (docs/formats.md)")  # fmt: skip
-    inf.add_argument("--model", required=True, choices=available_models(), help="neuron model")
+    inf.add_argument("--model", required=True, type=model_argument, help=MODEL_HELP)
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
     inf.add_argument(
@@ -723,6 +726,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     tr.set_defaults(handler=_train)
     return parser
+
+
+MODEL_HELP = (
+    f"neuron model: {', '.join(available_models())}, or path/to/model.py:NAME "
+    "(a model declared as in docs/models.md)"
+)
+
+
+def model_argument(value: str) -> str:
+    """``--model``: a registered or entry-point name, or ``file.py:NAME``, loaded and
+    validated here so that a bad model is one line of argparse error."""
+    try:
+        get_model(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,9 +24,19 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from sbidic.models import ConductanceModel, get_model
+if TYPE_CHECKING:  # sbidic.models imports this module to validate declared models
+    from sbidic.models import ConductanceModel
+
+
+def get_model(model):
+    """:func:`sbidic.models.get_model`, imported on first use."""
+    from sbidic.models.loading import get_model
+
+    return get_model(model)
 
 __all__ = [
     "dynamic_input_conductances",

@@ -14,21 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from sbidic.models import available_models, get_model
 from sbidic.population import sample_populations
 from sbidic.simulate import simulate
 from sbidic.spikes import SpikeTrains, spike_features, write_spike_csv
 
 HERE = Path(__file__).parent
-#: True (g_s, g_u) of the example recordings per model: tonic spikers and bursters.
-TARGETS = {
-    "stg": [(8.0, 4.0), (2.0, 10.0), (-4.0, 5.0), (-12.0, 12.0), (-18.0, 6.0)],
-    "da": [(10.0, 4.0), (6.0, 10.0), (2.0, 6.0), (-2.0, 8.0), (-4.0, 5.0)],
-}
 
 
 def write_examples(model: str, seed: int = 2025) -> SpikeTrains:
-    """Simulate one cell per target of ``model`` and write the two CSV files."""
-    targets = np.array(TARGETS[model])
+    """Simulate one cell per example target of ``model`` (its ``example_targets``:
+    tonic spikers and bursters) and write the two CSV files."""
+    targets = np.array(get_model(model).example_targets)
     pop = sample_populations(model, targets, n=1, rng=seed)
     sim = simulate(model, pop.conductances[:, 0], cell_ids=np.arange(len(targets)))
     feats = spike_features(sim.spikes)
@@ -47,5 +44,6 @@ def write_examples(model: str, seed: int = 2025) -> SpikeTrains:
 
 
 if __name__ == "__main__":
-    for name in TARGETS:
-        write_examples(name)
+    for name in available_models():
+        if get_model(name).example_targets:
+            write_examples(name)

@@ -1,61 +1,46 @@
 """Conductance-based models, one file each, behind :class:`ConductanceModel`.
 
+Built-in models are declarations (:class:`ModelSpec` on a :class:`DeclaredModel`,
+see :mod:`sbidic.models.declarative`). A user's model is found by name once
+registered (:func:`register_model`), by ``path/to/file.py:NAME`` or through the
+``sbidic.models`` entry-point group (:func:`get_model`).
+
 >>> get_model("stg").conductances
 ('Na', 'Kd', 'CaT', 'CaS', 'KCa', 'A', 'H', 'leak')
 """
 
 from __future__ import annotations
 
-from sbidic.models.base import ConductanceModel
+from sbidic.models.base import ConductanceModel, SeedPopulation
 from sbidic.models.da import DA
+from sbidic.models.declarative import (
+    Calcium,
+    Channel,
+    DeclaredModel,
+    Gate,
+    ModelSpec,
+    model_card,
+)
+from sbidic.models.loading import available_models, get_model, register_model
 from sbidic.models.stg import STG
+from sbidic.models.validation import ModelError
 
-__all__ = ["DA", "STG", "ConductanceModel", "available_models", "get_model", "register_model"]
-
-_REGISTRY: dict[str, type[ConductanceModel]] = {}
-
-
-def register_model(cls: type[ConductanceModel]) -> type[ConductanceModel]:
-    """Make a :class:`ConductanceModel` subclass available by its ``name``.
-
-    Usable as a class decorator for a user's own model.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, ConductanceModel)):
-        raise TypeError(f"register_model expects a ConductanceModel subclass, got {cls!r}")
-    _REGISTRY[cls.name.lower()] = cls
-    return cls
-
-
-def available_models() -> list[str]:
-    """Names accepted by :func:`get_model`.
-
-    Examples
-    --------
-    >>> available_models()
-    ['da', 'stg']
-    """
-    return sorted(_REGISTRY)
-
-
-def get_model(model: str | ConductanceModel) -> ConductanceModel:
-    """Return a model instance from its name (case-insensitive) or pass one through.
-
-    Examples
-    --------
-    >>> get_model("STG")
-    STG(name='stg', V_th=-51.0 mV)
-    >>> get_model("da").conductance_labels[-1]
-    'g_leak'
-    """
-    if isinstance(model, ConductanceModel):
-        return model
-    if isinstance(model, type) and issubclass(model, ConductanceModel):
-        return model()
-    key = str(model).lower()
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown model {model!r}; available models: {available_models()}")
-    return _REGISTRY[key]()
-
+__all__ = [
+    "DA",
+    "STG",
+    "Calcium",
+    "Channel",
+    "ConductanceModel",
+    "DeclaredModel",
+    "Gate",
+    "ModelError",
+    "ModelSpec",
+    "SeedPopulation",
+    "available_models",
+    "get_model",
+    "model_card",
+    "register_model",
+]
 
 register_model(STG)
 register_model(DA)

@@ -192,6 +192,14 @@ class ConductanceModel(abc.ABC):
     compensation_sets: ClassVar[tuple[tuple[str, str], ...]]
     #: Brian2 equations string (units attached), one line per state variable.
     equations: ClassVar[str]
+    #: Default simulation protocol ``(duration, transient)`` (ms), if any.
+    protocol: ClassVar[tuple[float, float] | None] = None
+    #: Default Brian2 integration ``(method, dt_ms)``, if any.
+    integration: ClassVar[tuple[str, float] | None] = None
+    #: Grid (ms) of the reference band-limited noise, if any.
+    noise_dt_ms: ClassVar[float | None] = None
+    #: True ``(g_s, g_u)`` of the bundled example recordings (``sbidic.examples``).
+    example_targets: ClassVar[tuple[tuple[float, float], ...]] = ()
 
     # ----------------------------------------------------------------------- names
     @property
@@ -269,6 +277,16 @@ class ConductanceModel(abc.ABC):
             )
             ns[key] = value * unit
         return ns
+
+    def __reduce_ex__(self, protocol):
+        # A model loaded from a user's file pickles as its origin, so that process-pool
+        # workers load it again by path.
+        origin = getattr(type(self), "_sbidic_origin", None)
+        if origin is not None:
+            from sbidic.models.loading import get_model
+
+            return (get_model, (origin,))
+        return super().__reduce_ex__(protocol)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, V_th={self.V_th} mV)"

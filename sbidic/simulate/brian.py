@@ -98,7 +98,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,14 +119,44 @@ __all__ = [
     "simulate",
 ]
 
-#: Integration ``(method, dt_ms)`` per model, chosen by measurement (module docstring).
-DEFAULT_INTEGRATION = {"stg": ("exponential_euler", 0.01), "da": ("rk4", 0.025)}
-#: Integration ``(method, dt_ms)`` of models without an entry in DEFAULT_INTEGRATION.
+
+class _PerModel(Mapping):
+    """Read-only view ``{name: model.<attribute>}`` over the registered models that
+    declare the attribute; the values live in each model's own file."""
+
+    def __init__(self, attribute: str) -> None:
+        self._attribute = attribute
+
+    def _table(self) -> dict:
+        from sbidic.models import available_models, get_model
+
+        values = {name: getattr(get_model(name), self._attribute, None)
+                  for name in available_models()}  # fmt: skip
+        return {name: value for name, value in values.items() if value is not None}
+
+    def __getitem__(self, name: str):
+        return self._table()[name]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return repr(self._table())
+
+
+#: Integration ``(method, dt_ms)`` per model (its ``integration``), chosen by
+#: measurement (module docstring).
+DEFAULT_INTEGRATION = _PerModel("integration")
+#: Integration ``(method, dt_ms)`` of models that declare none.
 FALLBACK_INTEGRATION = ("exponential_euler", 0.01)
 #: Brian2 integration methods accepted by :func:`simulate`.
 METHODS = ("exponential_euler", "rk4", "rk2", "heun", "euler")
-#: Published protocol per model: (total duration, discarded transient) in ms.
-PROTOCOLS = {"stg": (6000.0, 3000.0), "da": (12000.0, 3000.0)}
+#: Published protocol per model (its ``protocol``): (total duration, discarded
+#: transient) in ms.
+PROTOCOLS = _PerModel("protocol")
 #: Upward crossing of this voltage (mV) is a spike onset.
 SPIKE_THRESHOLD_MV = 10.0
 #: Downward crossing of this voltage (mV) ends a spike; onsets after the last end are dropped.
@@ -214,8 +244,13 @@ def default_integration(model) -> tuple[str, float]:
     >>> default_integration("da")
     ('rk4', 0.025)
     """
-    name = getattr(model, "name", model)
-    return DEFAULT_INTEGRATION.get(str(name).lower(), FALLBACK_INTEGRATION)
+    from sbidic.models import get_model
+
+    try:
+        model = get_model(model)
+    except ValueError:
+        return FALLBACK_INTEGRATION
+    return getattr(model, "integration", None) or FALLBACK_INTEGRATION
 
 
 # ------------------------------------------------------------------------ codegen
@@ -606,7 +641,7 @@ def simulate(
     g = _check_conductances(model, conductances)
     n_cells = len(g)
 
-    default = PROTOCOLS.get(model.name)
+    default = getattr(model, "protocol", None)
     if duration_ms is None or transient_ms is None:
         if default is None:
             raise ValueError(

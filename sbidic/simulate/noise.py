@@ -178,14 +178,14 @@ class BandLimitedNoise:
     def reference(cls, model: str, sigma: float = 5.0) -> BandLimitedNoise:
         """Noise of the published noisy datasets: ``sigma`` on the reference grid.
 
-        ``dt_ms = 0.1`` for ``"stg"`` and ``0.05`` for ``"da"``.
+        The grid is the model's ``noise_dt_ms`` (e.g. 0.1 ms for STG, 0.05 ms for DA).
         """
-        grids = {"stg": 0.1, "da": 0.05}
-        key = getattr(model, "name", model)
-        key = str(key).lower()
-        if key not in grids:
-            raise ValueError(f"no reference noise grid for model {model!r}; known: {list(grids)}")
-        return cls(sigma=sigma, dt_ms=grids[key])
+        from sbidic.models import get_model
+
+        dt_ms = getattr(get_model(model), "noise_dt_ms", None)
+        if dt_ms is None:
+            raise ValueError(f"model {model!r} declares no reference noise grid (noise_dt_ms)")
+        return cls(sigma=sigma, dt_ms=dt_ms)
 
     def grid_dt(self, sim_dt_ms: float) -> float:
         """Step (ms) of the white-noise grid for a simulation step ``sim_dt_ms``."""

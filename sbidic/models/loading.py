@@ -1,0 +1,128 @@
+"""Find models: the registry of built-in models, user files and entry points.
+
+``get_model`` accepts a registered name (``"stg"``), ``path/to/model.py:NAME`` (the
+file is imported and ``NAME``, a :class:`ConductanceModel` subclass or instance, is
+validated on load) or the name of an entry point in the ``sbidic.models`` group. A
+model that cannot be used raises :class:`~sbidic.models.validation.ModelError` with
+one line naming the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import traceback
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from sbidic.models.base import ConductanceModel
+from sbidic.models.validation import ModelError
+
+__all__ = ["ENTRY_POINT_GROUP", "available_models", "get_model", "load_model_file",
+           "register_model"]  # fmt: skip
+
+#: Entry-point group through which installed packages provide models.
+ENTRY_POINT_GROUP = "sbidic.models"
+_REGISTRY: dict[str, type[ConductanceModel]] = {}
+_FILE_CACHE: dict[tuple, type[ConductanceModel] | ConductanceModel] = {}
+
+
+def register_model(cls: type[ConductanceModel]) -> type[ConductanceModel]:
+    """Make a :class:`ConductanceModel` subclass available by its ``name``.
+
+    Usable as a class decorator for a user's own model.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ConductanceModel)):
+        raise TypeError(f"register_model expects a ConductanceModel subclass, got {cls!r}")
+    _REGISTRY[cls.name.lower()] = cls
+    return cls
+
+
+def _entry_points() -> dict:
+    return {ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`get_model`: registered models and entry points."""
+    return sorted(set(_REGISTRY) | set(_entry_points()))
+
+
+def _as_model(obj, where: str) -> ConductanceModel:
+    if isinstance(obj, ConductanceModel):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, ConductanceModel):
+        return obj()
+    raise ModelError(f"{where} is a {type(obj).__name__}, not a ConductanceModel")
+
+
+def load_model_file(path: str | Path, name: str) -> ConductanceModel:
+    """Import ``path`` and return its model ``name`` (validated on declaration).
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or fails to import (with the line), or ``name`` is
+        not a model in it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    key = (str(path.resolve()), name, path.stat().st_mtime_ns)
+    if key not in _FILE_CACHE:
+        _FILE_CACHE[key] = _load(path, name)
+    cls = _FILE_CACHE[key]
+    return cls() if isinstance(cls, type) else cls
+
+
+def _load(path: Path, name: str):
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = f"sbidic_user_model_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # a user's file: report its line in one message
+        del sys.modules[module_name]
+        frames = [f for f in traceback.extract_tb(err.__traceback__)
+                  if Path(f.filename).resolve() == path.resolve()]  # fmt: skip
+        line = f", line {frames[-1].lineno}" if frames else ""
+        detail = str(err) if isinstance(err, ModelError) else f"{type(err).__name__}: {err}"
+        raise ModelError(f"{path}{line}: {detail}") from None
+    if not hasattr(module, name):
+        found = [k for k, v in vars(module).items()
+                 if isinstance(v, type) and issubclass(v, ConductanceModel)
+                 and v.__module__ == module_name]  # fmt: skip
+        raise ModelError(f"{path} defines no {name!r}; models in it: {found}")
+    obj = getattr(module, name)
+    model = _as_model(obj, f"{path}:{name}")
+    type(model)._sbidic_origin = f"{path.resolve()}:{name}"  # workers re-load it by path
+    return obj if isinstance(obj, type) else model
+
+
+def get_model(model: str | ConductanceModel) -> ConductanceModel:
+    """Return a model instance from its name (case-insensitive), ``file.py:NAME``, an
+    entry-point name, a class or an instance (passed through)."""
+    if isinstance(model, ConductanceModel):
+        return model
+    if isinstance(model, type) and issubclass(model, ConductanceModel):
+        return model()
+    key = str(model).lower()
+    if key in _REGISTRY:
+        return _REGISTRY[key]()
+    path, sep, name = str(model).rpartition(":")
+    if sep and path.endswith(".py"):
+        return load_model_file(path, name)
+    points = _entry_points()
+    if key in points:
+        try:
+            obj = points[key].load()
+        except Exception as err:  # a third-party package: one clear line
+            raise ModelError(f"entry point {key!r} ({points[key].value}) fails to load: "
+                             f"{type(err).__name__}: {err}") from None  # fmt: skip
+        return _as_model(obj, f"entry point {key!r}")
+    raise ValueError(
+        f"unknown model {model!r}; available models: {available_models()}, "
+        "or give path/to/model.py:NAME"
+    )
