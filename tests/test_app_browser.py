@@ -131,11 +131,17 @@ def test_downloaded_populations_equal_cli(page, cli_outputs, tmp_path):
 
 def test_population_views(page):
     page.select_option("#recording", "cell3")
+    sync_api.expect(page.locator("#recording_summary")).to_have_text(
+        "cell3: 80 spikes, bursting, ok")
+    page.wait_for_function("() => !document.querySelector('.recalculating')")
     for plot in ("#posterior_plot img", "#raster_plot img", "#distributions_plot img",
                  "#pair_plot img"):  # fmt: skip
         sync_api.expect(page.locator(plot)).to_be_visible()
     cells = table(page, "#cells")
     assert len(cells) == N and "g_Na" in cells.columns[1]
+    page.locator("#recording").scroll_into_view_if_needed()
+    shot(page, "recording")
+    page.locator("#distributions_plot").scroll_into_view_if_needed()
     shot(page, "population")
 
 

@@ -104,6 +104,7 @@ def distributions(pop, obs_id):
         ax.set_yticks(np.arange(1, g.shape[1] + 1), pop.labels)
         ax.set_title(title, fontsize=10)
     raw.set_xscale("symlog", linthresh=1e-2)
+    raw.set_xlim(left=0)
     fig.suptitle(f"population of {obs_id}: {g.shape[0]} cells", fontsize=10)
     fig.tight_layout()
     return fig

@@ -55,15 +55,18 @@ def fidelity_table(sim):
     import pandas as pd
 
     s = sim.scores
+
+    def fmt(values, spec):  # NaN: not defined (e.g. spikes per burst of a spiking cell)
+        return ["" if np.isnan(v) else format(v, spec) for v in values]
+
     labels = np.array(["silent", "spiking", "bursting"])
     return pd.DataFrame({
         "cell": sim.cell_id, "label": s.label,
         "recording label": labels[s.recording_label_code],
-        "rate (Hz)": [f"{v:.2f}" for v in s.rate_hz],
-        "rate error": [f"{v:+.1%}" for v in s.rate_error],
-        "spikes/burst": [f"{v:.2f}" for v in s.spikes_per_burst],
-        "burst period (ms)": [f"{v:.1f}" for v in s.burst_period_ms],
-        "van Rossum (1/ms)": [f"{v:.3f}" for v in s.van_rossum],
+        "rate (Hz)": fmt(s.rate_hz, ".2f"), "rate error": fmt(s.rate_error, "+.1%"),
+        "spikes/burst": fmt(s.spikes_per_burst, ".2f"),
+        "burst period (ms)": fmt(s.burst_period_ms, ".1f"),
+        "van Rossum (1/ms)": fmt(s.van_rossum, ".3f"),
         "passed": np.where(s.passed, "yes", "no: " + s.failed_feature.astype(object)),
     })  # fmt: skip
 
@@ -281,6 +284,15 @@ def make_server(upload_limit_mb: float):
             if key == "distributions":
                 return figures.distributions(pop, prec)
             return figures.pairplot(pop, prec, list(input.pair()))
+
+        @render.text
+        def recording_summary():
+            inf, rec = current_recording()
+            if inf is None:
+                return ""
+            rep = inf.result.report
+            row = rep[rep.obs_id.astype(str) == rec].iloc[0]
+            return f"{rec}: {row.n_spikes} spikes, {row.label}, {row.status}"
 
         @render.plot(alt="posterior over (g_s, g_u) with the population's DICs")
         def posterior_plot():

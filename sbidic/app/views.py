@@ -111,6 +111,7 @@ def page(upload_limit_mb: float):
         ui.card(
             ui.card_header("Recording"),
             ui.input_select("recording", "Recording", []),
+            ui.output_text("recording_summary"),
             ui.layout_columns(ui.output_plot("posterior_plot", height="380px"),
                               ui.output_plot("raster_plot", height="160px"),
                               col_widths=(6, 6)),  # fmt: skip
