@@ -432,12 +432,13 @@ def _app(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach this machine can use "
               "the app and read what is uploaded", file=sys.stderr)  # fmt: skip
+    from sbidic.app import serve
+
     try:
-        from sbidic.app import serve
+        serve(args.host, args.port, open_browser=not args.no_browser,
+              upload_limit_mb=args.max_upload_mb)  # fmt: skip
     except ImportError as err:
         raise ValueError(f"the app needs its extra: pip install 'sbidic[app]' ({err})") from None
-    serve(args.host, args.port, open_browser=not args.no_browser,
-          upload_limit_mb=args.max_upload_mb)  # fmt: skip
     return 0
 
 

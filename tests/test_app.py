@@ -46,6 +46,17 @@ def test_load_upload_reads_under_its_own_name(tmp_path):
     assert got.trains.equals(read_spikes(CSV))
 
 
+def test_load_upload_netcdf(tmp_path):
+    from sbidic.spikes import write_spikes
+
+    nc = tmp_path / "upload.bin"
+    write_spikes(read_spikes(CSV), tmp_path / "trains.nc")
+    (tmp_path / "trains.nc").rename(nc)
+    got = state.load_upload(nc, "trains.nc", nc.stat().st_size, 50, tmp_path)
+    assert got.trains.equals(read_spikes(CSV))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload.bin"]  # nothing left
+
+
 def test_load_upload_error_names_the_file_not_the_temporary_folder(tmp_path):
     bad = tmp_path / "x"
     bad.write_text('ID,spiking_times\nok,"[1.0, 2.0]"\nb,"[1.0, oops]"\n')
@@ -217,3 +228,14 @@ def test_cli_app_warns_off_localhost(monkeypatch, capsys):
     assert main(["app", "--no-browser"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert calls[-1][0] == ("127.0.0.1", 0)
+
+
+def test_cli_app_without_its_extra(monkeypatch, capsys):
+    import sbidic.app
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'shiny'")
+
+    monkeypatch.setattr(sbidic.app, "serve", missing)
+    assert main(["app", "--no-browser"]) == 2
+    assert "pip install 'sbidic[app]'" in capsys.readouterr().err

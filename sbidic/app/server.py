@@ -123,9 +123,7 @@ def make_server(upload_limit_mb: float):
             if current is not None and current.running:
                 ui.notification_show("wait for the running job, or cancel it", type="warning")
                 return
-            new = state.Job(kind, fn)
-            new.handled = False
-            job.set(new)
+            job.set(state.Job(kind, fn))
 
         @reactive.effect
         @reactive.event(input.run)

@@ -46,7 +46,7 @@ class Loaded:
 
     trains: SpikeTrains
     source: str
-    path: Path | None = None  # the file as read, for the CLI-equivalent command
+    path: Path | None = None  # the file, for the CLI-equivalent command (its name)
 
 
 def prepare() -> None:
@@ -96,14 +96,14 @@ def load_upload(datapath: str | Path, name: str, size: int, limit_mb: float,
             f"{name} is {size / 1e6:.1f} MB, over the upload limit of {limit_mb:g} MB "
             "(start the app with 'sbidic app --max-upload-mb N' to allow more)"
         )
-    folder = Path(tempfile.mkdtemp(dir=workdir))
-    path = folder / name
-    shutil.copyfile(datapath, path)
-    try:
-        trains = read_spikes(path)
-    except (ValueError, OSError, KeyError) as err:
-        raise ValueError(str(err).replace(f"{folder}/", "")) from None
-    return Loaded(trains, name, path)
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        path = Path(folder) / name
+        shutil.copyfile(datapath, path)
+        try:
+            trains = read_spikes(path)
+        except (ValueError, OSError, KeyError) as err:
+            raise ValueError(str(err).replace(f"{folder}/", "")) from None
+    return Loaded(trains, name, Path(name))
 
 
 def load_pasted(text: str) -> Loaded:
@@ -166,6 +166,7 @@ class Job:
     def __init__(self, label: str, fn) -> None:
         self.label, self.fraction, self.result, self.error = label, 0.0, None, None
         self.status = "running"
+        self.handled = False  # the page has taken the result
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
         self._thread.start()
