@@ -189,3 +189,17 @@ def test_help_page(browser, url):
     sync_api.expect(pg.get_by_text("What DICs are")).to_be_visible()
     sync_api.expect(pg.get_by_text("arXiv:2509.12783")).to_be_visible()
     pg.close()
+
+
+def test_pasted_times(browser, url):
+    pg = browser.new_page()
+    pg.goto(url)
+    pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, y")
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#load_error")).to_have_text(
+        "pasted text, line 2: spike 3, 'y', is not a number")
+    pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, 1800")
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#loaded")).to_have_text(
+        "2 recording(s) loaded from pasted text.")
+    pg.close()
