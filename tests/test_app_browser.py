@@ -168,6 +168,18 @@ def test_simulate_one_cell(page, tmp_path):
     assert "population_ID" in head and "cell_ID" in head
 
 
+def test_cancel_a_simulation(page):
+    page.locator("#sim_cells").fill("0-2")
+    page.fill("#duration", "8000")
+    page.click("#simulate")
+    status = page.locator("#job_status_text")
+    sync_api.expect(status).to_have_attribute("data-status", "running")
+    sync_api.expect(status.locator("progress")).to_be_visible()
+    page.click("#cancel")
+    sync_api.expect(status).to_have_attribute("data-status", "cancelled")
+    sync_api.expect(status).to_have_text("simulation cancelled.")
+
+
 def test_malformed_csv_shows_its_error(browser, url, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text('ID,spiking_times\na,"[1.0, 2.0, x]"\n')
