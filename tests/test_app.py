@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
 
 from sbidic.app import downloads, figures, state  # noqa: E402
-from sbidic.app.server import cells_table, fidelity_table, report_table  # noqa: E402
+from sbidic.app.tables import cells_table, fidelity_table, report_table  # noqa: E402
 from sbidic.cli import main  # noqa: E402
 from sbidic.spikes import read_spikes  # noqa: E402
 

@@ -4,8 +4,9 @@ Load spike trains, infer degenerate populations, explore them, simulate chosen c
 and download everything, in the browser. Built with Shiny for Python
 (``pip install sbidic[app]``; the choice is measured in ``docs/app-framework.md``).
 The modules: :mod:`~sbidic.app.state` (loading inputs, running jobs),
-:mod:`~sbidic.app.figures`, :mod:`~sbidic.app.downloads` (the bytes the CLI writes),
-:mod:`~sbidic.app.views` (the page) and :mod:`~sbidic.app.server` (the wiring).
+:mod:`~sbidic.app.figures`, :mod:`~sbidic.app.tables`, :mod:`~sbidic.app.downloads`
+(the bytes the CLI writes), :mod:`~sbidic.app.views` (the page) and
+:mod:`~sbidic.app.server` (the wiring).
 """
 
 from __future__ import annotations
