@@ -7,7 +7,7 @@ DOCS_STAMP := $(VENV)/.sbidic-docs-installed
 SPHINX := $(PY) -m sphinx -W --keep-going -n -j 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: install test test-slow demo lint bench docs linkcheck tutorials clean
+.PHONY: install test test-slow demo app app-screenshots lint bench docs linkcheck tutorials clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ demo: $(STAMP)  ## infer verified STG populations from the bundled example spike
 	mkdir -p demo-output
 	$(VENV)/bin/sbidic infer sbidic/examples/stg_recordings.csv --model stg -n 20 --seed 0 \
 		--verify --jobs 2 -o demo-output/populations.nc
+
+app: $(STAMP)  ## the web app: serves on 127.0.0.1 and opens the browser
+	$(VENV)/bin/sbidic app
+
+app-screenshots: $(STAMP)  ## regenerate docs/app-*.png with the browser tests (needs Chromium)
+	SBIDIC_APP_SCREENSHOTS=docs $(PY) -m pytest -q -m browser tests/test_app_browser.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

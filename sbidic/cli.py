@@ -511,6 +511,20 @@ def _spike_formats() -> list[str]:
     return list(FORMATS)
 
 
+def _app(args: argparse.Namespace) -> int:
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach this machine can use "
+              "the app and read what is uploaded", file=sys.stderr)  # fmt: skip
+    from sbidic.app import serve
+
+    try:
+        serve(args.host, args.port, open_browser=not args.no_browser,
+              upload_limit_mb=args.max_upload_mb)  # fmt: skip
+    except ImportError as err:
+        raise ValueError(f"the app needs its extra: pip install 'sbidic[app]' ({err})") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sbidic",
@@ -725,6 +739,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="give the encoder whole-train ISI-variability summaries (added to --init-from)",
     )  # fmt: skip
     tr.set_defaults(handler=_train)
+
+    app = sub.add_parser(
+        "app", help="the web application: load recordings, infer, simulate, download",
+        description="Serve the sbidic web app on this machine and open it in the browser.",
+    )  # fmt: skip
+    app.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    app.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default 127.0.0.1: this machine only)")
+    app.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    app.add_argument("--max-upload-mb", type=float, default=50.0,
+                     help="largest accepted upload, MB (default 50)")
+    app.set_defaults(handler=_app)
     return parser
 
 

@@ -1,0 +1,318 @@
+"""The Shiny server: wires the page's inputs to :mod:`~sbidic.app.state` and its
+outputs to :mod:`~sbidic.app.figures` and :mod:`~sbidic.app.downloads`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sbidic.app import downloads, figures, state
+from sbidic.app.tables import cells_table, fidelity_table, report_table
+
+__all__ = ["make_server"]
+
+
+def make_server(upload_limit_mb: float):
+    """The server function of the Shiny app."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from shiny import reactive, render, ui
+
+    state.prepare()
+
+    workdir = Path(tempfile.mkdtemp(prefix="sbidic-app-"))
+
+    def server(input, output, session):  # noqa: C901 (one place wires the page)
+        loaded = reactive.value(None)
+        load_error = reactive.value("")
+        inference = reactive.value(None)
+        sim = reactive.value(None)
+        job = reactive.value(None)
+        tick = reactive.value(0)
+
+        def set_loaded(load, *args):
+            try:
+                value = load(*args)
+            except (ValueError, OSError) as err:
+                load_error.set(str(err))
+                return
+            load_error.set("")
+            loaded.set(value)
+            inference.set(None)
+            sim.set(None)
+
+        @reactive.effect
+        @reactive.event(input.upload)
+        def _upload():
+            f = input.upload()[0]
+            set_loaded(state.load_upload, f["datapath"], f["name"], f["size"],
+                       upload_limit_mb, workdir)  # fmt: skip
+
+        @reactive.effect
+        @reactive.event(input.load_example)
+        def _example():
+            set_loaded(state.load_example, input.example())
+
+        @reactive.effect
+        @reactive.event(input.load_paste)
+        def _paste():
+            set_loaded(state.load_pasted, input.paste() or "")
+
+        def start(kind: str, fn):
+            current = job.get()
+            if current is not None and current.running:
+                ui.notification_show("wait for the running job, or cancel it", type="warning")
+                return
+            job.set(state.Job(kind, fn))
+
+        @reactive.effect
+        @reactive.event(input.run)
+        def _run():
+            data = loaded.get()
+            if data is None:
+                load_error.set("load recordings first: upload a file, paste times or "
+                               "load an example")  # fmt: skip
+                return
+            model, n, seed = input.model(), input.n(), input.seed()
+            if not n or n < 1 or seed is None or seed < 0:
+                load_error.set("cells per recording must be >= 1 and the seed >= 0")
+                return
+            sim.set(None)
+            start("inference", lambda progress: state.run_inference(data, model, int(n),
+                                                                    int(seed), progress))
+
+        @reactive.effect
+        @reactive.event(input.simulate)
+        def _simulate():
+            inf = inference.get()
+            if inf is None or inf.result.population is None:
+                ui.notification_show("run the inference first (on a non-silent recording)",
+                                     type="warning")  # fmt: skip
+                return
+            try:
+                cells = state.parse_cells(input.sim_cells(), inf.result.population.n_cells)
+            except ValueError as err:
+                ui.notification_show(str(err), type="error")
+                return
+            chosen = list(input.sim_recordings())
+            kwargs = {"duration_ms": input.duration(), "transient_ms": input.transient(),
+                      "dt_ms": input.dt() or None, "noise_sigma": input.noise() or None,
+                      "seed": int(input.sim_seed() or 0)}  # fmt: skip
+            start("simulation", lambda progress: state.run_simulation(inf, chosen, cells,
+                                                                      progress=progress,
+                                                                      **kwargs))
+
+        @reactive.effect
+        @reactive.event(input.cancel)
+        def _cancel():
+            current = job.get()
+            if current is not None and current.running:
+                current.cancel()
+                tick.set(tick.get() + 1)
+
+        @reactive.effect
+        def _poll():
+            current = job.get()
+            if current is None:
+                return
+            if current.status == "running":
+                reactive.invalidate_later(0.3)
+                with reactive.isolate():
+                    tick.set(tick.get() + 1)
+                return
+            if current.status == "done" and not current.handled:
+                current.handled = True
+                (inference if current.label == "inference" else sim).set(current.result)
+            with reactive.isolate():
+                tick.set(tick.get() + 1)
+
+        @reactive.effect
+        def _choices():
+            inf = inference.get()
+            ids = [] if inf is None else [str(x) for x in inf.result.report.obs_id]
+            ui.update_select("recording", choices=ids)
+            pop = None if inf is None else inf.result.population
+            active = [] if pop is None else [str(x) for x in pop.obs_id]
+            ui.update_selectize("sim_recordings", choices=active, selected=active[:1])
+            labels = [] if pop is None else list(pop.labels)
+            ui.update_selectize("pair", choices=labels, selected=labels[:3])
+
+        @reactive.effect
+        def _sim_choices():
+            s = sim.get()
+            ids = [] if s is None else list(dict.fromkeys(s.population_id))
+            ui.update_select("sim_view", choices=ids)
+
+        @render.ui
+        def load_status():
+            if load_error.get():
+                return ui.div(load_error.get(), id="load_error", class_="alert alert-danger")
+            data = loaded.get()
+            if data is None:
+                return ui.div("Load recordings to begin (upload, example or paste).",
+                              class_="alert alert-secondary")  # fmt: skip
+            return ui.div(f"{data.trains.n_trains} recording(s) loaded from {data.source}.",
+                          id="loaded", class_="alert alert-success")  # fmt: skip
+
+        @render.ui
+        def job_status():
+            tick.get()
+            current = job.get()
+            if current is None:
+                return None
+            text = {
+                "running": f"{current.label} running: {current.fraction:.0%}",
+                "done": f"{current.label} done.",
+                "cancelled": f"{current.label} cancelled.",
+                "error": f"{current.label} failed: {current.error}",
+            }[current.status]
+            kind = {"running": "info", "done": "success", "cancelled": "warning",
+                    "error": "danger"}[current.status]  # fmt: skip
+            bar = ui.tags.progress(value=f"{current.fraction:.3f}", max="1", class_="w-100")
+            return ui.div(text, bar if current.status == "running" else None,
+                          id="job_status_text", class_=f"alert alert-{kind}",
+                          data_status=current.status)  # fmt: skip
+
+        @render.ui
+        def command():
+            inf = inference.get()
+            if inf is None:
+                return None
+            notes = [ui.div(w, class_="text-warning") for w in inf.warnings]
+            return ui.div(ui.tags.small("same files from the command line: ",
+                                        ui.tags.code(inf.command)), *notes)  # fmt: skip
+
+        @render.table(index=False)
+        def report():
+            inf = inference.get()
+            return None if inf is None else report_table(inf)
+
+        def current_recording():
+            inf = inference.get()
+            rec = input.recording()
+            if inf is None or not rec:
+                return None, None
+            return inf, rec
+
+        def population_of_recording():
+            inf, rec = current_recording()
+            if inf is None or inf.result.population is None:
+                return None, None
+            pop = inf.result.population
+            if rec not in [str(x) for x in pop.obs_id]:
+                rec = str(pop.obs_id[0])
+            return pop, rec
+
+        def make_figure(key: str):
+            inf, rec = current_recording()
+            if key == "comparison":
+                s, view = sim.get(), input.sim_view()
+                if s is None or inf is None or not view:
+                    return None
+                return figures.comparison(s, inf.loaded.trains, view)
+            if inf is None:
+                return None
+            if key == "posterior":
+                return figures.posterior(inf, rec)
+            if key == "raster":
+                return figures.raster(inf.loaded.trains, rec)
+            pop, prec = population_of_recording()
+            if pop is None:
+                return None
+            if key == "distributions":
+                return figures.distributions(pop, prec)
+            return figures.pairplot(pop, prec, list(input.pair()))
+
+        @render.text
+        def recording_summary():
+            inf, rec = current_recording()
+            if inf is None:
+                return ""
+            rep = inf.result.report
+            row = rep[rep.obs_id.astype(str) == rec].iloc[0]
+            return f"{rec}: {row.n_spikes} spikes, {row.label}, {row.status}"
+
+        @render.plot(alt="posterior over (g_s, g_u) with the population's DICs")
+        def posterior_plot():
+            return make_figure("posterior")
+
+        @render.plot(alt="raster of the recording")
+        def raster_plot():
+            return make_figure("raster")
+
+        @render.plot(alt="conductance distributions")
+        def distributions_plot():
+            return make_figure("distributions")
+
+        @render.plot(alt="pair plot of conductances")
+        def pair_plot():
+            return make_figure("pairplot")
+
+        @render.table(index=False)
+        def cells():
+            pop, rec = population_of_recording()
+            return None if pop is None else cells_table(pop, rec)
+
+        @render.ui
+        def sim_status():
+            s = sim.get()
+            if s is None:
+                return None
+            n = len(s.cell_id)
+            passed = int(np.sum(s.scores.passed))
+            return ui.div(f"{n} cell(s) simulated in {s.result.wall_time_s:.1f} s; "
+                          f"{passed} reproduce their recording.", id="sim_done",
+                          class_="alert alert-success")  # fmt: skip
+
+        @render.table(index=False)
+        def fidelity():
+            s = sim.get()
+            return None if s is None else fidelity_table(s)
+
+        @render.plot(alt="recording and simulated cells")
+        def comparison_plot():
+            return make_figure("comparison")
+
+        def need(value, what: str):
+            if value is None:
+                ui.notification_show(f"nothing to download yet: {what}", type="warning")
+                raise ValueError(what)  # Shiny then sends no file
+            return value
+
+        @render.download(filename="populations.nc")
+        def dl_pop_nc():
+            yield downloads.population_bytes(need(inference.get(), "run the inference"), "nc")
+
+        @render.download(filename="populations.csv")
+        def dl_pop_csv():
+            yield downloads.population_bytes(need(inference.get(), "run the inference"), "csv")
+
+        @render.download(filename="populations_report.csv")
+        def dl_report():
+            yield downloads.report_bytes(need(inference.get(), "run the inference"))
+
+        @render.download(filename="simulated.csv")
+        def dl_sim_csv():
+            yield downloads.simulated_bytes(need(sim.get(), "simulate cells"), "csv")
+
+        @render.download(filename="simulated.nc")
+        def dl_sim_nc():
+            yield downloads.simulated_bytes(need(sim.get(), "simulate cells"), "nc")
+
+        def figure_download(fmt: str):
+            key = input.figure()
+            fig = need(make_figure(key), f"the {figures.FIGURES[key]} figure")
+            yield downloads.figure_bytes(fig, fmt)
+
+        @render.download(filename=lambda: f"{input.figure()}.png")
+        def dl_fig_png():
+            yield from figure_download("png")
+
+        @render.download(filename=lambda: f"{input.figure()}.svg")
+        def dl_fig_svg():
+            yield from figure_download("svg")
+
+    return server

@@ -1,0 +1,241 @@
+"""The web app's server code without a browser: loading, jobs, tables, figures,
+downloads (byte-identical to the CLI's files) and the served page."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
+
+from sbidic.app import downloads, figures, state  # noqa: E402
+from sbidic.app.tables import cells_table, fidelity_table, report_table  # noqa: E402
+from sbidic.cli import main  # noqa: E402
+from sbidic.spikes import read_spikes  # noqa: E402
+
+CSV = Path(state.EXAMPLES) / "stg_recordings.csv"
+N = 5
+
+
+# ----------------------------------------------------------------------------- loading
+def test_load_pasted_names_and_times():
+    got = state.load_pasted("a: 10, 110 210\n\n[5.0; 50.0, 500.0]\n")
+    assert got.trains.ids.tolist() == ["a", "line3"]
+    np.testing.assert_array_equal(got.trains[1], [5.0, 50.0, 500.0])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a: 1, 2\nb: 1, x", "pasted text, line 2: spike 2, 'x', is not a number"),
+    ("a: 1\na: 2", "recording names repeat"),
+    ("  \n", "no spike times"),
+    ("a: 5, 3", "a"),  # unsorted times: the library's own message names the recording
+])  # fmt: skip
+def test_load_pasted_errors(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        state.load_pasted(text)
+
+
+def test_load_upload_reads_under_its_own_name(tmp_path):
+    got = state.load_upload(CSV, "recordings.csv", CSV.stat().st_size, 50, tmp_path)
+    assert got.source == "recordings.csv" and got.path.name == "recordings.csv"
+    assert got.trains.equals(read_spikes(CSV))
+
+
+def test_load_upload_netcdf(tmp_path):
+    from sbidic.spikes import write_spikes
+
+    nc = tmp_path / "upload.bin"
+    write_spikes(read_spikes(CSV), tmp_path / "trains.nc")
+    (tmp_path / "trains.nc").rename(nc)
+    got = state.load_upload(nc, "trains.nc", nc.stat().st_size, 50, tmp_path)
+    assert got.trains.equals(read_spikes(CSV))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload.bin"]  # nothing left
+
+
+def test_load_upload_error_names_the_file_not_the_temporary_folder(tmp_path):
+    bad = tmp_path / "x"
+    bad.write_text('ID,spiking_times\nok,"[1.0, 2.0]"\nb,"[1.0, oops]"\n')
+    with pytest.raises(ValueError) as err:
+        state.load_upload(bad, "../my data.csv", 40, 50, tmp_path)
+    assert str(err.value).startswith("my data.csv, line 3: ")
+    assert str(tmp_path) not in str(err.value)
+
+
+def test_load_upload_limit(tmp_path):
+    with pytest.raises(ValueError, match=r"big.csv is 60.0 MB, over the upload limit of 50 MB"):
+        state.load_upload(CSV, "big.csv", 60_000_000, 50, tmp_path)
+
+
+def test_examples_load():
+    assert "stg_recordings.csv" in state.example_names()
+    assert state.load_example("stg_recordings.csv").trains.n_trains == 6
+    with pytest.raises(ValueError, match="no example named"):
+        state.load_example("../../README.md")
+
+
+def test_parse_cells():
+    np.testing.assert_array_equal(state.parse_cells("3, 0-1, 1", 5), [0, 1, 3])
+    for bad, msg in (("", "at least one"), ("7", "outside 0-4"), ("a-b", "not a number")):
+        with pytest.raises(ValueError, match=msg):
+            state.parse_cells(bad, 5)
+
+
+# --------------------------------------------------------------------------------- jobs
+def test_job_done_error_and_cancel():
+    done = state.Job("x", lambda progress: (progress(0.5), 42)[1])
+    done.wait(5)
+    assert (done.status, done.result, done.fraction) == ("done", 42, 1.0)
+
+    failed = state.Job("x", lambda progress: state.load_pasted("a: q"))
+    failed.wait(5)
+    assert failed.status == "error" and "is not a number" in failed.error
+
+    started = threading.Event()
+
+    def forever(progress):
+        while True:
+            started.set()
+            progress(0.1)
+            time.sleep(0.01)
+
+    job = state.Job("x", forever)
+    started.wait(5)
+    job.cancel()
+    job.wait(5)
+    assert job.status == "cancelled" and not job.running and job.result is None
+
+
+# ------------------------------------------------------- inference: same as the CLI's
+@pytest.fixture(scope="module")
+def inference():
+    return state.run_inference(state.load_example("stg_recordings.csv"), "stg", N, 0)
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    assert main(["infer", str(CSV), "--model", "stg", "-n", str(N), "--seed", "0", "--quiet",
+                 "-o", str(out / "cli.csv")]) == 0  # fmt: skip
+    return out
+
+
+def test_population_and_report_downloads_equal_cli_files(inference, cli):
+    assert downloads.population_bytes(inference, "csv") == (cli / "cli.csv").read_bytes()
+    assert downloads.report_bytes(inference) == (cli / "cli_report.csv").read_bytes()
+    nc = downloads.population_bytes(inference, "nc")
+    assert nc[:4] == b"\x89HDF"
+    with pytest.raises(ValueError, match="nc or csv"):
+        downloads.population_bytes(inference, "xlsx")
+
+
+def test_command_and_report_table(inference):
+    assert inference.command == ("sbidic infer stg_recordings.csv --model stg -n 5 --seed 0 "
+                                 "-o populations.nc")  # fmt: skip
+    shown = report_table(inference)
+    rep = inference.result.report
+    assert shown["g_s mean"].tolist() == [
+        "" if np.isnan(v) else f"{v:.3f}" for v in rep.g_s_mean
+    ]  # fmt: skip
+    silent = shown.set_index("recording").loc["cell_silent"]
+    assert silent["status"] == "silent: fewer than 3 spikes" and silent["g_u mean"] == ""
+
+
+def test_cells_table_and_figures(inference):
+    pop = inference.result.population
+    cells = cells_table(pop, "cell3")
+    assert len(cells) == N and list(cells.columns[1:9]) == list(pop.labels)
+    trains = inference.loaded.trains
+    for fig in (figures.posterior(inference, "cell3"), figures.raster(trains, "cell3"),
+                figures.distributions(pop, "cell3"), figures.pairplot(pop, "cell3", ["g_Na"]),
+                figures.posterior(inference, "cell_silent")):  # fmt: skip
+        assert fig.axes
+        assert downloads.figure_bytes(fig, "png")[:4] == b"\x89PNG"
+        assert downloads.figure_bytes(fig, "svg").lstrip().startswith(b"<?xml")
+    with pytest.raises(ValueError, match="no recording"):
+        figures.raster(trains, "nope")
+
+
+def test_simulated_trains_equal_cli_simulate(inference, tmp_path):
+    """Cells 0-1 of cell1 simulated in the app and by ``sbidic simulate`` on a CSV of
+    the same conductances: the same spike-train file."""
+    state.prepare()
+    sim = state.run_simulation(inference, ["cell1"], np.array([0, 1]), duration_ms=1300,
+                               transient_ms=1000, seed=0)  # fmt: skip
+    assert sim.cell_id.tolist() == ["cell1:0", "cell1:1"]
+    assert sim.scores.passed.shape == (2,)
+    pop = inference.result.population
+    csv = tmp_path / "cells.csv"
+    header = "ID," + ",".join(pop.labels)
+    rows = [f"cell1,{','.join(repr(float(x)) for x in g)}" for g in pop.conductances[0, :2]]
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    assert main(["simulate", str(csv), "--model", "stg", "--duration", "1300", "--transient",
+                 "1000", "--seed", "0", "--quiet", "-o", str(tmp_path / "cli.csv")]) == 0
+    assert downloads.simulated_bytes(sim, "csv") == (tmp_path / "cli.csv").read_bytes()
+    assert downloads.simulated_bytes(sim, "nc")[:4] == b"\x89HDF"
+    table = fidelity_table(sim)
+    assert table["cell"].tolist() == ["cell1:0", "cell1:1"]
+    fig = figures.comparison(sim, inference.loaded.trains, "cell1")
+    assert fig.axes[0].get_title() == "recorded spike train"
+
+
+def test_simulation_errors(inference):
+    with pytest.raises(ValueError, match="no population"):
+        state.run_simulation(inference, ["cell_silent"], np.array([0]))
+    with pytest.raises(ValueError, match="at least one recording"):
+        state.run_simulation(inference, [], np.array([0]))
+
+
+# ------------------------------------------------------------------------- the server
+def test_page_is_served():
+    import uvicorn
+
+    from sbidic.app import create_app
+    from tests.app_helpers import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(7), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            html = r.read().decode()
+        for element in ('id="upload"', 'id="run"', 'id="cancel"', 'id="dl_pop_nc"',
+                        "up to 7 MB", "What DICs are"):  # fmt: skip
+            assert element in html
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_cli_app_warns_off_localhost(monkeypatch, capsys):
+    import sbidic.app
+
+    calls = []
+    monkeypatch.setattr(sbidic.app, "serve", lambda *a, **k: calls.append((a, k)))
+    assert main(["app", "--host", "0.0.0.0", "--port", "9", "--no-browser",
+                 "--max-upload-mb", "3"]) == 0  # fmt: skip
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+    assert calls == [(("0.0.0.0", 9), {"open_browser": False, "upload_limit_mb": 3.0})]
+    assert main(["app", "--no-browser"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert calls[-1][0] == ("127.0.0.1", 0)
+
+
+def test_cli_app_without_its_extra(monkeypatch, capsys):
+    import sbidic.app
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'shiny'")
+
+    monkeypatch.setattr(sbidic.app, "serve", missing)
+    assert main(["app", "--no-browser"]) == 2
+    assert "pip install 'sbidic[app]'" in capsys.readouterr().err

@@ -1,0 +1,217 @@
+"""The web app driven as a person would, in Debian's Chromium (Playwright).
+
+Run alone with ``pytest -m browser``. Needs ``pip install sbidic[app]`` and Chromium at
+/usr/bin/chromium (``apt-get install -y chromium``; CI's ``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.app_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_server
+
+pytestmark = pytest.mark.browser
+pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Playwright is not installed: pip install 'sbidic[app]'")
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing in CI: .ci/run installs it")
+    pytest.skip(f"no Chromium at {CHROMIUM}: install it with 'apt-get install -y chromium'",
+                allow_module_level=True)  # fmt: skip
+
+CSV = ROOT / "sbidic" / "examples" / "stg_recordings.csv"
+N = 10
+sync_api.expect.set_options(timeout=120_000)  # inference and simulation on loaded machines
+SCREENSHOTS = os.environ.get("SBIDIC_APP_SCREENSHOTS")  # folder: `make app-screenshots`
+
+
+@pytest.fixture(scope="module")
+def url():
+    with app_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def cli_outputs(tmp_path_factory):
+    """What ``sbidic infer stg_recordings.csv --model stg -n N --seed 0`` writes."""
+    from sbidic.cli import main
+
+    out = tmp_path_factory.mktemp("cli")
+    for name in ("cli.nc", "cli.csv"):
+        assert main(["infer", str(CSV), "--model", "stg", "-n", str(N), "--seed", "0",
+                     "--quiet", "-o", str(out / name)]) == 0  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    """One page after uploading the example CSV and running the inference."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg.set_default_timeout(120_000)
+    pg.goto(url)
+    pg.set_input_files("#upload", str(CSV))
+    sync_api.expect(pg.locator("#loaded")).to_contain_text("6 recording(s) loaded from "
+                                                           "stg_recordings.csv")
+    pg.fill("#n", str(N))
+    pg.fill("#seed", "0")
+    pg.click("#run")
+    sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status", "done")
+    pg.wait_for_selector("#report table")
+    yield pg
+    pg.close()
+
+
+def table(pg, selector: str) -> pd.DataFrame:
+    rows = pg.locator(f"{selector} table").evaluate(
+        "t => Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )  # fmt: skip
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def shot(pg, name: str) -> None:
+    if SCREENSHOTS:
+        pg.screenshot(path=str(Path(SCREENSHOTS) / f"app-{name}.png"), full_page=False)
+
+
+def test_report_equals_cli(page, cli_outputs):
+    shown = table(page, "#report")
+    cli = pd.read_csv(cli_outputs / "cli_report.csv", keep_default_na=False)
+    assert shown["recording"].tolist() == cli.obs_id.astype(str).tolist()
+    assert shown["spikes"].astype(int).tolist() == cli.n_spikes.tolist()
+    assert shown["label"].tolist() == cli.label.tolist()
+    assert shown["status"].tolist() == cli.status.tolist()
+    assert shown["cells"].astype(int).tolist() == cli.n_cells.tolist()
+    for dic in ("g_s", "g_u"):
+        for col, stat in ((f"{dic} mean", "mean"), (f"{dic} sd", "sd")):
+            expected = ["" if v == "" else f"{float(v):.3f}" for v in cli[f"{dic}_{stat}"]]
+            assert shown[col].tolist() == expected
+        expected = ["" if lo == "" else f"[{float(lo):.3f}, {float(hi):.3f}]"
+                    for lo, hi in zip(cli[f"{dic}_q05"], cli[f"{dic}_q95"], strict=True)]
+        assert shown[f"{dic} 90% interval"].tolist() == expected
+
+
+def test_silent_recording_shows_its_status(page):
+    shown = table(page, "#report").set_index("recording")
+    assert shown.loc["cell_silent", "status"] == "silent: fewer than 3 spikes"
+    assert shown.loc["cell_silent", "cells"] == "0"
+    shot(page, "report")
+
+
+def test_downloaded_populations_equal_cli(page, cli_outputs, tmp_path):
+    import xarray as xr
+
+    with page.expect_download() as info:
+        page.click("#dl_pop_nc")
+    path = tmp_path / "app.nc"
+    info.value.save_as(path)
+    with page.expect_download() as info:
+        page.click("#dl_pop_csv")
+    info.value.save_as(tmp_path / "app.csv")
+    assert (tmp_path / "app.csv").read_bytes() == (cli_outputs / "cli.csv").read_bytes()
+    app, cli = xr.open_datatree(path), xr.open_datatree(cli_outputs / "cli.nc")
+    # netCDF bytes differ between two CLI runs too: ArviZ stamps `created_at`
+    for node in cli.subtree:
+        a, c = app[node.path].to_dataset(), node.to_dataset()
+        a.attrs.pop("created_at", None), c.attrs.pop("created_at", None)
+        xr.testing.assert_identical(a, c)
+
+
+def test_population_views(page):
+    page.select_option("#recording", "cell3")
+    sync_api.expect(page.locator("#recording_summary")).to_have_text(
+        "cell3: 80 spikes, bursting, ok")
+    page.wait_for_function("() => !document.querySelector('.recalculating')")
+    for plot in ("#posterior_plot img", "#raster_plot img", "#distributions_plot img",
+                 "#pair_plot img"):  # fmt: skip
+        sync_api.expect(page.locator(plot)).to_be_visible()
+    cells = table(page, "#cells")
+    assert len(cells) == N and "g_Na" in cells.columns[1]
+    page.locator("#recording").scroll_into_view_if_needed()
+    shot(page, "recording")
+    page.locator("#distributions_plot").scroll_into_view_if_needed()
+    shot(page, "population")
+
+
+def test_simulate_one_cell(page, tmp_path):
+    page.locator("#sim_cells").fill("0")
+    page.fill("#duration", "2500")
+    page.fill("#transient", "1000")
+    page.click("#simulate")
+    sync_api.expect(page.locator("#sim_done")).to_contain_text("1 cell(s) simulated")
+    fidelity = table(page, "#fidelity")
+    assert fidelity["cell"].tolist() == ["cell1:0"]
+    sync_api.expect(page.locator("#comparison_plot img")).to_be_visible()
+    page.locator("#comparison_plot").scroll_into_view_if_needed()
+    shot(page, "simulation")
+    with page.expect_download() as info:
+        page.click("#dl_fig_png")
+    assert info.value.suggested_filename == "comparison.png"
+    info.value.save_as(tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as info:
+        page.click("#dl_sim_csv")
+    info.value.save_as(tmp_path / "sim.csv")
+    head = (tmp_path / "sim.csv").read_text().splitlines()[0]
+    assert "population_ID" in head and "cell_ID" in head
+
+
+def test_cancel_a_simulation(page):
+    page.locator("#sim_cells").fill("0-2")
+    page.fill("#duration", "8000")
+    page.click("#simulate")
+    status = page.locator("#job_status_text")
+    sync_api.expect(status).to_have_attribute("data-status", "running")
+    sync_api.expect(status.locator("progress")).to_be_visible()
+    page.click("#cancel")
+    sync_api.expect(status).to_have_attribute("data-status", "cancelled")
+    sync_api.expect(status).to_have_text("simulation cancelled.")
+
+
+def test_malformed_csv_shows_its_error(browser, url, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('ID,spiking_times\na,"[1.0, 2.0, x]"\n')
+    pg = browser.new_page()
+    pg.goto(url)
+    pg.set_input_files("#upload", str(bad))
+    error = pg.locator("#load_error")
+    sync_api.expect(error).to_contain_text("bad.csv, line 2")
+    sync_api.expect(error).to_contain_text("is not a number")
+    assert "Traceback" not in pg.content()
+    shot(pg, "error")
+    pg.close()
+
+
+def test_help_page(browser, url):
+    pg = browser.new_page()
+    pg.goto(url)
+    pg.get_by_role("tab", name="Help").click()
+    sync_api.expect(pg.get_by_text("What DICs are")).to_be_visible()
+    sync_api.expect(pg.get_by_text("arXiv:2509.12783")).to_be_visible()
+    pg.close()
+
+
+def test_pasted_times(browser, url):
+    pg = browser.new_page()
+    pg.goto(url)
+    pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, y")
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#load_error")).to_have_text(
+        "pasted text, line 2: spike 3, 'y', is not a number")
+    pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, 1800")
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#loaded")).to_have_text(
+        "2 recording(s) loaded from pasted text.")
+    pg.close()
