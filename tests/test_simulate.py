@@ -474,3 +474,35 @@ def test_accuracy_against_converged_reference(full_runs, model, name):
         assert got["burst_period_ms"] == pytest.approx(
             ref["features"]["burst_period_ms"], rel=0.01
         )
+
+
+def test_falling_back_to_numpy_codegen_is_loud_and_not_cached_off_the_main_thread(monkeypatch):
+    import threading
+
+    import brian2.codegen.runtime.cython_rt as cython_rt
+
+    from sbidic.simulate import brian
+
+    monkeypatch.setattr(brian, "_CODEGEN", {})
+
+    def broken():
+        raise ValueError("signal only works in main thread of the main interpreter")
+
+    monkeypatch.setattr(cython_rt.CythonCodeObject, "is_available", staticmethod(broken))
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(_codegen_with_warnings(brian)))
+    worker.start()
+    worker.join()
+    target, caught = seen[0]
+    assert target == "numpy" and "auto" not in brian._CODEGEN  # retried later
+    assert any("signal only works" in str(w.message) for w in caught)
+    monkeypatch.undo()
+    assert brian.codegen_target() in ("cython", "numpy")
+
+
+def _codegen_with_warnings(brian):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        return brian.codegen_target(), caught

@@ -262,12 +262,27 @@ def codegen_target(codegen: str = "auto") -> str:
     if codegen != "auto":
         return codegen
     if "auto" not in _CODEGEN:
+        import threading
+        import warnings
+
+        why = ""
         try:
             from brian2.codegen.runtime.cython_rt import CythonCodeObject
 
             ok = bool(CythonCodeObject.is_available())
-        except Exception:  # noqa: BLE001 - any failure means no cython
-            ok = False
+            why = "" if ok else "Brian2 could not compile a test Cython extension"
+        except Exception as err:  # noqa: BLE001 - any failure means no cython
+            ok, why = False, f"{type(err).__name__}: {err}"
+        if not ok:
+            warnings.warn(
+                f"Brian2's Cython code generation is unavailable ({why}); simulating with "
+                "numpy code generation, 10-20 times slower. Check that a C compiler and "
+                "Cython are installed; pass codegen='numpy' to silence this.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            if threading.current_thread() is not threading.main_thread():
+                return "numpy"  # e.g. first imported in a worker thread: retry later
         _CODEGEN["auto"] = "cython" if ok else "numpy"
     return _CODEGEN["auto"]
 
