@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sbidic._memory import release_free_memory
 from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
 from sbidic.inference.posterior import ConductancePosterior, to_population
 from sbidic.inference.result import InferenceResult
@@ -323,6 +324,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
         if progress is not None:
             progress(rows.stop, trains.n_trains)
+        release_free_memory()  # memory stays flat over many batches
         yield InferenceResult(report=report, population=population)
 
 
