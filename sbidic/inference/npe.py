@@ -130,7 +130,7 @@ class LogConductancePrior(Distribution):
     def support(self):
         return constraints.independent(constraints.interval(self.log_low, self.log_high), 1)
 
-    def sample(self, sample_shape=torch.Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         u = torch.rand(torch.Size(sample_shape) + self.low.shape)
         return torch.log(self.low + (self.high - self.low) * u)
 
@@ -293,8 +293,10 @@ class NPEPosterior(NeuralPosterior):
     #: ``sbidic.infer`` draws cells directly (no DIC compensation).
     draws_conductances = True
 
-    def __init__(self, log_posterior, model, conditioner: str, max_spikes: int = DEFAULT_MAX_SPIKES,
-                 card: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, log_posterior, model, conditioner: str,
+        max_spikes: int = DEFAULT_MAX_SPIKES, card: dict | None = None,
+    ) -> None:  # fmt: skip
         _check_conditioner(conditioner)
         self.log_posterior = log_posterior
         self.model = get_model(model)
@@ -355,7 +357,7 @@ class NPEPosterior(NeuralPosterior):
         self._x = xe
         return self
 
-    def sample(self, sample_shape=torch.Size(), x=None, show_progress_bars: bool = False,
+    def sample(self, sample_shape=(), x=None, show_progress_bars: bool = False,
                **kwargs) -> Tensor:  # fmt: skip
         """Conductance sets ``(*sample_shape, n_conductances)`` (mS/cm^2) for one recording."""
         xe = self._x_or_default(x)
@@ -504,8 +506,8 @@ def load_npe(directory) -> NPEPosterior:
             "sbidic.inference.load_estimator or without estimator='npe'"
         )
     prior = LogConductancePrior(config["prior_low"], config["prior_high"])
-    net = _build_net(config["conditioner"], prior.sample((16,)),
-                     _dummy_x(config["conditioner"], config["max_spikes"]), config["encoder"])  # fmt: skip
+    dummy = _dummy_x(config["conditioner"], config["max_spikes"])
+    net = _build_net(config["conditioner"], prior.sample((16,)), dummy, config["encoder"])
     net.load_state_dict(load_file(str(weights)))
     net.eval()
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
@@ -632,7 +634,7 @@ def train_npe(
         warnings.filterwarnings("ignore", "Data has constant values")
         warnings.filterwarnings("ignore", "Maximum number of epochs")
         inference.append_simulations(theta, x, exclude_invalid_x=False)
-        while getattr(inference, "epoch", 0) < max_epochs:  # one epoch a call: max_time_s can stop it
+        while getattr(inference, "epoch", 0) < max_epochs:  # one epoch a call (max_time_s)
             epoch += 1  # sbi counts from 0: its first call runs 2 epochs
             inference.train(
                 training_batch_size=batch_size, learning_rate=learning_rate,
