@@ -308,6 +308,11 @@ class NPEPosterior(NeuralPosterior):
         self.log_prior = log_prior
         super().__init__(potential_fn=self._potential, device="cpu")
 
+    @property
+    def spikes_read(self) -> int | None:
+        """Spikes read per recording: ``max_spikes`` (embedding) or all (features)."""
+        return self.max_spikes if self.conditioner == "embedding" else None
+
     def _potential(self, theta, x_o=None):
         return self.log_prob(theta, x=x_o)
 
