@@ -51,6 +51,8 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -638,14 +640,17 @@ def train_npe(
         # of the spike times) are harmless; the epoch-by-epoch loop is ours
         warnings.filterwarnings("ignore", "Data has constant values")
         warnings.filterwarnings("ignore", "Maximum number of epochs")
+        if conditioner == "embedding":  # x is not z-scored: its outliers do not matter
+            warnings.filterwarnings("ignore", "Data has extreme outliers")
         inference.append_simulations(theta, x, exclude_invalid_x=False)
         while getattr(inference, "epoch", 0) < max_epochs:  # one epoch a call (max_time_s)
             epoch += 1  # sbi counts from 0: its first call runs 2 epochs
-            inference.train(
-                training_batch_size=batch_size, learning_rate=learning_rate,
-                stop_after_epochs=patience, max_num_epochs=epoch,
-                resume_training=epoch > 1, show_train_summary=False,
-            )  # fmt: skip
+            with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its convergence
+                inference.train(
+                    training_batch_size=batch_size, learning_rate=learning_rate,
+                    stop_after_epochs=patience, max_num_epochs=epoch,
+                    resume_training=epoch > 1, show_train_summary=False,
+                )  # fmt: skip
             if inference.epoch <= epoch:  # sbi stopped early: validation loss converged
                 stop = "early_stopping"
                 break
