@@ -114,7 +114,7 @@ class LogConductancePrior(Distribution):
     >>> p.sample((3,)).shape
     torch.Size([3, 2])
     >>> p.log_prob(torch.log(torch.tensor([[0.5, 1.5], [2.0, 1.5]])))
-    tensor([-1.1896,    -inf])
+    tensor([-0.1823,    -inf])
     """
 
     arg_constraints: dict = {}
@@ -203,7 +203,7 @@ def summary_features(trains: SpikeTrains) -> np.ndarray:
     >>> np.round(f, 2)
     array([[1.  , 0.  , 0.  , 0.  , 0.  , 0.  , 0.  , 0.  ],
            [0.  , 0.  , 2.4 , 0.  , 0.  , 0.  , 0.  , 0.  ],
-           [0.  , 1.  , 3.79, 1.86, 5.02, 3.  , 0.13, 5.13]], dtype=float32)
+           [0.  , 1.  , 3.14, 1.21, 5.02, 3.  , 0.13, 5.13]], dtype=float32)
     """
     f = spike_features(trains, fill_value=0.0)
     silent = f.label_code == 0
