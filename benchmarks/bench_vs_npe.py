@@ -218,7 +218,7 @@ def table(fid: dict, cal: dict, cst: dict, sets) -> str:
     lines += [
         "",
         "| method | calibration space | SBC n | SBC min KS p | SBC C2ST ranks | TARP ATC | "
-        "TARP KS p | simulations | training s | spike train -> 1,000 cells (s) |",
+        "TARP KS p | simulations | training s (card) | spike train -> 1,000 cells (s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in METHODS:
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="8 recordings per set, 20 cells, 60 SBC/TARP simulations")
+                   help="5 recordings per set, 20 cells, 40 SBC/TARP simulations")
     p.add_argument("--recordings", type=int, default=100, help="recordings per set")
     p.add_argument("--cells", type=int, default=20, help="cells per recording (K >= 20)")
     p.add_argument("--sbc", type=int, default=300, help="SBC / TARP simulations")
@@ -274,7 +274,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the raw results to this JSON file")
     args = p.parse_args(argv)
     if args.quick:
-        args.recordings, args.sbc, args.posterior_samples = 8, 60, 100
+        args.recordings, args.sbc, args.posterior_samples = 5, 40, 100
     model = get_model("stg")
     t0 = time.perf_counter()
     methods = load_methods(args)
