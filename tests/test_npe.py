@@ -269,6 +269,9 @@ def test_cli_train_npe_and_infer_estimator_kind_npe(mc_dataset, tmp_path, capsys
     code = main(["infer", str(rec), "--model", "da", "--estimator-kind", "npe",
                  "--estimator", str(out), "-n", "4"])  # fmt: skip
     assert code == 2 and "trained for model 'stg'" in capsys.readouterr().err
+    code = main(["infer", str(rec), "--model", "stg", "--estimator-kind", "npe",
+                 "--estimator", str(out), "--regime", "noisy", "-n", "4"])  # fmt: skip
+    assert code == 2 and "clean recordings only" in capsys.readouterr().err
     code = main(["train-npe", str(tmp_path / "nothing"), "--conditioner", "features", "-o",
                  str(tmp_path / "x")])  # fmt: skip
     assert code == 2

@@ -209,7 +209,11 @@ def load_estimator_or_pretrained(
     ValueError
         The estimator in ``estimator_dir`` was trained for another model.
     """
+    if kind not in ("dic", "npe"):
+        raise ValueError(f"estimator kind must be 'dic' or 'npe', got {kind!r}")
     if kind == "npe":
+        if regime != "clean":
+            raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
         if estimator_dir is None:
             return load_pretrained(model, estimator="npe", conditioner=conditioner)
         posterior = load_npe(estimator_dir)
