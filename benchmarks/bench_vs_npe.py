@@ -272,9 +272,27 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write", help="also write the tables (markdown) to this file")
     p.add_argument("--json", help="also write the raw results to this JSON file")
+    p.add_argument("--fidelity-only", action="store_true",
+                   help="only the per-set rows (run sets in parallel processes, then --merge)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="build the tables from the --json files of earlier runs (no compute)")
     args = p.parse_args(argv)
     if args.quick:
         args.recordings, args.sbc, args.posterior_samples = 5, 40, 100
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        fid = {k: v for part in parts for k, v in part["fidelity"].items()}
+        full = [part for part in parts if part.get("cost")]
+        if not full:
+            raise SystemExit("--merge needs one run with calibration and cost")
+        sets = [s for s in SETS if s in fid]
+        for key in ("recordings", "cells"):
+            setattr(args, key, full[0]["args"][key])
+        text = table(fid, full[0]["calibration"], full[0]["cost"], sets)
+        print(text)
+        if args.write:
+            Path(args.write).write_text(_document(text, full[0]["cost"], args) + "\n")
+        return 0
     model = get_model("stg")
     t0 = time.perf_counter()
     methods = load_methods(args)
@@ -286,6 +304,9 @@ def main(argv=None) -> int:
             post = methods[m]["noisy" if sigma else "clean"]
             fid[s][m] = fidelity_run(post, trains, truth, sigma, model, args)
             print(f"{s} {m}: {fid[s][m]}", file=sys.stderr)
+    if args.fidelity_only:
+        Path(args.json).write_text(json.dumps({"fidelity": fid, "args": vars(args)}, indent=2))
+        return 0
     cal = calibration(methods, args)
     cst = cost(methods, args)
     text = table(fid, cal, cst, args.sets)
