@@ -251,7 +251,7 @@ def _document(text: str, cst: dict, args) -> str:
             "equal-budget result (see docs/npe.md for the commands that produce it).",
             "",
         ]
-    return "\n".join(head) + text
+    return "\n".join(head) + "\n" + text
 
 
 def main(argv=None) -> int:
