@@ -199,6 +199,8 @@ def test_load_pretrained_npe_without_weights_says_how_to_train(tmp_path):
         assert path.is_dir()
     with pytest.raises(ValueError, match="conditioner must be one of"):
         sbidic.load_pretrained("stg", estimator="npe", conditioner="isi")
+    with pytest.raises(ValueError, match="clean recordings only"):
+        sbidic.load_pretrained("stg", estimator="npe", regime="noisy")
     with pytest.raises(ValueError, match="estimator must be 'dic' or 'npe'"):
         sbidic.load_pretrained("stg", estimator="snpe")
     with pytest.raises(FileNotFoundError, match="not a saved NPE posterior"):

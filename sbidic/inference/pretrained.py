@@ -137,6 +137,8 @@ def load_pretrained(
     ((5, 8), True)
     """
     if estimator == "npe":
+        if regime != "clean":
+            raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
         return load_npe(npe_dir(model, conditioner))
     if estimator != "dic":
         raise ValueError(f"estimator must be 'dic' or 'npe', got {estimator!r}")
