@@ -305,9 +305,8 @@ class NPEPosterior(NeuralPosterior):
         self.conditioner = conditioner
         self.max_spikes = int(max_spikes)
         self.card = card or {}
-        self.noise_sigma = None
-        log_prior = log_posterior.prior
-        self.log_prior = log_prior
+        self.noise_sigma = None  # trained on clean recordings
+        self.log_prior = log_posterior.prior
         super().__init__(potential_fn=self._potential, device="cpu")
 
     @property
@@ -396,7 +395,7 @@ class NPEPosterior(NeuralPosterior):
             )
         batch = g.shape[:-1]
         g = g.reshape(-1, g.shape[-1])
-        with np.errstate(divide="ignore"), torch.no_grad():
+        with torch.no_grad():
             t = torch.log(g.clamp_min(1e-30))
             inside = torch.isfinite(self.log_prior.log_prob(t)) & (g > 0).all(-1)
             lp = torch.full((len(g),), -math.inf)
