@@ -383,6 +383,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_npe(args: argparse.Namespace) -> int:
+    from sbidic.inference.npe import train_npe
+
+    check_input(Path(args.data) / "manifest.json", "dataset manifest")
+    posterior = train_npe(
+        args.data, args.output, args.conditioner, max_epochs=args.max_epochs,
+        max_time_s=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
+        patience=args.patience, seed=args.seed,
+    )  # fmt: skip
+    t, d = posterior.card["training"], posterior.card["data"]
+    print(f"NPE ({args.conditioner}) on {d['cells_used']} of {d['simulations']} simulations "
+          f"(silent fraction {d['silent_fraction']:.1%}): {t['epochs']} epochs, "
+          f"{t['stop_reason']}, {t['cpu_time_s']:.0f} CPU s; written to "
+          f"{args.output}")  # fmt: skip
+    return 0
+
+
 def _atlas(args: argparse.Namespace) -> int:
     from sbidic.fidelity.atlas import ATLAS_SUFFIXES, build_firing_atlas
 
@@ -450,7 +467,8 @@ def _infer(args: argparse.Namespace) -> int:
         check_input(args.estimator, "estimator", directory=True)
     if args.output:
         check_result_path(args.output)
-    posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime)
+    posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
+                                             args.estimator_kind, args.conditioner)  # fmt: skip
     in_format = args.format or detect_format(args.recordings)
     print(f"sbidic infer: reading {args.recordings} as {in_format} "
           f"({FORMATS[in_format].description})",
@@ -683,6 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort unsorted spike times and drop repeated ones (reported per recording) "
         "instead of stopping with an error",
     )  # fmt: skip
+    inf.add_argument("--estimator-kind", choices=["dic", "npe"], default="dic",
+                     help="DIC pipeline (default) or the NPE baseline (docs/npe.md)")
+    inf.add_argument("--conditioner", choices=["embedding", "features"], default="embedding",
+                     help="conditioner of the shipped NPE posterior (--estimator-kind npe)")
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree), .csv or .nwb")
     _add_progress_flags(inf)
     inf.set_defaults(handler=_infer)
@@ -751,6 +773,25 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--max-upload-mb", type=float, default=50.0,
                      help="largest accepted upload, MB (default 50)")
     app.set_defaults(handler=_app)
+
+    tn = sub.add_parser(
+        "train-npe",
+        help="train the NPE baseline (all conductances) on a Monte Carlo dataset",
+        description="Neural posterior estimation over log-conductances (sbi NPE, zuko "
+        "NSF) on a dataset from 'sbidic dataset --mode mc', conditioned on the spike-train "
+        "encoder or on summary features. Writes weights.safetensors, config.json and a "
+        "model card (recipe, budget, silent fraction, CPU time). See docs/npe.md.",
+    )
+    tn.add_argument("data", help="Monte Carlo dataset directory")
+    tn.add_argument("--conditioner", choices=["embedding", "features"], required=True)
+    tn.add_argument("-o", "--output", required=True, help="NPE posterior directory")
+    tn.add_argument("--max-epochs", type=int, default=200, help="maximum epochs (default 200)")
+    tn.add_argument("--max-time", type=float, help="stop after this many seconds")
+    tn.add_argument("--batch-size", type=int, default=256)
+    tn.add_argument("--lr", type=float, default=5e-4, help="learning rate (default 5e-4)")
+    tn.add_argument("--patience", type=int, default=20, help="early-stopping patience")
+    tn.add_argument("--seed", type=int, default=0)
+    tn.set_defaults(handler=_train_npe)
     return parser
 
 

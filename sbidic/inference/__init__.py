@@ -9,7 +9,10 @@
   resumable safetensors checkpoints;
 * :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
   conductance sets (one compensated cell per DIC draw);
-* :func:`load_pretrained`: the shipped STG / DA posteriors;
+* :func:`load_pretrained`: the shipped STG / DA posteriors (``estimator="npe"``: the
+  NPE baseline, :mod:`sbidic.inference.npe`);
+* :class:`NPEPosterior`, :func:`train_npe`, :func:`load_npe`: plain neural posterior
+  estimation over all conductances, the baseline of the DIC method;
 * :func:`infer`: recordings in, populations and a per-recording report out;
   :func:`iter_infer` and :class:`ResultWriter` stream them, batch by batch, to a file.
 """
@@ -17,6 +20,7 @@
 from sbidic.inference.encoder import SpikeTrainEncoder
 from sbidic.inference.estimator import Augmentation, DICEstimator
 from sbidic.inference.infer import infer, iter_infer
+from sbidic.inference.npe import NPEPosterior, load_npe, train_npe
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
 from sbidic.inference.pretrained import available_pretrained, load_pretrained
 from sbidic.inference.result import InferenceResult, ResultWriter
@@ -37,6 +41,7 @@ __all__ = [
     "DICPosterior",
     "DICTrainer",
     "InferenceResult",
+    "NPEPosterior",
     "ResultWriter",
     "SpikeTrainEncoder",
     "SpikeTruncationWarning",
@@ -46,9 +51,11 @@ __all__ = [
     "infer",
     "iter_infer",
     "load_estimator",
+    "load_npe",
     "load_pretrained",
     "pad_trains",
     "save_estimator",
     "token_stats",
     "train_from_dataset",
+    "train_npe",
 ]

@@ -110,9 +110,12 @@ def infer(
         Spike times in ms, one train per recording (e.g. from
         :func:`sbidic.spikes.read_spike_csv`); a padded array has one recording per
         row with trailing NaN (sbi's convention) or negative padding.
-    posterior : str or ConductancePosterior
+    posterior : str, ConductancePosterior or NPEPosterior
         A shipped model name (``"stg"``, ``"da"``: :func:`sbidic.load_pretrained`) or a
-        posterior of your own.
+        posterior of your own. An :class:`~sbidic.inference.npe.NPEPosterior` (the NPE
+        baseline, ``docs/npe.md``) draws the cells directly from its conductance
+        posterior: same report and population, DICs computed from the cells; ``dics``
+        must stay ``"auto"`` and ``verify`` is DIC-only (``score`` works).
     n : int
         Cells per non-silent recording.
     ids : sequence, optional
@@ -221,6 +224,18 @@ def iter_infer(
         from sbidic.inference.pretrained import load_pretrained
 
         posterior = load_pretrained(posterior)
+    if getattr(posterior, "draws_conductances", False):  # NPE: no DICs to choose
+        if verify:
+            raise ValueError(
+                "verify=True redraws DICs and needs the DIC pipeline; with an NPE "
+                "posterior use score=True"
+            )
+        if dics != "auto":
+            raise ValueError(
+                f"dics={dics!r} applies to the DIC pipeline; an NPE posterior draws "
+                "conductances directly (leave dics='auto')"
+            )
+        dics = "posterior"
     atlas = getattr(posterior, "atlas", None)
     if dics == "auto":
         dics = "calibrated" if atlas is not None else "mean"
@@ -231,11 +246,18 @@ def iter_infer(
         )
     check_dic_strategy(dics, shrinkage)
     trains = _as_recordings(recordings, ids)
-    status = _status(trains, posterior.estimator.encoder.max_spikes)
+    status = _status(trains, _spikes_read(posterior))
     return _batches(trains, status, posterior, n, seed=seed, n_summary=n_summary, dics=dics,
                     shrinkage=shrinkage, verify=verify, score=score, criteria=criteria,
                     budget=budget, simulation=simulation, progress=progress,
                     batch_size=batch_size)  # fmt: skip
+
+
+def _spikes_read(posterior) -> int | None:
+    """Spikes the posterior's network reads per recording (None: all)."""
+    if getattr(posterior, "draws_conductances", False):
+        return posterior.spikes_read
+    return posterior.estimator.encoder.max_spikes
 
 
 def _status(trains: SpikeTrains, max_spikes: int | None) -> np.ndarray:
@@ -261,12 +283,15 @@ def _status(trains: SpikeTrains, max_spikes: int | None) -> np.ndarray:
 def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, verify,
              score, criteria, budget, simulation, progress, batch_size):  # fmt: skip
     """The generator behind :func:`iter_infer` (arguments already checked)."""
-    est = posterior.estimator
+    npe = getattr(posterior, "draws_conductances", False)
+    est = None if npe else posterior.estimator
     atlas = getattr(posterior, "atlas", None)
     n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
     n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
     rng = np.random.default_rng(seed)
-    cells = ConductancePosterior(est, posterior.model, rng=rng, **posterior.population_kwargs)
+    if not npe:
+        cells = ConductancePosterior(est, posterior.model, rng=rng,
+                                     **posterior.population_kwargs)  # fmt: skip
     simulation = _simulation_settings(simulation, posterior, seed)
     torch_seed = np.random.SeedSequence(seed).generate_state(1)[0].item()
     torch_state = None
@@ -283,38 +308,41 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     torch.manual_seed(torch_seed)
                 else:
                     torch.set_rng_state(torch_state)
-                p = est.padded(sub)
-                with est._evaluating():
-                    context = est.embed(p)
-                    draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
-                summary[active, :, 0] = draws.mean(0)
-                summary[active, :, 1] = draws.std(0, ddof=1)
-                summary[active, :, 2:] = np.moveaxis(
-                    np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
-                )
-                rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
-                match = None
-                if dics == "calibrated":
-                    s, b = draws.shape[:2]
-                    match = rank(draws.reshape(-1, 2), np.tile(np.arange(b), s)).reshape(s, b)
-                targets = dic_targets(draws, n_first, dics, shrinkage, match)
-                if verify:
-                    verified = verify_populations(
-                        cells, sub, context, n, targets, summary[active, :, 1],
-                        criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
-                    )  # fmt: skip
-                    population = to_population(
-                        verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
-                        dic_draws=verified.targets.transpose(1, 0, 2),
-                    ).with_fidelity(verified.scores)  # fmt: skip
-                    scored = verified.simulated
+                if npe:
+                    population = _npe_population(posterior, sub, n, n_draws, summary, active)
                 else:
-                    g, used, _, n_drawn = cells._compensate(torch.from_numpy(targets), context)
-                    population = to_population(g, posterior.model, sub.ids, dic_draws=used,
-                                               n_drawn=n_drawn)  # fmt: skip
-                    if score:
-                        scored = score_population(population, sub, criteria, **simulation)
-                        population = population.with_fidelity(scored)
+                    p = est.padded(sub)
+                    with est._evaluating():
+                        context = est.embed(p)
+                        draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
+                    summary[active, :, 0] = draws.mean(0)
+                    summary[active, :, 1] = draws.std(0, ddof=1)
+                    summary[active, :, 2:] = np.moveaxis(
+                        np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
+                    )
+                    rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
+                    match = None
+                    if dics == "calibrated":
+                        s, b = draws.shape[:2]
+                        match = rank(draws.reshape(-1, 2), np.tile(np.arange(b), s)).reshape(s, b)
+                    targets = dic_targets(draws, n_first, dics, shrinkage, match)
+                    if verify:
+                        verified = verify_populations(
+                            cells, sub, context, n, targets, summary[active, :, 1],
+                            criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
+                        )  # fmt: skip
+                        population = to_population(
+                            verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
+                            dic_draws=verified.targets.transpose(1, 0, 2),
+                        ).with_fidelity(verified.scores)  # fmt: skip
+                        scored = verified.simulated
+                    else:
+                        g, used, _, n_drawn = cells._compensate(torch.from_numpy(targets), context)
+                        population = to_population(g, posterior.model, sub.ids, dic_draws=used,
+                                                   n_drawn=n_drawn)  # fmt: skip
+                if score and not verify:
+                    scored = score_population(population, sub, criteria, **simulation)
+                    population = population.with_fidelity(scored)
                 torch_state = torch.get_rng_state()
             if verify or score:
                 fidelity_rows = recording_summary(scored, sub, criteria)
@@ -326,6 +354,19 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
             progress(rows.stop, trains.n_trains)
         release_free_memory()  # memory stays flat over many batches
         yield InferenceResult(report=report, population=population)
+
+
+def _npe_population(posterior, sub: SpikeTrains, n: int, n_draws: int, summary, active):
+    """Cells of an NPE posterior (the first ``n`` of ``n_draws`` conductance draws per
+    recording) and the report's DIC summary of all the draws (written into ``summary``)."""
+    from sbidic.dics import dynamic_input_conductances
+
+    g = posterior.sample_batched((n_draws,), sub).double().numpy()  # (S, b, n_cond)
+    dics = dynamic_input_conductances(posterior.model, g)[..., 1:]  # (S, b, 2)
+    summary[active, :, 0] = dics.mean(0)
+    summary[active, :, 1] = dics.std(0, ddof=1)
+    summary[active, :, 2:] = np.moveaxis(np.quantile(dics, [0.05, 0.95], axis=0), 0, -1)
+    return to_population(g[:n], posterior.model, sub.ids)
 
 
 def _report(batch: SpikeTrains, status: np.ndarray, summary: np.ndarray, n: int):

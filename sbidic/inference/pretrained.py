@@ -18,6 +18,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from sbidic.inference.npe import load_npe
 from sbidic.inference.posterior import ConductancePosterior
 from sbidic.inference.training import load_estimator
 
@@ -31,6 +32,7 @@ __all__ = [
     "load_estimator_or_pretrained",
     "load_pretrained",
     "model_card",
+    "npe_dir",
     "pretrained_dir",
 ]
 
@@ -95,14 +97,27 @@ def model_card(model: str, regime: str = "clean") -> dict:
 
 
 def load_pretrained(
-    model: str = "stg", *, regime: str = "clean", rng=None, **posterior_kwargs
-) -> ConductancePosterior:
-    """The shipped estimator of ``model``, a :class:`~sbidic.inference.ConductancePosterior`.
+    model: str = "stg",
+    *,
+    regime: str = "clean",
+    rng=None,
+    estimator: str = "dic",
+    conditioner: str = "embedding",
+    **posterior_kwargs,
+):
+    """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`
+    (or, with ``estimator="npe"``, the NPE baseline as an
+    :class:`~sbidic.inference.npe.NPEPosterior`).
 
     Parameters
     ----------
     model : str
         ``"stg"`` or ``"da"`` (see :func:`available_pretrained`).
+    estimator : {"dic", "npe"}, default "dic"
+        The DIC pipeline, or plain neural posterior estimation over all conductances
+        (``docs/npe.md``; its weights live in ``sbidic/weights/<model>/npe/<conditioner>``).
+    conditioner : {"embedding", "features"}, default "embedding"
+        NPE only: spike-train encoder or summary features.
     regime : str, default "clean"
         ``"clean"``: recordings without noise; ``"noisy"`` (STG): recordings under
         band-limited noise current, as in the paper's noisy-injection experiment (the
@@ -127,7 +142,40 @@ def load_pretrained(
     >>> tuple(g.shape), bool((g >= 0).all())
     ((5, 8), True)
     """
+    if estimator == "npe":
+        if regime != "clean":
+            raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
+        return load_npe(npe_dir(model, conditioner))
+    if estimator != "dic":
+        raise ValueError(f"estimator must be 'dic' or 'npe', got {estimator!r}")
     return _posterior_from_dir(pretrained_dir(model, regime), rng=rng, **posterior_kwargs)
+
+
+def npe_dir(model: str, conditioner: str = "embedding") -> Path:
+    """Directory of the shipped NPE posterior of ``model`` with ``conditioner``.
+
+    Raises
+    ------
+    ValueError
+        Unknown conditioner, or no NPE weights shipped (the message says how to train
+        them).
+    """
+    from sbidic.inference.npe import CONDITIONERS
+
+    if conditioner not in CONDITIONERS:
+        raise ValueError(f"conditioner must be one of {CONDITIONERS}, got {conditioner!r}")
+    name = str(model).lower()
+    path = _weights_root() / name / "npe" / conditioner
+    if not (path / "weights.safetensors").is_file():
+        raise ValueError(
+            f"no NPE weights shipped for model {model!r} with the {conditioner!r} "
+            f"conditioner. Train them on a Monte Carlo dataset: 'sbidic dataset --mode mc "
+            f"--model {name} -o data/{name}_mc_v1' then 'sbidic train-npe data/{name}_mc_v1 "
+            f"--conditioner {conditioner} -o sbidic/weights/{name}/npe/{conditioner}' (see "
+            "docs/npe.md), or load your own "
+            "with sbidic.inference.npe.load_npe(directory)"
+        )
+    return path
 
 
 def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
@@ -158,16 +206,31 @@ def load_atlas(directory):
 
 
 def load_estimator_or_pretrained(
-    model: str, estimator_dir=None, regime: str = "clean", **kwargs
-) -> ConductancePosterior:
+    model: str, estimator_dir=None, regime: str = "clean", kind: str = "dic",
+    conditioner: str = "embedding", **kwargs,
+):  # fmt: skip
     """The posterior of a saved estimator directory, or the shipped one of ``model``
-    (for ``regime`` recordings).
+    (for ``regime`` recordings); ``kind="npe"``: an NPE posterior (``conditioner``).
 
     Raises
     ------
     ValueError
         The estimator in ``estimator_dir`` was trained for another model.
     """
+    if kind not in ("dic", "npe"):
+        raise ValueError(f"estimator kind must be 'dic' or 'npe', got {kind!r}")
+    if kind == "npe":
+        if regime != "clean":
+            raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
+        if estimator_dir is None:
+            return load_pretrained(model, estimator="npe", conditioner=conditioner)
+        posterior = load_npe(estimator_dir)
+        if posterior.model.name != model:
+            raise ValueError(
+                f"the NPE posterior in {estimator_dir} was trained for model "
+                f"{posterior.model.name!r}, not {model!r}"
+            )
+        return posterior
     if estimator_dir is None:
         return load_pretrained(model, regime=regime, **kwargs)
     return _posterior_from_dir(estimator_dir, model, **kwargs)
