@@ -311,7 +311,7 @@ class NPEPosterior(NeuralPosterior):
 
     @property
     def spikes_read(self) -> int | None:
-        """Spikes read per recording: ``max_spikes`` (embedding) or all (features)."""
+        """Number of spikes read per recording, ``max_spikes`` (embedding) or all (features)."""
         return self.max_spikes if self.conditioner == "embedding" else None
 
     def _potential(self, theta, x_o=None):
@@ -319,7 +319,7 @@ class NPEPosterior(NeuralPosterior):
 
     @property
     def prior(self):
-        """The prior over conductances: sbi ``BoxUniform`` over ``[low, high]`` (mS/cm^2)."""
+        """The prior over conductances, an sbi ``BoxUniform`` over ``[low, high]`` (mS/cm^2)."""
         from sbi.utils import BoxUniform
 
         return BoxUniform(self.log_prior.low, self.log_prior.high)
@@ -489,7 +489,7 @@ def _dummy_x(conditioner: str, max_spikes: int, n: int = 16) -> Tensor:
 
 
 def load_npe(directory) -> NPEPosterior:
-    """Read an NPE posterior written by :func:`save_npe` / :func:`train_npe`.
+    """Read an NPE posterior written by ``save_npe`` / :func:`train_npe`.
 
     Raises
     ------

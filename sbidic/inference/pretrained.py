@@ -105,9 +105,9 @@ def load_pretrained(
     conditioner: str = "embedding",
     **posterior_kwargs,
 ):
-    """The shipped estimator of ``model`` as a ready :class:`ConductancePosterior`
-    (or, with ``estimator="npe"``, the NPE baseline as an
-    :class:`~sbidic.inference.npe.NPEPosterior`).
+    """The shipped estimator of ``model``, a ready
+    :class:`~sbidic.inference.ConductancePosterior` (or, with ``estimator="npe"``, the
+    NPE baseline as an :class:`~sbidic.inference.npe.NPEPosterior`).
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def load_pretrained(
     rng : int or numpy.random.Generator, optional
         Random source of the cell draws.
     **posterior_kwargs
-        Passed to :class:`ConductancePosterior`.
+        Passed to :class:`~sbidic.inference.ConductancePosterior`.
 
     Returns
     -------

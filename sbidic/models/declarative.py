@@ -132,7 +132,7 @@ class ModelSpec:
         Short name (command line, files) and a description with the citation.
     constants : dict
         Reversal potentials ``E_*`` (mV, ``E_leak`` included) and other constants.
-    channels : dict of str to Channel
+    channels : dict[str, Channel]
         Ionic channels in conductance order; the leak is implicit and last.
     V_th : float
         Voltage (mV) of the DICs, targets and compensation.

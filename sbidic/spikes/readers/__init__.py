@@ -20,7 +20,7 @@ text      .txt, numeric .csv                     one train per line          yes
 ========  =====================================  ==========================  =========
 
 ``pynwb`` and ``neo`` are optional (``pip install 'sbidic[formats]'``); see
-``docs/formats.md`` for every layout. :data:`FORMATS` is the registry: a
+``docs/formats.md`` for every layout. ``FORMATS`` is the registry: a
 :class:`Format` added to it (a reader taking ``path, *, check`` and keyword options)
 is found by its extensions.
 """
@@ -133,7 +133,7 @@ def _neo_knows(suffix: str) -> bool:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Name of the reader :func:`read_spikes` uses for ``path`` (a key of :data:`FORMATS`).
+    """Name of the reader :func:`read_spikes` uses for ``path`` (a key of ``FORMATS``).
 
     By extension; by content for ``.csv`` (a first line of numbers is plain text, else
     Spike2Pop), ``.h5``/``.hdf5`` (NWB, NIX or netCDF-4 from the root attributes) and
@@ -199,7 +199,7 @@ def read_spikes(
     path : str or path-like
         Spike file; see the table in :mod:`sbidic.spikes.readers`.
     format : str, optional
-        A key of :data:`FORMATS` (``"csv"``, ``"netcdf"``, ``"nwb"``, ``"neo"``,
+        A key of ``FORMATS`` (``"csv"``, ``"netcdf"``, ``"nwb"``, ``"neo"``,
         ``"npz"``, ``"npy"``, ``"text"``); default :func:`detect_format`. The choice
         is logged (INFO) on the ``sbidic.spikes`` logger.
     check : bool, default True
