@@ -214,6 +214,16 @@ def iter_infer(
     :meth:`InferenceResult.concatenate` are :func:`infer`'s result; written one by
     one with :class:`~sbidic.inference.ResultWriter` they give the same files as
     :meth:`InferenceResult.save` with only one batch in memory at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> trains = [np.arange(0.0, 3000.0, 100.0 + 10 * i) for i in range(3)]
+    >>> parts = list(iter_infer(trains, "stg", n=5, seed=0, batch_size=2))
+    >>> [len(part.report) for part in parts]
+    [2, 1]
+    >>> InferenceResult.concatenate(parts).population.conductances.shape
+    (3, 5, 8)
     """
     if int(n) < 1:
         raise ValueError(f"n (cells per recording) must be >= 1, got {n}")

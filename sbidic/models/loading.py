@@ -44,7 +44,13 @@ def _entry_points() -> dict:
 
 
 def available_models() -> list[str]:
-    """Names accepted by :func:`get_model`: registered models and entry points."""
+    """Names accepted by :func:`get_model`: registered models and entry points.
+
+    Examples
+    --------
+    >>> [name for name in available_models() if name in ("da", "stg")]
+    ['da', 'stg']
+    """
     return sorted(set(_REGISTRY) | set(_entry_points()))
 
 
@@ -103,7 +109,16 @@ def _load(path: Path, name: str):
 
 def get_model(model: str | ConductanceModel) -> ConductanceModel:
     """Return a model instance from its name (case-insensitive), ``file.py:NAME``, an
-    entry-point name, a class or an instance (passed through)."""
+    entry-point name, a class or an instance (passed through).
+
+    Examples
+    --------
+    >>> stg = get_model("STG")
+    >>> stg.name, stg.V_th, stg.conductances[-1]
+    ('stg', -51.0, 'leak')
+    >>> get_model(stg) is stg
+    True
+    """
     if isinstance(model, ConductanceModel):
         return model
     if isinstance(model, type) and issubclass(model, ConductanceModel):

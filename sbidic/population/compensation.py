@@ -217,6 +217,16 @@ def modulate(
     -------
     Modulation
         Conductances, achieved DICs, residuals and the number of solves.
+
+    Examples
+    --------
+    >>> from sbidic.population import seed_population
+    >>> seeds = seed_population("stg", 3, rng=0)
+    >>> moved = modulate("stg", seeds, [-4.0, 5.0])
+    >>> moved.dics[:, 1:].round(6).tolist()
+    [[-4.0, 5.0], [-4.0, 5.0], [-4.0, 5.0]]
+    >>> bool((moved.residual <= 1e-10).all())
+    True
     """
     model = get_model(model)
     g = np.array(g, dtype=float, ndmin=2)

@@ -315,6 +315,16 @@ def read_conductance_csv(
     ValueError
         A missing conductance column, or a row with a missing, non-numeric, negative
         or non-finite value (the message names the line).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sbidic.population import sample_population
+    >>> path = os.path.join(tempfile.mkdtemp(), "cells.csv")
+    >>> sample_population("stg", g_s=-4.0, g_u=5.0, n=3, rng=0).save(path)
+    >>> ids, g = read_conductance_csv(path, "stg")
+    >>> ids.tolist(), g.shape
+    (['0', '0', '0'], (3, 8))
     """
     from sbidic.models import get_model
 

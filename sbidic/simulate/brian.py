@@ -256,7 +256,16 @@ def default_integration(model) -> tuple[str, float]:
 # ------------------------------------------------------------------------ codegen
 def codegen_target(codegen: str = "auto") -> str:
     """Brian2 code-generation target: ``"cython"`` when a test compilation works
-    (checked once per process), else ``"numpy"``. ``"cython"``/``"numpy"`` force it."""
+    (checked once per process), else ``"numpy"`` with a warning giving the reason.
+    ``"cython"``/``"numpy"`` force it.
+
+    Examples
+    --------
+    >>> codegen_target("numpy")
+    'numpy'
+    >>> codegen_target() in ("cython", "numpy")
+    True
+    """
     if codegen not in ("auto", "cython", "numpy"):
         raise ValueError(f"codegen must be 'auto', 'cython' or 'numpy', got {codegen!r}")
     if codegen != "auto":

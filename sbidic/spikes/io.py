@@ -390,7 +390,18 @@ def write_spikes_netcdf(
 
 def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
     """Read spike trains written by :func:`write_spikes_netcdf` (or any CF contiguous
-    ragged array of spike times); open the file with xarray to get extra variables."""
+    ragged array of spike times); open the file with xarray to get extra variables.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> trains = SpikeTrains.from_list([[1.0, 5.0, 9.0], [2.0]], ids=["a", "b"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "trains.nc")
+    >>> write_spikes_netcdf(trains, path)
+    >>> back = read_spikes_netcdf(path)
+    >>> back.ids.tolist(), back[0].tolist()
+    (['a', 'b'], [1.0, 5.0, 9.0])
+    """
     import xarray as xr
 
     try:
