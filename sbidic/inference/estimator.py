@@ -94,6 +94,12 @@ class Augmentation:
         distribution too.
     enabled : bool
         Switch all augmentation off.
+
+    Examples
+    --------
+    >>> aug = Augmentation(jitter_ms=(0.01, 4.0), p_delete=0.05)
+    >>> aug.p_delete, aug.enabled
+    (0.05, True)
     """
 
     jitter_ms: float | tuple[float, float] = 2.0

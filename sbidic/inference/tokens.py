@@ -98,6 +98,15 @@ class TokenStats:
         Means of the log-ISI ``a`` (log1p of ms) and of its first difference ``b``.
     sigma : (float, float)
         Their standard deviations.
+
+    Examples
+    --------
+    >>> TokenStats(mu=(3.5, 0.0), sigma=(0.5, 0.7)).mu
+    (3.5, 0.0)
+    >>> TokenStats(mu=(3.5, 0.0), sigma=(0.0, 0.7))
+    Traceback (most recent call last):
+    ...
+    ValueError: token statistics must be finite with sigma > 0, got (3.5, 0.0), (0.0, 0.7)
     """
 
     mu: tuple[float, float]

@@ -101,6 +101,13 @@ class Channel:
 
     ``E`` names a reversal potential in :attr:`ModelSpec.constants`; ``gates`` maps
     state names (e.g. ``"m_Na"``) to :class:`Gate`, in state order.
+
+    Examples
+    --------
+    >>> from sbidic.models.autodiff import boltzmann
+    >>> kd = Channel("E_K", {"n_Kd": Gate(boltzmann(12.3, -11.8), 5.0, power=4)})
+    >>> kd.E, list(kd.gates), kd.gates["n_Kd"].power
+    ('E_K', ['n_Kd'], 4)
     """
 
     E: str
