@@ -69,7 +69,11 @@ def _erg_den(V):
 
 
 class DA(DeclaredModel):
-    """Midbrain dopaminergic neuron (Qian et al. 2014) with DICs at V_th = -55.5 mV."""
+    """Midbrain dopaminergic neuron (Qian et al. 2014) with DICs at V_th = -55.5 mV.
+
+    >>> DA().conductances
+    ('Na', 'Kd', 'CaL', 'CaN', 'ERG', 'NMDA', 'leak')
+    """
 
     spec = ModelSpec(
         name="da",

@@ -41,7 +41,11 @@ __all__ = ["STG"]
 
 
 class STG(DeclaredModel):
-    """STG neuron (Liu et al. 1998) with leak-normalised DICs at V_th = -51 mV."""
+    """STG neuron (Liu et al. 1998) with leak-normalised DICs at V_th = -51 mV.
+
+    >>> STG().conductances
+    ('Na', 'Kd', 'CaT', 'CaS', 'KCa', 'A', 'H', 'leak')
+    """
 
     spec = ModelSpec(
         name="stg",

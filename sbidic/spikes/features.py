@@ -166,6 +166,14 @@ class SpikeFeatures:
 
     Index by name (``feats["f_spiking"]``) like a dict; see the module docstring for the
     definitions. Units: frequencies in Hz, durations and intervals in ms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sbidic.spikes import SpikeTrains, spike_features
+    >>> feats = spike_features(SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0), [1.0]]))
+    >>> feats.label.tolist(), round(float(feats["f_spiking"][0]), 1)
+    (['spiking', 'silent'], 10.0)
     """
 
     ids: np.ndarray
