@@ -269,3 +269,15 @@ def test_a_declared_model_needs_a_spec():
 
     with pytest.raises(ModelError, match=r"model 'Bare': spec must be a ModelSpec, got NoneType"):
         type("Bare", (DeclaredModel,), {})
+
+
+@pytest.mark.parametrize("name", ["stg", "da"])
+def test_a_used_model_still_pickles_for_worker_processes(name):
+    from sbidic.population import sample_populations
+
+    model = get_model(name)
+    pop = sample_populations(model, [model.example_targets[0]], 3, rng=0)  # fills caches
+    copy = pickle.loads(pickle.dumps(model))
+    assert type(copy) is type(model)
+    again = sample_populations(copy, [model.example_targets[0]], 3, rng=0)
+    np.testing.assert_array_equal(again.conductances, pop.conductances)

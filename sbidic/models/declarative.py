@@ -227,6 +227,11 @@ class DeclaredModel(ConductanceModel):
         cls.equations = brian2_equations(s)
         check_model(cls())
 
+    def __getstate__(self) -> dict:
+        # per-instance caches (``_rules``, ``_channel_gates``, ...) hold functions of the
+        # declaration; a copy in another process (simulate's workers) rebuilds them
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     # ------------------------------------------------------------------- kinetics
     @cache_scalar_voltage
     def gating(self, V):
