@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sbidic.models import ConductanceModel, get_model
+from sbidic.population import sample_populations
 from sbidic.simulate import (
     PROTOCOLS,
     BandLimitedNoise,
@@ -372,12 +373,14 @@ def noisy_runs():
     g = np.array([_case("stg", n)["g"] for n in ("g_spk", "g_bst", "g_ref")])
     kw = {"duration_ms": 300.0, "transient_ms": 50.0, "noise": BandLimitedNoise(std=3.0)}
     rec = {"record_v": [2, 0]}
+    used = get_model("stg")  # a model whose caches are filled travels to the workers too
+    sample_populations(used, [[-4.0, 5.0]], 2, rng=0)
     return {
         "batch": simulate("stg", g, seed=11, **rec, **kw),
         "again": simulate("stg", g, seed=11, **kw),
         "other_seed": simulate("stg", g, seed=12, **kw),
         "single": simulate("stg", g[1:2], seed=11, cell_ids=[1], **kw),
-        "parallel": simulate("stg", g, seed=11, n_jobs=2, **rec, **kw),
+        "parallel": simulate(used, g, seed=11, n_jobs=2, **rec, **kw),
         "quiet": simulate("stg", g, duration_ms=300.0, transient_ms=50.0),
     }
 
