@@ -121,7 +121,8 @@ def _calibration(est, trains, theta, label, n_samples: int) -> list[dict]:
     return rows
 
 
-def _print_rows(rows: list[dict]) -> None:
+def _print_rows(rows: list[dict], fmt: str = ".3f") -> None:
+    """One column per class, one row per metric."""
     keys = [k for k in rows[0] if k != "class"]
     width = max(len(k) for k in keys) + 2
     print("metric".ljust(width) + "".join(r["class"].rjust(12) for r in rows))
@@ -129,7 +130,7 @@ def _print_rows(rows: list[dict]) -> None:
         cells = []
         for r in rows:
             v = r.get(k, float("nan"))
-            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12.3g}")
+            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12{fmt}}")
         print(k.ljust(width) + "".join(cells))
 
 
@@ -246,15 +247,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"test-time perturbation: {perturbation}; evaluation {t_eval:.1f} s on one "
           "core")  # fmt: skip
     print()
+    _print_rows(rows)
     keys = [k for k in rows[0] if k != "class"]
     width = max(len(k) for k in keys) + 2
-    print("metric".ljust(width) + "".join(r["class"].rjust(12) for r in rows))
-    for k in keys:
-        cells = []
-        for r in rows:
-            v = r.get(k, float("nan"))
-            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12.3f}")
-        print(k.ljust(width) + "".join(cells))
     published = PUBLISHED.get(est.model_name or "", {})
     for r in rows:
         if r["class"] in published:
@@ -276,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
     if calibration:
         print(f"\ncalibration (sbi run_sbc / check_sbc / run_tarp, {args.sbc_samples} draws; "
               "uniform ranks: KS p > 0.01, mean rank 0.5; TARP ATC near 0)")  # fmt: skip
-        _print_rows(calibration)
+        _print_rows(calibration, ".3g")
     result = {"rows": rows, "throughput": speed, "n_silent": n_silent, "n_truncated": n_trunc,
               "calibration": calibration}  # fmt: skip
     if args.update_card:

@@ -325,11 +325,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     with est._evaluating():
                         context = est.embed(p)
                         draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
-                    summary[active, :, 0] = draws.mean(0)
-                    summary[active, :, 1] = draws.std(0, ddof=1)
-                    summary[active, :, 2:] = np.moveaxis(
-                        np.quantile(draws, [0.05, 0.95], axis=0), 0, -1
-                    )
+                    summary[active] = _summarize_draws(draws)
                     rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
                     match = None
                     if dics == "calibrated":
@@ -373,10 +369,15 @@ def _npe_population(posterior, sub: SpikeTrains, n: int, n_draws: int, summary, 
 
     g = posterior.sample_batched((n_draws,), sub).double().numpy()  # (S, b, n_cond)
     dics = dynamic_input_conductances(posterior.model, g)[..., 1:]  # (S, b, 2)
-    summary[active, :, 0] = dics.mean(0)
-    summary[active, :, 1] = dics.std(0, ddof=1)
-    summary[active, :, 2:] = np.moveaxis(np.quantile(dics, [0.05, 0.95], axis=0), 0, -1)
+    summary[active] = _summarize_draws(dics)
     return to_population(g[:n], posterior.model, sub.ids)
+
+
+def _summarize_draws(draws: np.ndarray) -> np.ndarray:
+    """Mean, sd and 5 / 95 % quantiles of DIC draws ``(S, b, 2)``: shape ``(b, 2, 4)``,
+    the report's ``g_s`` / ``g_u`` summary columns."""
+    q = np.moveaxis(np.quantile(draws, [0.05, 0.95], axis=0), 0, -1)
+    return np.concatenate([draws.mean(0)[..., None], draws.std(0, ddof=1)[..., None], q], -1)
 
 
 def _report(batch: SpikeTrains, status: np.ndarray, summary: np.ndarray, n: int):
