@@ -264,7 +264,8 @@ def _dataset(args: argparse.Namespace) -> int:
         distribution=args.distribution,
         targets_per_chunk=args.chunk_targets,
     )
-    generate_dataset(args.output, spec, n_jobs=args.jobs, scheduler=args.scheduler)
+    generate_dataset(args.output, spec, n_jobs=args.jobs, scheduler=args.scheduler,
+                     device=args.device)  # fmt: skip
     for key, value in dataset_status(args.output).items():
         print(f"{key:>20}: {value}")
     return 0
@@ -309,7 +310,8 @@ def _simulate(args: argparse.Namespace) -> int:
     record = list(range(min(args.plot_cells, len(g)))) if args.plot else None
     with _progress_bar(args, "%") as bar:
         result = simulate(model, g, noise=noise, seed=args.seed, n_jobs=args.jobs,
-                          record_v=record, progress=lambda f: bar.update_to(round(100 * f), 100),
+                          device=args.device, record_v=record,
+                          progress=lambda f: bar.update_to(round(100 * f), 100),
                           **kwargs)  # fmt: skip
     feats = spike_features(result.spikes)
     labels, counts = np.unique(feats.label, return_counts=True)
@@ -604,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--chunk-targets", type=int, default=64, help="targets per chunk file")
     ds.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     ds.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster")
+    ds.add_argument("--device", default="runtime", help=DEVICE_HELP)
     ds.add_argument("--status", action="store_true", help="only report progress of OUTPUT")
     ds.add_argument("-o", "--output", required=True, help="dataset directory")
     ds.set_defaults(handler=_dataset)
@@ -629,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--jobs", type=int, default=1, help="worker processes")
+    sim.add_argument("--device", default="runtime", help=DEVICE_HELP)
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
     sim.add_argument("-o", "--output", required=True,
@@ -795,6 +799,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEVICE_HELP = (
+    "Brian2 device: runtime (default), cpp_standalone (compiled C++, --jobs OpenMP "
+    "threads) or cuda (NVIDIA GPU; needs brian2cuda and nvcc); the standalone devices "
+    "compile the whole run first (tens of seconds)"
+)
 MODEL_HELP = (
     f"neuron model: {', '.join(available_models())}, or path/to/model.py:NAME "
     "(a model declared as in docs/models.md)"

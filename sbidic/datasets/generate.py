@@ -43,6 +43,7 @@ __all__ = [
     "encode_spike_steps",
     "generate_dataset",
     "run_chunk",
+    "run_chunks",
 ]
 
 MODES = ("dic", "mc")
@@ -170,20 +171,39 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
 
     Returns the chunk's file name.
     """
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import xarray as xr
+    return run_chunks(root, spec, [chunk])[0]
 
+
+def run_chunks(
+    root: str | os.PathLike, spec: DatasetSpec, chunks, device: str = "runtime"
+) -> list[str]:
+    """Compute several chunks with one simulation and write each atomically.
+
+    Chunks that already exist are skipped. One simulation of all their cells lets a
+    standalone Brian2 device (``"cuda"``, ``"cpp_standalone"``) compile its program
+    once for many chunks. Cells are independent, so a chunk's cells get the same
+    trains whichever chunks they are simulated with (up to the floating-point
+    differences between devices; the device is stored in each chunk's
+    ``simulation`` attribute).
+
+    Returns
+    -------
+    list of str
+        The chunks' file names, in the order of ``chunks``.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from sbidic.simulate import simulate
     from sbidic.simulate.noise import BandLimitedNoise
-    from sbidic.spikes import spike_features
 
     root = Path(root)
-    out = _chunk_path(root, chunk)
-    if out.exists():
-        return out.name
+    names = [_chunk_path(root, c).name for c in chunks]
+    todo = [c for c in dict.fromkeys(chunks) if not _chunk_path(root, c).exists()]
+    if not todo:
+        return names
     t0 = time.perf_counter()
-    model, g, dics, target, target_index, cell_id = _cells(spec, chunk)
-    ok = np.isfinite(g).all(axis=1)
+    cells = [_cells(spec, c) for c in todo]
+    model = cells[0][0]
+    ok = [np.isfinite(c[1]).all(axis=1) for c in cells]
     kwargs = {}
     for name in ("duration_ms", "transient_ms", "dt_ms", "method"):
         if getattr(spec, name) is not None:
@@ -191,10 +211,27 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
     noise = None
     if spec.noise_sigma is not None:
         noise = BandLimitedNoise.reference(model, spec.noise_sigma)
-    sim = simulate(model, g[ok], noise=noise, seed=spec.seed, cell_ids=cell_id[ok], **kwargs)
-    trains = sim.spikes
+    g = np.concatenate([c[1][k] for c, k in zip(cells, ok, strict=True)])
+    ids = np.concatenate([c[5][k] for c, k in zip(cells, ok, strict=True)])
+    sim = simulate(model, g, noise=noise, seed=spec.seed, cell_ids=ids, device=device, **kwargs)
+    wall = time.perf_counter() - t0
+    edges = np.cumsum([0] + [int(k.sum()) for k in ok])
+    for i, (chunk, c, k) in enumerate(zip(todo, cells, ok, strict=True)):
+        part = slice(edges[i], edges[i + 1])
+        share = (edges[i + 1] - edges[i]) / max(edges[-1], 1)
+        _write_chunk(root, spec, chunk, c, k, sim.spikes[part], sim.diverged[part], sim.settings,
+                     wall * share)  # fmt: skip
+    return names
+
+
+def _write_chunk(root: Path, spec, chunk, cells, ok, trains, diverged, settings, wall_s):
+    import xarray as xr
+
+    from sbidic.spikes import spike_features
+
+    model, g, dics, target, target_index, cell_id = cells
     split = split_of(target_index[ok], spec.n_targets, spec.seed, spec.fractions)
-    dt = float(sim.settings["dt_ms"])
+    dt = float(settings["dt_ms"])
     ds = xr.Dataset(
         {
             "conductances": (("cell", "conductance"), g[ok].astype(np.float32),
@@ -207,7 +244,7 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
             "label_code": ("cell", spike_features(trains).label_code.astype(np.int8),
                            {"flag_meanings": "silent spiking bursting"}),
             "n_spikes": ("cell", trains.n_spikes.astype(np.int32)),
-            "diverged": ("cell", sim.diverged.astype(np.int8),
+            "diverged": ("cell", diverged.astype(np.int8),
                          {"long_name": "the voltage became non-finite (integration blow-up): "
                           "no spikes kept, labelled silent", "flag_values": "0 1"}),
             "spike_step_delta": ("spike", encode_spike_steps(trains, dt),
@@ -228,15 +265,15 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
         model=model.name,
         V_th_mV=model.V_th,
         dt_ms=dt,
-        wall_time_s=time.perf_counter() - t0,
-        simulation=json.dumps({k: v for k, v in sim.settings.items() if _jsonable(v)}),
+        wall_time_s=wall_s,
+        simulation=json.dumps({k: v for k, v in settings.items() if _jsonable(v)}),
     )
+    out = _chunk_path(root, chunk)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     ds.to_netcdf(tmp, encoding={k: {"zlib": True, "complevel": 6, "shuffle": True}
                                 for k in ds.data_vars})  # fmt: skip
     os.replace(tmp, out)
-    return out.name
 
 
 def encode_spike_steps(trains, dt_ms: float) -> np.ndarray:
@@ -295,6 +332,8 @@ def generate_dataset(
     n_jobs: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    device: str = "runtime",
+    max_cells_per_run: int = 2**18,
 ) -> list[str]:
     """Generate (or finish) a dataset in the directory ``root``.
 
@@ -310,12 +349,22 @@ def generate_dataset(
         Address of an existing Dask distributed scheduler; chunks run on its workers.
     progress : bool
         Show a progress bar with an ETA.
+    device : str
+        Brian2 device (:mod:`sbidic.simulate.devices`). With a standalone device
+        (``"cuda"``, ``"cpp_standalone"``) the pending chunks are simulated together,
+        up to ``max_cells_per_run`` cells per compiled program, in this process
+        (``n_jobs`` are the OpenMP threads of ``"cpp_standalone"``).
+    max_cells_per_run : int
+        Cells per standalone program.
 
     Returns
     -------
     list of str
         Chunk files computed by this call.
     """
+    from sbidic.simulate.devices import resolve_device
+
+    device = resolve_device(device)
     root = Path(root)
     _prepare(root, spec)
     pending = [c for c in range(spec.n_chunks) if not _chunk_path(root, c).exists()]
@@ -326,7 +375,12 @@ def generate_dataset(
 
     bar = tqdm(total=spec.n_chunks, initial=spec.n_chunks - len(pending), unit="chunk",
                disable=not progress, desc=f"{spec.model} dataset")  # fmt: skip
-    if scheduler is not None:
+    if device != "runtime":
+        per_run = max(1, max_cells_per_run // (spec.targets_per_chunk * spec.cells_per_target))
+        for i in range(0, len(pending), per_run):
+            done.extend(run_chunks(root, spec, pending[i : i + per_run], device=device))
+            bar.update(len(pending[i : i + per_run]))
+    elif scheduler is not None:
         from dask.distributed import Client, as_completed
 
         with Client(scheduler) as client:

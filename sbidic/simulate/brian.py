@@ -104,6 +104,7 @@ from typing import Any
 
 import numpy as np
 
+from sbidic.simulate.devices import BrianDevice, resolve_device
 from sbidic.simulate.noise import BandLimitedNoise
 
 __all__ = [
@@ -482,7 +483,8 @@ def _run_chunk(task: dict) -> dict:
     eqs += "armed : 1\nt_end : second\n"
 
     thr = SPIKE_THRESHOLD_MV
-    with _brian_prefs(task["codegen"]):
+    device = BrianDevice(task.get("device", "runtime"), task.get("n_threads", 1))
+    with _brian_prefs(task["codegen"]), device:
         group = b2.NeuronGroup(
             n_cells,
             eqs,
@@ -523,13 +525,14 @@ def _run_chunk(task: dict) -> dict:
             if vmon is not None:
                 vmon.active = k == len(steps) - 1
             report = None
-            if progress is not None:
+            if progress is not None and not device.standalone:
                 before = sum(steps[:k])
 
                 def report(elapsed, completed, start, duration, before=before, n=n_steps):
                     progress((before + completed * n) / (n_total - 1))
 
             net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+        device.build()
 
         diverged = ~np.isfinite(np.asarray(group.v_))
         idx = np.asarray(spikes.i, dtype=np.int64)
@@ -553,7 +556,7 @@ def _run_chunk(task: dict) -> dict:
     counts = np.bincount(idx, minlength=n_cells)
     times = (step + 1) * dt_ms
     trains = np.split(times, np.cumsum(counts)[:-1])
-    return {"trains": trains, "v": v_rec, "diverged": diverged}
+    return {"trains": trains, "v": v_rec, "diverged": diverged, "timings": device.timings}
 
 
 def _chunk_bounds(n_cells: int, n_chunks: int) -> list[tuple[int, int]]:
@@ -603,6 +606,7 @@ def simulate(
     n_jobs: int = 1,
     max_noise_mb: float = 512.0,
     progress=None,
+    device: str = "runtime",
 ) -> SimulationResult:
     """Simulate a population of cells and detect their spikes (published rule).
 
@@ -637,14 +641,24 @@ def simulate(
         Global ids of the cells (default ``0 .. n_cells - 1``); the noise stream of a
         cell depends only on ``(seed, cell_id)``.
     codegen : {"auto", "cython", "numpy"}
-        Brian2 code-generation target; ``"auto"`` uses cython when a compiler works.
+        Brian2 code-generation target of the runtime device; ``"auto"`` uses cython
+        when a compiler works.
     n_jobs : int, default 1
-        Worker processes (``-1``: all cores). Results are identical to ``n_jobs=1``.
+        Worker processes (``-1``: all cores); OpenMP threads with
+        ``device="cpp_standalone"``; unused with ``device="cuda"``. Results are
+        identical to ``n_jobs=1``.
     max_noise_mb : float, default 512
         Largest noise array (MB) per chunk of cells; more cells are run in chunks.
     progress : callable, optional
         ``progress(fraction)`` with the fraction of the simulation done, every 2 s of
-        wall time in one process and per finished chunk with ``n_jobs > 1``.
+        wall time in one process and per finished chunk with ``n_jobs > 1`` or a
+        standalone device.
+    device : {"runtime", "cpp_standalone", "cuda_standalone", "cuda"}
+        Brian2 device (:mod:`sbidic.simulate.devices`): ``"runtime"`` steps the
+        network from Python; the standalone devices compile the whole run into one
+        C++ or CUDA program first (tens of seconds), which pays off for long runs
+        and large populations. Spike detection is the same on every device; spike
+        times can differ in the last bits of floating point between devices.
 
     Returns
     -------
@@ -703,7 +717,8 @@ def simulate(
         raise ValueError("the kept window must hold at least 2 steps of dt")
     if method not in METHODS:
         raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
-    target = codegen_target(codegen)
+    device = resolve_device(device)
+    target = codegen_target(codegen) if device == "runtime" else device
     if noise is not None and not isinstance(noise, BandLimitedNoise):
         raise TypeError(
             f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
@@ -727,9 +742,12 @@ def simulate(
         if not (math.isfinite(max_noise_mb) and max_noise_mb > 0):
             raise ValueError(f"max_noise_mb must be finite and > 0, got {max_noise_mb}")
         per_cell_mb = n_total * 8 / 1e6
-        n_chunks = max(n_jobs, math.ceil(n_cells * per_cell_mb / max_noise_mb))
+        n_chunks = math.ceil(n_cells * per_cell_mb / max_noise_mb)
     else:
-        n_chunks = n_jobs
+        n_chunks = 1
+    # runtime: one process per chunk; standalone: one program (OpenMP threads or GPU)
+    n_workers = n_jobs if device == "runtime" else 1
+    n_chunks = max(n_chunks, n_workers)
     bounds = _chunk_bounds(n_cells, n_chunks)
 
     tasks = []
@@ -747,6 +765,8 @@ def simulate(
                 "n_trans": n_trans,
                 "method": method,
                 "codegen": target,
+                "device": device,
+                "n_threads": n_jobs,
                 "noise": noise,
                 "seed": seed,
                 "record": local,
@@ -754,7 +774,7 @@ def simulate(
         )
 
     sizes = np.array([b - a for a, b in bounds], dtype=float) / max(n_cells, 1)
-    if n_jobs == 1 or len(tasks) == 1:
+    if n_workers == 1 or len(tasks) == 1:
         outputs = []
         for k, task in enumerate(tasks):
             if progress is not None:
@@ -771,7 +791,7 @@ def simulate(
         with (
             _single_thread_env(),
             concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(n_jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+                max_workers=min(n_workers, len(tasks)), mp_context=ctx, initializer=_init_worker
             ) as pool,
         ):
             futures = [pool.submit(_run_chunk, task) for task in tasks]
@@ -811,10 +831,14 @@ def simulate(
         "dt_ms": dt_ms,
         "method": method,
         "codegen": target,
+        "device": device,
         "seed": seed,
         "noise": noise_info,
         "n_jobs": n_jobs,
         "n_chunks": len(tasks),
+        # standalone devices: seconds to generate + compile + run, and to run only
+        **{key: sum(out["timings"].get(key, 0.0) for out in outputs)
+           for key in ("build_s", "run_s") if device != "runtime"},
         "spike_threshold_mV": SPIKE_THRESHOLD_MV,
         "repolarisation_mV": REPOLARISATION_MV,
     }
