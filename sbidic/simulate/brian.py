@@ -718,7 +718,9 @@ def simulate(
     if method not in METHODS:
         raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
     device = resolve_device(device)
-    target = codegen_target(codegen) if device == "runtime" else device
+    target = codegen_target(codegen)  # also checks the name
+    if device != "runtime":
+        target = device  # the standalone devices generate their own code
     if noise is not None and not isinstance(noise, BandLimitedNoise):
         raise TypeError(
             f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
