@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--cells-per-target", type=int, default=16)
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    ds.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    ds.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     ds.add_argument("--dt", type=float, help="integration step, ms (default: simulator's)")
     ds.add_argument("--method", help="Brian2 integration method (default: simulator's)")
     ds.add_argument(
@@ -624,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--model", type=model_argument,
                      help="model of a CSV input (or of a user model's population): " + MODEL_HELP)
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    sim.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     sim.add_argument("--dt", type=float, help="integration step, ms")
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -694,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
     inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    inf.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    inf.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")
     inf.add_argument(
         "--repair", action="store_true",

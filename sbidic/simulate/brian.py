@@ -165,6 +165,7 @@ REPOLARISATION_MV = 0.0
 _CODEGEN: dict[str, str] = {}
 _GROUP_NAME = "sbidic_cells"
 _NOISE_NAME = "sbidic_noise"
+_APPLIED_NAME = "sbidic_applied_current"
 
 
 # --------------------------------------------------------------------------- result
@@ -473,12 +474,15 @@ def _run_chunk(task: dict) -> dict:
     eqs = model.equations.rstrip() + "\n"
     namespace = dict(model.namespace())
     noise: BandLimitedNoise | None = task["noise"]
-    if noise is None:
-        eqs += "I_ext = 0*amp/meter**2 : amp/meter**2\n"
-    else:
+    terms = []
+    if task["applied_current"]:
+        namespace[_APPLIED_NAME] = task["applied_current"] * b2.uamp / b2.cm**2
+        terms.append(_APPLIED_NAME)
+    if noise is not None:
         values = noise.generate(n_total, dt_ms, task["seed"], task["cell_ids"])
         namespace[_NOISE_NAME] = _noise_timed_array(values, dt_ms)
-        eqs += f"I_ext = {_NOISE_NAME}(t, i) : amp/meter**2\n"
+        terms.append(f"{_NOISE_NAME}(t, i)")
+    eqs += f"I_ext = {' + '.join(terms) or '0*amp/meter**2'} : amp/meter**2\n"
     eqs += "armed : 1\nt_end : second\n"
 
     thr = SPIKE_THRESHOLD_MV
@@ -603,6 +607,7 @@ def simulate(
     n_jobs: int = 1,
     max_noise_mb: float = 512.0,
     progress=None,
+    applied_current: float | None = None,
 ) -> SimulationResult:
     """Simulate a population of cells and detect their spikes (published rule).
 
@@ -645,6 +650,10 @@ def simulate(
     progress : callable, optional
         ``progress(fraction)`` with the fraction of the simulation done, every 2 s of
         wall time in one process and per finished chunk with ``n_jobs > 1``.
+    applied_current : float, optional
+        Constant current injected in every cell (uA/cm^2, positive depolarises),
+        added to the noise if any. Default: the model's ``applied_current`` (0 for
+        STG and DA).
 
     Returns
     -------
@@ -715,6 +724,15 @@ def simulate(
     if int(n_jobs) != n_jobs or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
     n_jobs = int(n_jobs)
+    if applied_current is None:
+        applied_current = getattr(model, "applied_current", 0.0)
+    try:
+        applied_current = float(applied_current)
+    except (TypeError, ValueError):
+        raise ValueError(f"applied_current must be a number (uA/cm^2), "
+                         f"got {applied_current!r}") from None  # fmt: skip
+    if not math.isfinite(applied_current):
+        raise ValueError(f"applied_current must be finite, got {applied_current}")
 
     noise_info = None
     if noise is not None:
@@ -748,6 +766,7 @@ def simulate(
                 "method": method,
                 "codegen": target,
                 "noise": noise,
+                "applied_current": applied_current,
                 "seed": seed,
                 "record": local,
             }
@@ -813,6 +832,7 @@ def simulate(
         "codegen": target,
         "seed": seed,
         "noise": noise_info,
+        "applied_current_uA_cm2": applied_current,
         "n_jobs": n_jobs,
         "n_chunks": len(tasks),
         "spike_threshold_mV": SPIKE_THRESHOLD_MV,
