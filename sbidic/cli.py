@@ -535,6 +535,14 @@ def _app(args: argparse.Namespace) -> int:
               "the app and read what is uploaded", file=sys.stderr)  # fmt: skip
     from sbidic.app import serve
 
+    if (args.model is None) != (args.estimator is None):
+        raise ValueError("sbidic app: --model and --estimator go together (a model of your "
+                         "own needs its trained estimator)")  # fmt: skip
+    if args.model is not None:
+        from sbidic.app.state import add_model
+
+        check_input(args.estimator, "estimator", directory=True)
+        add_model(args.model, args.estimator)
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
               upload_limit_mb=args.max_upload_mb)  # fmt: skip
@@ -772,6 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
     app.add_argument("--max-upload-mb", type=float, default=50.0,
                      help="largest accepted upload, MB (default 50)")
+    app.add_argument("--model", type=model_argument,
+                     help="also offer your own model, path/to/model.py:NAME (with --estimator)")
+    app.add_argument("--estimator", help="its trained estimator directory (sbidic train)")
     app.set_defaults(handler=_app)
 
     tn = sub.add_parser(

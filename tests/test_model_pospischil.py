@@ -172,3 +172,48 @@ def test_exprel_is_exact_where_the_classic_rate_divides_zero_by_zero():
     assert exprel(-Expr("x") / 4).code == "exprel(-x / 4)"
     assert float(exprel(np.float64(0.5))) == pytest.approx(float(np.expm1(0.5) / 0.5))
     assert float(exp(0.0)) == 1.0
+
+
+# ------------------------------------------------- inference with the committed estimator
+ESTIMATOR = ROOT / "examples/models/pospischil_estimator"
+
+
+def _tonic(rates_hz=(15.0, 40.0)):
+    from sbidic.spikes import SpikeTrains
+
+    return SpikeTrains.from_list([np.arange(1000.0, 2000.0, 1000.0 / r) for r in rates_hz],
+                                 ids=["slow", "fast"])  # fmt: skip
+
+
+def test_cli_infer_with_the_model_file_and_its_estimator(tmp_path, capsys):
+    from sbidic.spikes import write_spikes
+
+    csv, out = tmp_path / "rec.csv", tmp_path / "pops.csv"
+    write_spikes(_tonic(), csv)
+    code = main(["infer", str(csv), "--model", SPEC, "--estimator", str(ESTIMATOR), "-n", "4",
+                 "--seed", "0", "--quiet", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    report = (tmp_path / "pops_report.csv").read_text().splitlines()
+    assert len(report) == 3 and out.read_text().startswith("ID,g_Na,g_Kd,g_M,g_CaL,g_leak")
+    # an estimator of another model is refused with both names
+    assert main(["infer", str(csv), "--model", "stg", "--estimator", str(ESTIMATOR),
+                 "-o", str(tmp_path / "x.csv")]) == 2  # fmt: skip
+    assert "trained for model 'pospischil', not 'stg'" in capsys.readouterr().err
+
+
+def test_the_app_offers_a_user_model_with_its_estimator(monkeypatch):
+    from sbidic.app import state
+    from sbidic.models import loading
+
+    monkeypatch.setattr(state, "_ADDED", {})
+    monkeypatch.setattr(loading, "_REGISTRY", dict(loading._REGISTRY))  # undone after
+    assert state.add_model(SPEC, ESTIMATOR) == "pospischil"
+    assert state.models()[-1] == "pospischil"
+    inference = state.run_inference(state.Loaded(_tonic(), "test"), "pospischil", 3, 0)
+    assert inference.result.population.conductances.shape == (2, 3, 5)
+    assert f"--model {SPEC} --estimator {ESTIMATOR}" in inference.command
+    sim = state.run_simulation(inference, ["fast"], np.array([0]), duration_ms=300.0,
+                               transient_ms=100.0)  # fmt: skip
+    assert sim.model == "pospischil" and sim.result.n_spikes[0] > 0
+    with pytest.raises(ValueError, match="trained for model 'pospischil', not 'stg'"):
+        state.add_model("stg", ESTIMATOR)
