@@ -217,3 +217,15 @@ def test_the_app_offers_a_user_model_with_its_estimator(monkeypatch):
     assert sim.model == "pospischil" and sim.result.n_spikes[0] > 0
     with pytest.raises(ValueError, match="trained for model 'pospischil', not 'stg'"):
         state.add_model("stg", ESTIMATOR)
+
+
+@pytest.mark.slow  # compiles a second set of equations (~20 s)
+def test_a_division_by_zero_in_the_equations_is_one_clear_error(model):
+    from sbidic import sample_population
+    from sbidic.simulate import simulate
+
+    cells = sample_population(model, g_s=0.3, g_u=1.0, n=3, rng=0).conductances[0]
+    with pytest.raises(ValueError, match=r"model 'pospischil': its equations divided by zero "
+                       r"during the simulation \(exponential_euler\)\. .* exprel"):  # fmt: skip
+        simulate(model, cells, method="exponential_euler", dt_ms=0.01, duration_ms=400.0,
+                 transient_ms=0.0)  # fmt: skip

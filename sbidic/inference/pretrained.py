@@ -229,7 +229,7 @@ def load_estimator_or_pretrained(
         if posterior.model.name != get_model(model).name:
             raise ValueError(
                 f"the NPE posterior in {estimator_dir} was trained for model "
-                f"{posterior.model.name!r}, not {model!r}"
+                f"{posterior.model.name!r}, not {get_model(model).name!r}"
             )
         return posterior
     if estimator_dir is None:

@@ -166,6 +166,12 @@ _CODEGEN: dict[str, str] = {}
 _GROUP_NAME = "sbidic_cells"
 _NOISE_NAME = "sbidic_noise"
 _APPLIED_NAME = "sbidic_applied_current"
+_ZERO_DIVISION = (
+    "model {name!r}: its equations divided by zero during the simulation ({method}). A rate "
+    "a x / (exp(x / k) - 1) at x = 0? Write it a k / exprel(x / k) and integrate with rk4 "
+    "or rk2: exponential_euler rewrites the gate equations symbolically, exprel included "
+    "(docs/own-model.md)"
+)
 
 
 # --------------------------------------------------------------------------- result
@@ -533,7 +539,13 @@ def _run_chunk(task: dict) -> dict:
                 def report(elapsed, completed, start, duration, before=before, n=n_steps):
                     progress((before + completed * n) / (n_total - 1))
 
-            net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+            try:
+                net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+            except b2.core.base.BrianObjectException as err:
+                if not isinstance(err.__cause__, ZeroDivisionError):
+                    raise
+                message = _ZERO_DIVISION.format(name=model.name, method=task["method"])
+                raise ValueError(message) from None
 
         diverged = ~np.isfinite(np.asarray(group.v_))
         idx = np.asarray(spikes.i, dtype=np.int64)
