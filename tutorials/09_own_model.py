@@ -136,7 +136,7 @@ print(f"without the applied current: {rest.n_spikes.tolist()} spikes")
 fig, axes = plt.subplots(3, 1, figsize=(9, 5), sharex=True)
 for ax, k in zip(axes, range(3), strict=True):
     ax.plot(sim.t_ms, sim.v_mV[k], lw=0.6)
-    ax.set(ylabel="V (mV)", title=f"(g_s, g_u) = {tuple(targets[k])}")
+    ax.set(ylabel="V (mV)", title=f"(g_s, g_u) = ({targets[k, 0]:g}, {targets[k, 1]:g})")
 axes[-1].set(xlabel="time (ms)")
 fig.tight_layout()
 fig.savefig(FIGURES / "09_traces.png", dpi=80)
