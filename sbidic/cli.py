@@ -537,6 +537,14 @@ def _app(args: argparse.Namespace) -> int:
               "the app and read what is uploaded", file=sys.stderr)  # fmt: skip
     from sbidic.app import serve
 
+    if (args.model is None) != (args.estimator is None):
+        raise ValueError("sbidic app: --model and --estimator go together (a model of your "
+                         "own needs its trained estimator)")  # fmt: skip
+    if args.model is not None:
+        from sbidic.app.state import add_model
+
+        check_input(args.estimator, "estimator", directory=True)
+        add_model(args.model, args.estimator)
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
               upload_limit_mb=args.max_upload_mb)  # fmt: skip
@@ -594,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--cells-per-target", type=int, default=16)
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    ds.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    ds.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     ds.add_argument("--dt", type=float, help="integration step, ms (default: simulator's)")
     ds.add_argument("--method", help="Brian2 integration method (default: simulator's)")
     ds.add_argument(
@@ -627,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--model", type=model_argument,
                      help="model of a CSV input (or of a user model's population): " + MODEL_HELP)
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    sim.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    sim.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     sim.add_argument("--dt", type=float, help="integration step, ms")
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -698,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
     inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
-    inf.add_argument("--transient", type=float, help="discarded ms (default: 3000)")
+    inf.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")
     inf.add_argument(
         "--repair", action="store_true",
@@ -776,6 +784,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
     app.add_argument("--max-upload-mb", type=float, default=50.0,
                      help="largest accepted upload, MB (default 50)")
+    app.add_argument("--model", type=model_argument,
+                     help="also offer your own model, path/to/model.py:NAME (with --estimator)")
+    app.add_argument("--estimator", help="its trained estimator directory (sbidic train)")
     app.set_defaults(handler=_app)
 
     tn = sub.add_parser(

@@ -175,6 +175,12 @@ def test_cli_accepts_a_model_file(toy_path, tmp_path, capsys):
          r"no compensation rule matches"),
         (('timescales=("m_Na", "n_K", "m_H")', 'timescales=("m_Na", "n_K", "m_X")'),
          r"timescale 'm_X' is not a gate"),
+        (('integration=("exponential_euler", 0.01),',
+          'integration=("exponential_euler", 0.01), applied_current=5000.0,'),
+         r"applied_current = 5000\.0 uA/cm\^2 exceeds 1000 in size \(units off by 1000\?\)"),
+        (('integration=("exponential_euler", 0.01),',
+          'integration=("exponential_euler", 0.01), applied_current=float("nan"),'),
+         r"applied_current = nan must be a finite number"),
     ],
 )
 def test_bad_models_fail_on_load_with_one_clear_line(tmp_path, edit, match):

@@ -26,6 +26,7 @@ __all__ = [
     "Job",
     "Loaded",
     "Simulation",
+    "add_model",
     "example_names",
     "load_example",
     "load_pasted",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: Models added with :func:`add_model` (``sbidic app --model``): name -> (model as
+#: given, estimator directory).
+_ADDED: dict[str, tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,34 @@ def prepare() -> None:
 
 
 def models() -> tuple[str, ...]:
-    """Registered models with shipped weights."""
+    """Registered models with shipped weights, then the models added with :func:`add_model`."""
     from sbidic.inference.pretrained import available_pretrained
     from sbidic.models import available_models
 
-    return tuple(m for m in available_pretrained() if m in available_models())
+    shipped = tuple(m for m in available_pretrained() if m in available_models())
+    return shipped + tuple(m for m in _ADDED if m not in shipped)
+
+
+def add_model(model: str, estimator_dir: str | Path) -> str:
+    """Offer a user's model (``path/to/model.py:NAME`` or an entry point) with its
+    trained estimator in the app; returns the model's name.
+
+    The model is registered under its name in this process, so populations and
+    simulations find it like a built-in one.
+
+    Raises
+    ------
+    ValueError
+        The model does not load, or the estimator was trained for another model.
+    """
+    from sbidic.inference.pretrained import load_estimator_or_pretrained
+    from sbidic.models import get_model, register_model
+
+    loaded = get_model(model)
+    load_estimator_or_pretrained(model, str(estimator_dir))  # checks it fits the model
+    register_model(type(loaded))
+    _ADDED[loaded.name] = (str(model), str(estimator_dir))
+    return loaded.name
 
 
 def example_names() -> tuple[str, ...]:
@@ -219,7 +246,9 @@ class Inference:
     def command(self) -> str:
         """The CLI command that writes the same files."""
         name = self.loaded.path.name if self.loaded.path is not None else "RECORDINGS.csv"
-        return (f"sbidic infer {name} --model {self.model} -n {self.n} --seed {self.seed} "
+        model, estimator = _ADDED.get(self.model, (self.model, None))
+        extra = f" --estimator {estimator}" if estimator else ""
+        return (f"sbidic infer {name} --model {model}{extra} -n {self.n} --seed {self.seed} "
                 "-o populations.nc")  # fmt: skip
 
 
@@ -232,7 +261,8 @@ def run_inference(loaded: Loaded, model: str, n: int, seed: int, progress=None) 
 
     if model not in models():
         raise ValueError(f"unknown model {model!r}; models with weights: {', '.join(models())}")
-    posterior = load_estimator_or_pretrained(model, None, "clean")
+    given, estimator = _ADDED.get(model, (model, None))
+    posterior = load_estimator_or_pretrained(given, estimator, "clean")
     step = None if progress is None else (lambda done, total: progress(done / total))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

@@ -65,6 +65,7 @@ def score_population(
     population,
     recordings: SpikeTrains,
     criteria: FidelityCriteria | None = None,
+    model=None,
     **simulate_kwargs,
 ) -> FidelityScores:
     """Simulate every cell of a population and score it against its recording.
@@ -75,6 +76,9 @@ def score_population(
         ``obs_id`` must be ids of ``recordings`` (as returned by :func:`sbidic.infer`).
     recordings : SpikeTrains
     criteria : FidelityCriteria, optional
+    model : str or ConductanceModel, optional
+        The population's model (default: its name, ``population.model``); needed for
+        a model loaded from a file, which its name alone does not find.
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate`.
 
@@ -87,8 +91,9 @@ def score_population(
     g = population.conductances.reshape(-1, population.conductances.shape[-1])
     cells = np.repeat(index, population.n_cells)
     _, scores = simulate_and_score(
-        population.model, g, recordings, cells, criteria, **simulate_kwargs
-    )
+        population.model if model is None else model, g, recordings, cells, criteria,
+        **simulate_kwargs,
+    )  # fmt: skip
     return scores.reshape(population.n_targets, population.n_cells)
 
 

@@ -347,7 +347,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                         population = to_population(g, posterior.model, sub.ids, dic_draws=used,
                                                    n_drawn=n_drawn)  # fmt: skip
                 if score and not verify:
-                    scored = score_population(population, sub, criteria, **simulation)
+                    scored = score_population(population, sub, criteria,
+                                              model=posterior.model, **simulation)
                     population = population.with_fidelity(scored)
                 torch_state = torch.get_rng_state()
             if verify or score:
@@ -401,7 +402,7 @@ def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
     if sigma and "noise" not in settings:
         from sbidic.simulate import BandLimitedNoise
 
-        settings["noise"] = BandLimitedNoise.reference(posterior.model.name, sigma)
+        settings["noise"] = BandLimitedNoise.reference(posterior.model, sigma)
         settings.setdefault("seed", 0 if seed is None else int(seed))
     return settings
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from sbidic.inference.npe import load_npe
 from sbidic.inference.posterior import ConductancePosterior
 from sbidic.inference.training import load_estimator
+from sbidic.models import get_model
 
 #: File name of the firing atlas beside an estimator's weights.
 ATLAS_FILE = "firing_atlas.safetensors"
@@ -181,10 +182,10 @@ def npe_dir(model: str, conditioner: str = "embedding") -> Path:
 def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
     """Estimator, firing atlas and training-noise level of a saved estimator directory."""
     estimator = load_estimator(directory)
-    if model is not None and estimator.model_name not in (None, model):
+    if model is not None and estimator.model_name not in (None, get_model(model).name):
         raise ValueError(
             f"the estimator in {directory} was trained for model "
-            f"{estimator.model_name!r}, not {model!r}"
+            f"{estimator.model_name!r}, not {get_model(model).name!r}"
         )
     kwargs.setdefault("atlas", load_atlas(directory))
     card = Path(directory) / "model_card.json"
@@ -225,10 +226,10 @@ def load_estimator_or_pretrained(
         if estimator_dir is None:
             return load_pretrained(model, estimator="npe", conditioner=conditioner)
         posterior = load_npe(estimator_dir)
-        if posterior.model.name != model:
+        if posterior.model.name != get_model(model).name:
             raise ValueError(
                 f"the NPE posterior in {estimator_dir} was trained for model "
-                f"{posterior.model.name!r}, not {model!r}"
+                f"{posterior.model.name!r}, not {get_model(model).name!r}"
             )
         return posterior
     if estimator_dir is None:

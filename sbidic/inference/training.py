@@ -285,6 +285,12 @@ class DICTrainer:
                 out[name] = data[name][sel]
         return out
 
+    def _model_name(self) -> str | None:
+        """The model's name (a model given as ``path.py:NAME`` is saved by its name)."""
+        from sbidic.models import get_model
+
+        return None if self.model is None else get_model(self.model).name
+
     def _box(self):
         if self.estimator is not None:
             return self.estimator.box
@@ -372,7 +378,7 @@ class DICTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder = SpikeTrainEncoder(**enc_kwargs)
-            kwargs = {"model": self.model, "box": self.box, **self.estimator_kwargs}
+            kwargs = {"model": self._model_name(), "box": self._box(), **self.estimator_kwargs}
             return DICEstimator(encoder, **kwargs)
 
     def train(
@@ -770,8 +776,9 @@ def _transfer(source: DICEstimator, model: str, timing_features: bool = False) -
     from sbidic.models import get_model
 
     config = source.config()
-    config["model"] = model
-    config["box"] = {k: list(v) for k, v in get_model(model).target_box.items()}
+    model = get_model(model)
+    config["model"] = model.name  # a user's file model is saved by its name, not its path
+    config["box"] = {k: list(v) for k, v in model.target_box.items()}
     config["encoder"]["timing_features"] |= timing_features
     est = DICEstimator.from_config(config)
     state = {k: v for k, v in source.state_dict().items() if k not in ("box_lo", "box_hi")}

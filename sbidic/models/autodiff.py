@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Dual", "Expr", "boltzmann", "derivative", "exp", "log", "sigmoid", "tabulate"]
+__all__ = ["Dual", "Expr", "boltzmann", "derivative", "exp", "exprel", "log", "sigmoid",
+           "tabulate"]
 
 
 class Dual:
@@ -91,6 +92,9 @@ class Dual:
 
     def log(self) -> Dual:
         return Dual(log(self.val), self.der / self.val)
+
+    def exprel(self) -> Dual:
+        return Dual(_exprel(self.val), _exprel_derivative(self.val) * self.der)
 
 
 def _code(x) -> str:
@@ -164,6 +168,9 @@ class Expr:
     def log(self) -> Expr:
         return Expr(f"log({self.code})")
 
+    def exprel(self) -> Expr:
+        return Expr(f"exprel({self.code})")
+
     def __repr__(self) -> str:
         return f"Expr({self.code!r})"
 
@@ -187,6 +194,48 @@ def log(x):
     ):
         return x.log()
     return np.log(x)
+
+
+#: Below this |x|, exprel's derivative is its Taylor series (the closed form cancels).
+_EXPREL_SERIES = 1e-4
+
+
+def _exprel(x):
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(x == 0, 1.0, np.expm1(x) / np.where(x == 0, 1.0, x))
+    return out if out.ndim else float(out)
+
+
+def _exprel_derivative(x):
+    x = np.asarray(x, dtype=float)
+    small = np.abs(x) < _EXPREL_SERIES
+    safe = np.where(small, 1.0, x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        closed = (np.exp(safe) * (safe - 1.0) + 1.0) / safe**2
+    out = np.where(small, 0.5 + x / 3.0 + x**2 / 8.0, closed)
+    return out if out.ndim else float(out)
+
+
+def exprel(x):
+    r"""The relative error exponential :math:`(e^x - 1) / x`, 1 at :math:`x = 0`.
+
+    The classic Hodgkin-Huxley rates :math:`a x / (e^{x / k} - 1)` have a removable
+    singularity at ``x = 0``; written as :math:`a k / \mathrm{exprel}(x / k)` they
+    are finite everywhere, in numpy, in the derivatives and in Brian2 (which has
+    ``exprel``).
+
+    >>> float(exprel(0.0)), round(float(exprel(1.0)), 6)
+    (1.0, 1.718282)
+    >>> d = exprel(Dual(0.0, 1.0))
+    >>> float(d.val), float(d.der)
+    (1.0, 0.5)
+    >>> exprel(Expr("v/mV") / 4).code
+    'exprel(v/mV / 4)'
+    """
+    if isinstance(x, Dual | Expr):
+        return x.exprel()
+    return _exprel(x)
 
 
 def sigmoid(A: float, B: float, C: float, D: float) -> Callable:

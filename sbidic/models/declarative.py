@@ -163,6 +163,13 @@ class ModelSpec:
         Default Brian2 method and step (ms).
     noise_dt_ms : float, optional
         Grid of the reference noise (ms).
+    applied_current : float
+        Constant current injected in every simulation (uA/cm^2, positive
+        depolarises; default 0), for a model that fires only under a bias current
+        (a cortical cell at rest). It is part of the protocol: the simulator adds it
+        to ``I_ext`` (with noise, if any). The DICs, S(V), the thresholds and the
+        compensation are slopes of the steady-state current and do not depend on a
+        constant current, so they are unchanged.
     example_targets : tuple of (float, float)
         True ``(g_s, g_u)`` of the bundled example recordings, if any.
     """
@@ -183,6 +190,7 @@ class ModelSpec:
     protocol: tuple[float, float] | None = None
     integration: tuple[str, float] | None = None
     noise_dt_ms: float | None = None
+    applied_current: float = 0.0
     example_targets: tuple[tuple[float, float], ...] = ()
 
 
@@ -223,6 +231,7 @@ class DeclaredModel(ConductanceModel):
         cls.monte_carlo_ranges = s.monte_carlo_ranges
         cls.compensation_sets = tuple(tuple(pair) for pair in s.compensation)
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
+        cls.applied_current = float(s.applied_current)
         cls.example_targets = tuple(s.example_targets)
         cls.equations = brian2_equations(s)
         check_model(cls())
@@ -523,4 +532,5 @@ def model_card(model: ConductanceModel | str) -> dict:
         "protocol_ms": spec.protocol,
         "integration": spec.integration,
         "noise_dt_ms": spec.noise_dt_ms,
+        "applied_current_uA_cm2": spec.applied_current,
     }

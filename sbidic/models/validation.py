@@ -3,7 +3,8 @@
 Each failure raises :class:`ModelError` with one line naming the model and the
 problem: a missing gating function, kinetics that are non-finite, out of range or
 non-monotone around the threshold, a time constant or voltage that looks off by a
-factor 1000 (seconds or volts instead of ms or mV), rules that name unknown
+factor 1000 (seconds or volts instead of ms or mV, an applied current out of
+range), rules that name unknown
 conductances, or a compensation set that cannot be solved at V_th.
 """
 
@@ -21,6 +22,8 @@ WINDOW_MV = 10.0
 V_TH_RANGE, E_RANGE = (-120.0, -10.0), (-200.0, 200.0)
 #: Smallest plausible time constant (ms); smaller ones look like seconds.
 TAU_MIN_MS = 1e-3
+#: Largest plausible applied current (uA/cm^2) in size.
+MAX_APPLIED_UA_CM2 = 1000.0
 #: Largest condition number of a solvable compensation system.
 MAX_CONDITION = 1e10
 
@@ -106,6 +109,12 @@ def _check_units(spec, fail) -> None:
             fail(f"{key} = {value!r} is outside [{lo:g}, {hi:g}] mV (units off by 1000?)")
     if max(abs(v) for v in reversal.values()) < 1.0:
         fail(f"reversal potentials {reversal} are all below 1 mV in size: volts instead of mV?")
+    current = spec.applied_current
+    if not (_number(current) and np.isfinite(current)):
+        fail(f"applied_current = {current!r} must be a finite number (uA/cm^2)")
+    if abs(current) > MAX_APPLIED_UA_CM2:
+        fail(f"applied_current = {current!r} uA/cm^2 exceeds {MAX_APPLIED_UA_CM2:g} in size "
+             "(units off by 1000?)")  # fmt: skip
 
 
 def _check_kinetics(model, fail) -> None:

@@ -166,6 +166,13 @@ REPOLARISATION_MV = 0.0
 _CODEGEN: dict[str, str] = {}
 _GROUP_NAME = "sbidic_cells"
 _NOISE_NAME = "sbidic_noise"
+_APPLIED_NAME = "sbidic_applied_current"
+_ZERO_DIVISION = (
+    "model {name!r}: its equations divided by zero during the simulation ({method}). A rate "
+    "a x / (exp(x / k) - 1) at x = 0? Write it a k / exprel(x / k) and integrate with rk4 "
+    "or rk2: exponential_euler rewrites the gate equations symbolically, exprel included "
+    "(docs/own-model.md)"
+)
 
 
 # --------------------------------------------------------------------------- result
@@ -474,12 +481,15 @@ def _run_chunk(task: dict) -> dict:
     eqs = model.equations.rstrip() + "\n"
     namespace = dict(model.namespace())
     noise: BandLimitedNoise | None = task["noise"]
-    if noise is None:
-        eqs += "I_ext = 0*amp/meter**2 : amp/meter**2\n"
-    else:
+    terms = []
+    if task["applied_current"]:
+        namespace[_APPLIED_NAME] = task["applied_current"] * b2.uamp / b2.cm**2
+        terms.append(_APPLIED_NAME)
+    if noise is not None:
         values = noise.generate(n_total, dt_ms, task["seed"], task["cell_ids"])
         namespace[_NOISE_NAME] = _noise_timed_array(values, dt_ms)
-        eqs += f"I_ext = {_NOISE_NAME}(t, i) : amp/meter**2\n"
+        terms.append(f"{_NOISE_NAME}(t, i)")
+    eqs += f"I_ext = {' + '.join(terms) or '0*amp/meter**2'} : amp/meter**2\n"
     eqs += "armed : 1\nt_end : second\n"
 
     thr = SPIKE_THRESHOLD_MV
@@ -531,7 +541,13 @@ def _run_chunk(task: dict) -> dict:
                 def report(elapsed, completed, start, duration, before=before, n=n_steps):
                     progress((before + completed * n) / (n_total - 1))
 
-            net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+            try:
+                net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+            except b2.core.base.BrianObjectException as err:
+                if not isinstance(err.__cause__, ZeroDivisionError):
+                    raise
+                message = _ZERO_DIVISION.format(name=model.name, method=task["method"])
+                raise ValueError(message) from None
         device.build()
 
         diverged = ~np.isfinite(np.asarray(group.v_))
@@ -607,6 +623,7 @@ def simulate(
     max_noise_mb: float = 512.0,
     progress=None,
     device: str = "runtime",
+    applied_current: float | None = None,
 ) -> SimulationResult:
     """Simulate a population of cells and detect their spikes (published rule).
 
@@ -659,6 +676,10 @@ def simulate(
         C++ or CUDA program first (tens of seconds), which pays off for long runs
         and large populations. Spike detection is the same on every device; spike
         times can differ in the last bits of floating point between devices.
+    applied_current : float, optional
+        Constant current injected in every cell (uA/cm^2, positive depolarises),
+        added to the noise if any. Default: the model's ``applied_current`` (0 for
+        STG and DA).
 
     Returns
     -------
@@ -732,6 +753,15 @@ def simulate(
     if int(n_jobs) != n_jobs or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
     n_jobs = int(n_jobs)
+    if applied_current is None:
+        applied_current = getattr(model, "applied_current", 0.0)
+    try:
+        applied_current = float(applied_current)
+    except (TypeError, ValueError):
+        raise ValueError(f"applied_current must be a number (uA/cm^2), "
+                         f"got {applied_current!r}") from None  # fmt: skip
+    if not math.isfinite(applied_current):
+        raise ValueError(f"applied_current must be finite, got {applied_current}")
 
     noise_info = None
     if noise is not None:
@@ -770,6 +800,7 @@ def simulate(
                 "device": device,
                 "n_threads": n_jobs,
                 "noise": noise,
+                "applied_current": applied_current,
                 "seed": seed,
                 "record": local,
             }
@@ -836,6 +867,7 @@ def simulate(
         "device": device,
         "seed": seed,
         "noise": noise_info,
+        "applied_current_uA_cm2": applied_current,
         "n_jobs": n_jobs,
         "n_chunks": len(tasks),
         # standalone devices: seconds to generate + compile + run, and to run only
