@@ -20,6 +20,7 @@ __all__ = [
     "ConductanceModel",
     "DICTerms",
     "SeedPopulation",
+    "SensitivitySplit",
     "gamma_matching_uniform",
     "cache_scalar_voltage",
     "sigmoid",
@@ -131,6 +132,45 @@ class DICTerms:
     dynamic: np.ndarray
     tau: np.ndarray
     channel: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SensitivitySplit:
+    """The unnormalised sensitivity matrix S(V) at one voltage, split into a constant
+    part and the columns that depend on the conductances.
+
+    ``S(V, g) = fixed`` with ``columns(g)`` added in the ``dependent`` columns;
+    divided by ``g_leak`` it is :func:`sbidic.dics.sensitivity_matrix`. Compensation
+    precomputes everything from ``fixed`` once per model and voltage, and
+    re-evaluates ``columns`` only when it solves for a ``driver``.
+
+    Attributes
+    ----------
+    fixed : ndarray, shape (3, n_conductances)
+        Rows fast, slow, ultraslow (mS/cm^2 per mS/cm^2); zero in the dependent
+        columns, ``(1, 0, 0)`` in the leak column.
+    dependent : tuple of int
+        Columns whose entries depend on the conductances (e.g. through calcium).
+    columns : callable
+        ``columns(g)`` with ``g`` of shape (n_cells, n_conductances) gives the
+        dependent columns, cells last: shape (3, len(dependent), n_cells).
+    drivers : tuple of int
+        The columns of ``g`` that ``columns`` reads.
+
+    Examples
+    --------
+    >>> from sbidic.models import get_model
+    >>> split = get_model("stg").sensitivity_split(-51.0)
+    >>> split.fixed.shape, split.dependent  # the KCa column depends on calcium,
+    ((3, 8), (4,))
+    >>> split.drivers  # which depends on CaT and CaS
+    (2, 3)
+    """
+
+    fixed: np.ndarray
+    dependent: tuple[int, ...]
+    columns: Callable[[np.ndarray], np.ndarray]
+    drivers: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -253,6 +293,25 @@ class ConductanceModel(abc.ABC):
     @abc.abstractmethod
     def timescales(self, V: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boundaries ``(tau_f, tau_s, tau_u)`` (ms) between fast, slow and ultraslow."""
+
+    def sensitivity_split(self, V: float) -> SensitivitySplit:
+        """S(V) at one voltage (mV) as a constant part and conductance-dependent columns.
+
+        This generic version declares every ion column dependent and evaluates them
+        with :func:`sbidic.dics.sensitivity_matrix`; models that know which columns
+        are constant override it (:class:`sbidic.models.DeclaredModel` does), which
+        lets compensation precompute and factorise its linear systems.
+        """
+        from sbidic.dics import sensitivity_matrix
+
+        fixed = np.zeros((3, self.n_conductances))
+        fixed[0, -1] = 1.0
+        return SensitivitySplit(
+            fixed,
+            tuple(range(self.n_conductances - 1)),
+            lambda g: sensitivity_matrix(self, g, V, normalize=False)[..., :-1].transpose(1, 2, 0),
+            tuple(range(self.n_conductances)),
+        )
 
     # --------------------------------------------------------------- compensation
     @abc.abstractmethod

@@ -47,6 +47,7 @@ from sbidic.models.base import (
     ConductanceModel,
     DICTerms,
     SeedPopulation,
+    SensitivitySplit,
     cache_scalar_voltage,
     stack_last,
 )
@@ -381,6 +382,49 @@ class DeclaredModel(ConductanceModel):
         else:
             tau = stack_last([*np.moveaxis(fixed.tau, -1, 0), *tau])
         return DICTerms(static, dynamic, tau, tuple(channel))
+
+    @cache_scalar_voltage
+    def sensitivity_split(self, V) -> SensitivitySplit:
+        """S(V) at one voltage: every channel whose steady state depends on V only is
+        a constant column, computed once; the calcium-dependent channels' columns are
+        evaluated per cell from ``Ca_inf`` and ``dCa_inf/dV``, with their timescale
+        weights precomputed (their time constants do not depend on calcium)."""
+        from sbidic.dics import timescale_weights
+
+        if np.ndim(V):
+            raise ValueError("sensitivity_split needs one voltage (a scalar)")
+        V = float(V)
+        taus = self.timescales(V)
+        fixed_terms = self._voltage_terms(V)
+        omega = timescale_weights(fixed_terms.tau, *taus)  # (3, n_pathways)
+        fixed = np.zeros((3, self.n_conductances))
+        channel = np.asarray(fixed_terms.channel, dtype=int)
+        np.add.at(fixed.T, channel, (omega * fixed_terms.dynamic).T)
+        fixed[0, :-1] += fixed_terms.static
+        fixed[0, -1] = 1.0
+        names = [c for c in self.spec.channels if c in self._calcium_channels]
+        dependent = tuple(self.conductances.index(c) for c in names)
+        if not names:
+            return SensitivitySplit(fixed, (), lambda g: np.zeros((3, 0, len(g))), ())
+        x = self.gating(V)
+        ca0 = self.spec.calcium.initial  # pathway time constants do not depend on Ca
+        weights = [
+            timescale_weights(np.array([t for _, t in self._channel_terms(c, x, V, ca0, 0.0)[1]],
+                                       dtype=float), *taus)
+            for c in names
+        ]  # fmt: skip
+
+        def columns(g: np.ndarray) -> np.ndarray:  # (3, n_dependent, n_cells)
+            ca, dca = self.calcium_steady_state(V, g)
+            out = np.empty((3, len(names), len(g)))
+            for k, (name, w) in enumerate(zip(names, weights, strict=True)):
+                static, pathways = self._channel_terms(name, x, V, ca, dca)
+                np.matmul(w, np.stack([d for d, _ in pathways]), out=out[:, k])
+                out[0, k] += static
+            return out
+
+        drivers = tuple(self.conductances.index(c) for c in self.spec.calcium.currents)
+        return SensitivitySplit(fixed, dependent, columns, drivers)
 
     def timescales(self, V):
         """``(tau_f, tau_s, tau_u)`` (ms) as declared in ``spec.timescales``."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from sbidic.dics import sensitivity_matrix
 from sbidic.models import ConductanceModel, get_model
+from sbidic.population.plan import CompensationPlan, compensation_plan
 
 __all__ = ["Modulation", "compensate", "modulate"]
 
@@ -76,6 +77,12 @@ def _linear_step(
     out = g.copy()
     out[..., unknown] = _solve_cells(A, b)
     return out
+
+
+def _planned(V) -> bool:
+    """Whether compensation at ``V`` uses a cached :class:`CompensationPlan` (one
+    voltage for all cells) rather than the general per-cell S(V) path."""
+    return np.ndim(V) == 0
 
 
 def _constrained_rows(target: np.ndarray, k: int) -> np.ndarray:
@@ -136,6 +143,15 @@ def compensate(
     rows = _constrained_rows(target, len(unknown_idx))
     g = np.array(g, dtype=float, ndmin=2)
     filled = np.where(np.isnan(g), 0.0, g)
+    if _planned(V) and g.ndim == 2:
+        plan = compensation_plan(model, model.V_th if V is None else V, unknown_idx, rows)
+        gT = np.ascontiguousarray(filled.T)  # cells last
+        cols, leak = plan.columns(gT.T), gT[-1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            base = target[..., rows].reshape(-1, len(rows)).T * leak - plan.known_part(gT)[rows]
+        dep = plan.dependent_part(gT, cols)
+        gT[unknown_idx] = plan.solve(base, dep, leak, cols)
+        return gT.T.copy()
     S = sensitivity_matrix(model, filled, V)
     return _linear_step(S, filled, unknown_idx, rows, target[..., rows])
 
@@ -165,7 +181,7 @@ class Modulation:
     def valid(self) -> np.ndarray:
         """Cells with finite, non-negative conductances, shape (n_cells,)."""
         g = self.conductances
-        return np.isfinite(g).all(-1) & (g >= 0).all(-1) & np.isfinite(self.residual)
+        return ((g >= 0) & (g < np.inf)).all(-1) & np.isfinite(self.residual)
 
 
 def modulate(
@@ -232,13 +248,18 @@ def modulate(
     g = np.array(g, dtype=float, ndmin=2)
     n = len(g)
     target = np.broadcast_to(np.asarray(target, dtype=float), (n, 2))
+    # one target for every cell (a population): the rules are evaluated once
+    rule = target[:1] if n and (target == target[:1]).all() else target
     if compensated is None:
-        choice = np.asarray(model.compensation_choice(target[:, 0], target[:, 1]))
-        choice = np.broadcast_to(choice, (n,))
-        groups = [(model.compensation_sets[c], choice == c) for c in np.unique(choice)]
+        choice = np.asarray(model.compensation_choice(rule[:, 0], rule[:, 1]))
+        choice = np.broadcast_to(choice, (len(rule),))
+        if len(rule) == 1:
+            groups = [(model.compensation_sets[int(choice[0])], None)]
+        else:
+            groups = [(model.compensation_sets[c], choice == c) for c in np.unique(choice)]
     else:
-        groups = [(tuple(compensated), np.ones(n, dtype=bool))]
-    guesses = model.initial_guess(target[:, 0], target[:, 1])
+        groups = [(tuple(compensated), None)]
+    guesses = model.initial_guess(rule[:, 0], rule[:, 1])
     if initial_guess is not None:
         guesses = {**guesses, **initial_guess}
 
@@ -250,16 +271,24 @@ def modulate(
         unknown = model.index(names)
         if len(unknown) != 2:
             raise ValueError(f"modulation compensates two conductances, got {names}")
-        cells = g[mask].copy()
+        cells = g.copy() if mask is None else g[mask]
         for col in unknown:
             guess = guesses.get(model.conductances[col])
             if guess is not None:
-                cells[:, col] = np.broadcast_to(guess, (n,))[mask]
+                guess = np.broadcast_to(guess, (n,) if np.ndim(guess) == 0 else np.shape(guess))
+                cells[:, col] = guess if mask is None or len(guess) != n else guess[mask]
         cells[:, unknown] = np.where(np.isnan(cells[:, unknown]), 0.0, cells[:, unknown])
-        cells, achieved, err, solves = _iterate(
-            model, cells, unknown, target[mask], tol, max_solves, accelerate, V
-        )
-        out[mask], dics[mask], residual[mask] = cells, achieved, err
+        if _planned(V):
+            plan = compensation_plan(model, model.V_th if V is None else V, unknown, (1, 2))
+            step = _iterate_planned(plan, cells, target if mask is None else target[mask],
+                                    tol, max_solves, accelerate)  # fmt: skip
+        else:
+            step = _iterate(model, cells, unknown, target if mask is None else target[mask],
+                            tol, max_solves, accelerate, V)  # fmt: skip
+        if mask is None:
+            out, dics, residual, solves = step
+        else:
+            out[mask], dics[mask], residual[mask], solves = step
         n_solves = max(n_solves, solves)
     return Modulation(out, dics, residual, n_solves)
 
@@ -310,3 +339,72 @@ def _iterate(
         if not active.size:
             break
     return cells, achieved, err, solves
+
+
+def _iterate_planned(
+    plan: CompensationPlan,
+    cells: np.ndarray,
+    target: np.ndarray,
+    tol: float,
+    max_solves: int,
+    accelerate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`_iterate` with a precomputed plan: the same steps, secant update and
+    stopping rule, re-evaluating only the conductance-dependent columns of S, and
+    only when they depend on a compensated conductance.
+
+    Arrays are cells-last. A cell's result is stored when its residual first falls
+    within ``tol``; finished cells are dropped from the arrays once they are half of
+    them (until then computing them is cheaper than copying the others).
+    """
+    unknown = plan.unknown
+    n = len(cells)
+    gT = np.ascontiguousarray(cells.T)
+    target = np.ascontiguousarray(target.T)
+    solution, achieved, err = gT[unknown], np.full((3, n), np.nan), np.full(n, np.nan)
+    index = np.arange(n)  # cells of the working arrays
+    live = np.ones(n, dtype=bool)  # working cells not finished yet
+    leak, known = gT[-1], plan.known_part(gT)
+    cols = plan.columns(gT.T)
+    dep = plan.dependent_part(gT, cols)
+    with np.errstate(invalid="ignore", over="ignore"):
+        base = target * leak - known[plan.rows]
+    x, previous, solves = solution.copy(), None, 0
+    for _ in range(max_solves):
+        solves += 1
+        fx = plan.solve(base, dep, leak, cols)
+        new = fx
+        if accelerate and previous is not None:  # Anderson(1), as in _iterate
+            x_old, fx_old = previous
+            r, dr = fx - x, (fx - x) - (fx_old - x_old)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gamma = (r[0] * dr[0] + r[1] * dr[1]) / (dr[0] * dr[0] + dr[1] * dr[1])
+            gamma[~np.isfinite(gamma)] = 0.0
+            new = fx - gamma * (fx - fx_old)
+        previous, x = (x, fx), new
+        if plan.driven:
+            gT[unknown] = x if np.isfinite(x).all() else np.nan_to_num(x)
+            cols = plan.columns(gT.T)
+            dep = plan.dependent_part(gT, cols)
+        reached = plan.dics(known, dep, x, leak, cols)
+        with np.errstate(invalid="ignore"):
+            e = np.maximum(np.abs(reached[1] - target[0]), np.abs(reached[2] - target[1]))
+        done = live & ~(e > tol)  # NaN (singular) cells are done too
+        if done.any():
+            cell = index[done]
+            solution[:, cell], achieved[:, cell], err[cell] = x[:, done], reached[:, done], e[done]
+            live &= ~done
+            if not live.any():
+                break
+            if 2 * live.sum() <= len(live):
+                index, x, target, base, dep, leak, known, gT, reached, e = (
+                    a[..., live]
+                    for a in (index, x, target, base, dep, leak, known, gT, reached, e)
+                )
+                cols, previous = cols[..., live], (previous[0][:, live], previous[1][:, live])
+                live = live[live]
+    else:  # max_solves reached: the last iterate of the cells still going
+        cell = index[live]
+        solution[:, cell], achieved[:, cell], err[cell] = x[:, live], reached[:, live], e[live]
+    cells[:, unknown] = solution.T
+    return cells, achieved.T.copy(), err, solves

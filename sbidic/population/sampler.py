@@ -258,6 +258,12 @@ def sample_populations(
         )
         ok = result.valid & (result.residual <= tol)
         drawn += n_draw
+        if not filled.any() and (n_draw == n).all() and ok.all():
+            # first round, every cell valid: the draws are already in target blocks
+            g_out = result.conductances.reshape(m, n, n_cond)
+            dics_out, res_out = result.dics.reshape(m, n, 3), result.residual.reshape(m, n)
+            filled[:] = n
+            break
         # Keep, per target, the first `need` valid cells in draw order (vectorised).
         idx = np.flatnonzero(ok)
         own = owner[idx]
