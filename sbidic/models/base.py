@@ -187,6 +187,13 @@ class SeedPopulation:
         DICs ``(g_f, g_s, g_u)`` the seed cells are compensated to.
     compensated : tuple of str
         Conductances solved for (three of them, one per DIC).
+
+    Examples
+    --------
+    >>> seed = SeedPopulation(drawn={"Kd": (6.0, 10.0)}, leak_range=(0.0087, 0.017),
+    ...                       target=(-12.95, 0.5, 5.0), compensated=("Na", "CaN", "ERG"))
+    >>> round(seed.leak_mean, 5)
+    0.01285
     """
 
     drawn: dict[str, tuple[float, float]]
@@ -208,6 +215,13 @@ class ConductanceModel(abc.ABC):
     :attr:`equations`. Conductances are ordered as in :attr:`conductances`, with
     ``"leak"`` last. Units: V in mV, t in ms, maximal conductances in mS/cm^2,
     currents in uA/cm^2, C = 1 uF/cm^2.
+
+    Examples
+    --------
+    >>> from sbidic.models import get_model
+    >>> stg = get_model("stg")
+    >>> isinstance(stg, ConductanceModel), stg.n_conductances, stg.index(["CaS", "g_H"])
+    (True, 8, [3, 6])
     """
 
     #: Short name used on the command line and in files, e.g. ``"stg"``.
@@ -275,6 +289,14 @@ class ConductanceModel(abc.ABC):
     @abc.abstractmethod
     def initial_state(self) -> dict[str, float]:
         """Default initial state, keyed by :attr:`state_variables`."""
+
+    def steady_state(self, V: float, g: np.ndarray) -> dict[str, np.ndarray]:
+        """Every state variable at its steady state at voltage ``V`` (mV), per cell of
+        ``g`` (n_cells, n_conductances), keyed by :attr:`state_variables`."""
+        raise NotImplementedError(
+            f"model {self.name!r} does not define steady_state(V, g); "
+            "simulate(initial_state='threshold') needs it"
+        )
 
     # ----------------------------------------------------------------------- DICs
     @abc.abstractmethod

@@ -81,6 +81,15 @@ class Gate:
         Initial value, or a function of the initial voltage; default ``x_inf(V0)``.
     tau_min : float, optional
         Floor (ms) on ``tau`` in the simulated equations only (guards a singularity).
+
+    Examples
+    --------
+    >>> from sbidic.models.autodiff import boltzmann
+    >>> m_A = Gate(boltzmann(-8.7, 27.2), 5.0, power=3)  # x_inf(V), tau = 5 ms, cubed
+    >>> float(m_A.inf(-27.2)), m_A.instantaneous
+    (0.5, False)
+    >>> Gate(boltzmann(-8.7, 27.2), 0.0).instantaneous  # tau = 0: no state variable
+    True
     """
 
     inf: Callable | None
@@ -121,6 +130,15 @@ class Calcium:
 
     ``currents`` are the channels carrying calcium (currents in uA/cm^2); ``initial``
     is Ca at t = 0 (uM).
+
+    Examples
+    --------
+    >>> pool = Calcium(tau=20.0, alpha=0.94, beta=0.05, currents=("CaT", "CaS"), initial=0.5)
+    >>> pool.currents
+    ('CaT', 'CaS')
+    >>> from sbidic.models import get_model
+    >>> get_model("stg").spec.calcium == pool  # the STG declaration's pool
+    True
     """
 
     tau: float
@@ -166,6 +184,20 @@ class ModelSpec:
         Grid of the reference noise (ms).
     example_targets : tuple of (float, float)
         True ``(g_s, g_u)`` of the bundled example recordings, if any.
+
+    Examples
+    --------
+    A declaration is plain data; a variant is a :func:`dataclasses.replace` away.
+
+    >>> import dataclasses
+    >>> from sbidic.models import STG
+    >>> spec = STG.spec
+    >>> spec.V_th, list(spec.channels)
+    (-51.0, ['Na', 'Kd', 'CaT', 'CaS', 'KCa', 'A', 'H'])
+    >>> class ColderSTG(DeclaredModel):  # checked when the class is created
+    ...     spec = dataclasses.replace(spec, name="stg_colder", V_th=-53.0)
+    >>> ColderSTG().V_th
+    -53.0
     """
 
     name: str
@@ -202,6 +234,14 @@ class DeclaredModel(ConductanceModel):
     """A :class:`ConductanceModel` derived from the class attribute ``spec``.
 
     Subclasses set ``spec`` (a :class:`ModelSpec`) and nothing else.
+
+    Examples
+    --------
+    >>> from sbidic.models import STG
+    >>> class MySTG(DeclaredModel):
+    ...     spec = STG.spec
+    >>> MySTG().state_variables[:3], MySTG().equations == STG.equations
+    (('v', 'm_Na', 'h_Na'), True)
     """
 
     spec: ModelSpec
@@ -452,6 +492,33 @@ class DeclaredModel(ConductanceModel):
             state[name] = float(init)
         if s.calcium:
             state["Ca"] = float(s.calcium.initial)
+        return state
+
+    def steady_state(self, V: float, g: np.ndarray) -> dict[str, np.ndarray]:
+        """Every state at its steady state at ``V`` (mV), per cell: ``v = V``, gates
+        at ``x_inf(V)`` (times ``f(Ca_inf)``), calcium at ``Ca_inf(V, g)``.
+
+        >>> import numpy as np
+        >>> from sbidic.models import get_model
+        >>> g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])
+        >>> state = get_model("stg").steady_state(-51.0, g)
+        >>> float(state["v"][0]), round(float(state["Ca"][0]), 3)
+        (-51.0, 0.512)
+        """
+        g = np.atleast_2d(np.asarray(g, dtype=float))
+        n = len(g)
+        state = {"v": np.full(n, float(V))}
+        ca = self.calcium_steady_state(V, g)[0] if self.spec.calcium else None
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            for name, (_, gate) in _gates(self.spec).items():
+                if gate.instantaneous:
+                    continue
+                value = gate.inf(float(V))
+                if gate.calcium is not None:
+                    value = gate.calcium(ca) * value
+                state[name] = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+        if ca is not None:
+            state["Ca"] = np.asarray(ca, dtype=float)
         return state
 
     # ------------------------------------------------------------- compensation

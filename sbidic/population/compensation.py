@@ -170,6 +170,15 @@ class Modulation:
         ``max(|g_s - g_s*|, |g_u - g_u*|)``.
     n_solves : int
         Linear solves performed.
+
+    Examples
+    --------
+    >>> from sbidic.population import seed_population
+    >>> moved = modulate("da", seed_population("da", 4, rng=0), [15.0, 0.0])
+    >>> moved.valid  # this target needs g_ERG < 0 in every cell
+    array([False, False, False, False])
+    >>> moved.dics[:, 1:].round(6).tolist()[0], moved.n_solves
+    ([15.0, 0.0], 1)
     """
 
     conductances: np.ndarray
