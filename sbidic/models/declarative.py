@@ -454,17 +454,23 @@ class DeclaredModel(ConductanceModel):
             for c in names
         ]  # fmt: skip
 
+        # Ca_inf - beta and dCa_inf/dV are linear in the calcium conductances
+        ca = self.spec.calcium
+        sources = self._calcium_sources(V)
+        drivers = [col for col, _, _ in sources]
+        linear = -ca.alpha * np.array([[v for _, v, _ in sources], [s for _, _, s in sources]])
+
         def columns(g: np.ndarray) -> np.ndarray:  # (3, n_dependent, n_cells)
-            ca, dca = self.calcium_steady_state(V, g)
+            ca_inf, dca = linear @ g.T[drivers]
+            ca_inf += ca.beta
             out = np.empty((3, len(names), len(g)))
             for k, (name, w) in enumerate(zip(names, weights, strict=True)):
-                static, pathways = self._channel_terms(name, x, V, ca, dca)
+                static, pathways = self._channel_terms(name, x, V, ca_inf, dca)
                 np.matmul(w, np.stack([d for d, _ in pathways]), out=out[:, k])
                 out[0, k] += static
             return out
 
-        drivers = tuple(self.conductances.index(c) for c in self.spec.calcium.currents)
-        return SensitivitySplit(fixed, dependent, columns, drivers)
+        return SensitivitySplit(fixed, dependent, columns, tuple(drivers))
 
     def timescales(self, V):
         """``(tau_f, tau_s, tau_u)`` (ms) as declared in ``spec.timescales``."""

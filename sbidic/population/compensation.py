@@ -141,17 +141,18 @@ def compensate(
     target = np.array([np.nan if t is None else t for t in np.ravel(target)], dtype=float)
     target = target.reshape(-1, 3) if target.size > 3 else target
     rows = _constrained_rows(target, len(unknown_idx))
-    g = np.array(g, dtype=float, ndmin=2)
-    filled = np.where(np.isnan(g), 0.0, g)
+    g = np.atleast_2d(np.asarray(g, dtype=float))
     if _planned(V) and g.ndim == 2:
         plan = compensation_plan(model, model.V_th if V is None else V, unknown_idx, rows)
-        gT = np.ascontiguousarray(filled.T)  # cells last
-        cols, leak = plan.columns(gT.T), gT[-1]
+        gT = np.array(g.T, order="C")  # a copy, cells last
+        np.copyto(gT, 0.0, where=np.isnan(gT))
         with np.errstate(invalid="ignore", over="ignore"):
+            cols, leak = plan.columns(gT.T), gT[-1]
             base = target[..., rows].reshape(-1, len(rows)).T * leak - plan.known_part(gT)[rows]
-        dep = plan.dependent_part(gT, cols)
-        gT[unknown_idx] = plan.solve(base, dep, leak, cols)
-        return gT.T.copy()
+            dep = plan.dependent_part(gT, cols)
+            gT[unknown_idx] = plan.solve(base, dep, leak, cols)
+        return gT.T  # (n_cells, n_conductances), in Fortran order
+    filled = np.where(np.isnan(g), 0.0, g)
     S = sensitivity_matrix(model, filled, V)
     return _linear_step(S, filled, unknown_idx, rows, target[..., rows])
 
@@ -254,11 +255,12 @@ def modulate(
     True
     """
     model = get_model(model)
-    g = np.array(g, dtype=float, ndmin=2)
+    g = np.atleast_2d(np.asarray(g, dtype=float))
     n = len(g)
     target = np.broadcast_to(np.asarray(target, dtype=float), (n, 2))
     # one target for every cell (a population): the rules are evaluated once
-    rule = target[:1] if n and (target == target[:1]).all() else target
+    same = n and (target.strides[0] == 0 or (target == target[:1]).all())
+    rule = target[:1] if same else target
     if compensated is None:
         choice = np.asarray(model.compensation_choice(rule[:, 0], rule[:, 1]))
         choice = np.broadcast_to(choice, (len(rule),))
@@ -280,7 +282,7 @@ def modulate(
         unknown = model.index(names)
         if len(unknown) != 2:
             raise ValueError(f"modulation compensates two conductances, got {names}")
-        cells = g.copy() if mask is None else g[mask]
+        cells = np.array(g, order="K") if mask is None else g[mask]  # a copy
         for col in unknown:
             guess = guesses.get(model.conductances[col])
             if guess is not None:
@@ -289,8 +291,9 @@ def modulate(
         cells[:, unknown] = np.where(np.isnan(cells[:, unknown]), 0.0, cells[:, unknown])
         if _planned(V):
             plan = compensation_plan(model, model.V_th if V is None else V, unknown, (1, 2))
-            step = _iterate_planned(plan, cells, target if mask is None else target[mask],
-                                    tol, max_solves, accelerate)  # fmt: skip
+            with np.errstate(all="ignore"):  # NaN (singular) cells are reported, not raised
+                step = _iterate_planned(plan, cells, target if mask is None else target[mask],
+                                        tol, max_solves, accelerate)  # fmt: skip
         else:
             step = _iterate(model, cells, unknown, target if mask is None else target[mask],
                             tol, max_solves, accelerate, V)  # fmt: skip
@@ -362,58 +365,58 @@ def _iterate_planned(
     stopping rule, re-evaluating only the conductance-dependent columns of S, and
     only when they depend on a compensated conductance.
 
-    Arrays are cells-last. A cell's result is stored when its residual first falls
-    within ``tol``; finished cells are dropped from the arrays once they are half of
-    them (until then computing them is cheaper than copying the others).
+    Arrays are cells-last. Each step stores the results of the cells still going
+    (a masked copy); finished cells are dropped from the working arrays only once
+    they are half of them, since computing them is cheaper than compacting.
     """
     unknown = plan.unknown
     n = len(cells)
     gT = np.ascontiguousarray(cells.T)
     target = np.ascontiguousarray(target.T)
-    solution, achieved, err = gT[unknown], np.full((3, n), np.nan), np.full(n, np.nan)
-    index = np.arange(n)  # cells of the working arrays
+    out_x, out_dics, out_err = gT[unknown], np.full((3, n), np.nan), np.full(n, np.nan)
+    stage = (out_x, out_dics, out_err)  # results of the working cells
+    index = None  # working cells: all, in order, until the first compaction
     live = np.ones(n, dtype=bool)  # working cells not finished yet
     leak, known = gT[-1], plan.known_part(gT)
     cols = plan.columns(gT.T)
     dep = plan.dependent_part(gT, cols)
-    with np.errstate(invalid="ignore", over="ignore"):
-        base = target * leak - known[plan.rows]
-    x, previous, solves = solution.copy(), None, 0
+    base = target * leak - known[plan.rows]
+    x, previous, solves = out_x.copy(), None, 0
     for _ in range(max_solves):
         solves += 1
         fx = plan.solve(base, dep, leak, cols)
+        r = fx - x
         new = fx
         if accelerate and previous is not None:  # Anderson(1), as in _iterate
-            x_old, fx_old = previous
-            r, dr = fx - x, (fx - x) - (fx_old - x_old)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gamma = (r[0] * dr[0] + r[1] * dr[1]) / (dr[0] * dr[0] + dr[1] * dr[1])
-            gamma[~np.isfinite(gamma)] = 0.0
+            r_old, fx_old = previous
+            dr = r - r_old
+            gamma = (r * dr).sum(0) / (dr * dr).sum(0)
+            if not np.isfinite(gamma).all():
+                gamma[~np.isfinite(gamma)] = 0.0
             new = fx - gamma * (fx - fx_old)
-        previous, x = (x, fx), new
+        previous, x = (r, fx), new
         if plan.driven:
             gT[unknown] = x if np.isfinite(x).all() else np.nan_to_num(x)
             cols = plan.columns(gT.T)
             dep = plan.dependent_part(gT, cols)
         reached = plan.dics(known, dep, x, leak, cols)
-        with np.errstate(invalid="ignore"):
-            e = np.maximum(np.abs(reached[1] - target[0]), np.abs(reached[2] - target[1]))
-        done = live & ~(e > tol)  # NaN (singular) cells are done too
-        if done.any():
-            cell = index[done]
-            solution[:, cell], achieved[:, cell], err[cell] = x[:, done], reached[:, done], e[done]
-            live &= ~done
-            if not live.any():
-                break
-            if 2 * live.sum() <= len(live):
-                index, x, target, base, dep, leak, known, gT, reached, e = (
-                    a[..., live]
-                    for a in (index, x, target, base, dep, leak, known, gT, reached, e)
-                )
-                cols, previous = cols[..., live], (previous[0][:, live], previous[1][:, live])
-                live = live[live]
-    else:  # max_solves reached: the last iterate of the cells still going
-        cell = index[live]
-        solution[:, cell], achieved[:, cell], err[cell] = x[:, live], reached[:, live], e[live]
-    cells[:, unknown] = solution.T
-    return cells, achieved.T.copy(), err, solves
+        d = np.abs(reached[1:] - target)
+        e = np.maximum(d[0], d[1])
+        for result, value in zip(stage, (x, reached, e), strict=True):
+            np.copyto(result, value, where=live)
+        live &= e > tol  # NaN (singular) cells are finished too
+        if not live.any():
+            break
+        if 2 * live.sum() <= len(live):  # compact: flush the stage, keep the live cells
+            if index is not None:
+                out_x[:, index], out_dics[:, index], out_err[index] = stage
+            index = np.flatnonzero(live) if index is None else index[live]
+            x, target, base, dep, leak, known, gT, cols, *stage = (
+                a[..., live] for a in (x, target, base, dep, leak, known, gT, cols, *stage)
+            )
+            previous = (previous[0][:, live], previous[1][:, live])
+            live = np.ones(len(index), dtype=bool)
+    if index is not None:
+        out_x[:, index], out_dics[:, index], out_err[index] = stage
+    cells[:, unknown] = out_x.T
+    return np.ascontiguousarray(cells), np.ascontiguousarray(out_dics.T), out_err, solves

@@ -59,6 +59,8 @@ class CompensationPlan:
         n_cond = fixed.shape[1]
         self.columns = split.columns
         self.unknown, self.rows = list(unknown), list(rows)
+        contiguous = self.rows == list(range(rows[0], rows[-1] + 1))
+        self._rows = slice(rows[0], rows[-1] + 1) if contiguous else self.rows  # a view
         self.driven = bool(set(unknown) & set(split.drivers))
         self.known = [j for j in range(n_cond) if j not in unknown and j not in dependent]
         self._known = np.ascontiguousarray(fixed[:, self.known])  # (3, n_known)
@@ -76,18 +78,20 @@ class CompensationPlan:
                     self._A_inv = np.linalg.inv(self._A)
 
     # Arrays are cells-last: ``gT`` is (n_conductances, n_cells), DICs (3, n_cells).
+    # Callers silence floating-point warnings (NaN cells are reported, not raised).
     def known_part(self, gT: np.ndarray) -> np.ndarray:
         """``S_fixed[:, K] g_K``, shape (3, n_cells), over the known constant columns."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            return self._known @ gT[self.known]
+        return self._known @ gT[self.known]
 
     def dependent_part(self, gT: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``S_dep[:, K] g_K`` over the known dependent columns, shape (3, n_cells),
         with ``cols = columns(gT.T)``."""
-        out = np.zeros((3, gT.shape[1]))
-        with np.errstate(invalid="ignore", over="ignore"):
-            for d, j in self._dep_known:
-                out += cols[:, d] * gT[j]
+        if not self._dep_known:
+            return np.zeros((3, gT.shape[1]))
+        (d, j), *others = self._dep_known
+        out = cols[:, d] * gT[j]
+        for d, j in others:
+            out += cols[:, d] * gT[j]
         return out
 
     def solve(self, base: np.ndarray, dep: np.ndarray, leak: np.ndarray, cols: np.ndarray):
@@ -96,18 +100,16 @@ class CompensationPlan:
         NaN for a cell whose system is singular or not finite."""
         from sbidic.population.compensation import _solve_cells
 
-        with np.errstate(invalid="ignore", over="ignore"):
-            rhs = base - dep[self.rows] if self._dep_known else base
-            if self._A_inv is not None:
-                x = self._A_inv @ rhs
-            else:
-                A = np.broadcast_to(self._A, (rhs.shape[1],) + self._A.shape).copy()
-                for d, u in self._dep_unknown:
-                    A[:, :, u] += cols[self.rows, d].T
-                x = _solve_cells(A, rhs.T).T
-        bad = ~(np.isfinite(x).all(0) & (leak != 0) & np.isfinite(leak))
-        if bad.any():
-            x[:, bad] = np.nan
+        rhs = base - dep[self._rows] if self._dep_known else base
+        if self._A_inv is not None:
+            x = self._A_inv @ rhs
+        else:
+            A = np.broadcast_to(self._A, (rhs.shape[1],) + self._A.shape).copy()
+            for d, u in self._dep_unknown:
+                A[:, :, u] += cols[self._rows, d].T
+            x = _solve_cells(A, rhs.T).T
+        if not (np.isfinite(x).all() and leak.all()):
+            x[:, ~(np.isfinite(x).all(0) & (leak != 0))] = np.nan
         return x
 
     def dics(self, known: np.ndarray, dep: np.ndarray, x: np.ndarray, leak: np.ndarray,
@@ -115,13 +117,12 @@ class CompensationPlan:
         """Leak-normalised DICs ``(g_f, g_s, g_u)``, shape (3, n_cells), of cells with
         compensated conductances ``x`` (n_unknown, n_cells), from :meth:`known_part`
         and :meth:`dependent_part`."""
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            total = known + dep
-            total += self._unknown @ x
-            for d, u in self._dep_unknown:
-                total += cols[:, d] * x[u]
-            total /= leak
-            return total
+        total = known + dep
+        total += self._unknown @ x
+        for d, u in self._dep_unknown:
+            total += cols[:, d] * x[u]
+        total /= leak
+        return total
 
 
 _PLANS: dict[tuple, CompensationPlan] = {}
