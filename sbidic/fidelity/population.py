@@ -95,6 +95,17 @@ def score_population(
     -------
     FidelityScores
         Shape ``(n_obs, n_cells)``; ``recording`` indexes ``recordings``.
+
+    Examples
+    --------
+    Two bursting cells (g_s < 0) against a 10 Hz tonic recording, short protocol:
+
+    >>> from sbidic import sample_population
+    >>> pop = sample_population("stg", -4.0, 5.0, n=2, rng=0)
+    >>> recording = SpikeTrains.from_list([np.arange(0.0, 400.0, 100.0)])
+    >>> s = score_population(pop, recording, duration_ms=600.0, transient_ms=200.0)
+    >>> s.shape, s.label.tolist(), s.failed_feature.tolist()
+    ((1, 2), [['bursting', 'bursting']], [['class', 'class']])
     """
     index = _recording_positions(population.obs_id, recordings.ids)
     g = population.conductances.reshape(-1, population.conductances.shape[-1])
