@@ -190,8 +190,9 @@ class Modulation:
     @property
     def valid(self) -> np.ndarray:
         """Cells with finite, non-negative conductances, shape (n_cells,)."""
-        g = self.conductances
-        return ((g >= 0) & (g < np.inf)).all(-1) & np.isfinite(self.residual)
+        ok = (self.conductances >= 0) & (self.conductances < np.inf)
+        cells = np.ones(len(ok), dtype=bool) if ok.all() else ok.all(-1)  # (one fast check)
+        return cells & np.isfinite(self.residual)
 
 
 def modulate(
@@ -274,9 +275,8 @@ def modulate(
     if initial_guess is not None:
         guesses = {**guesses, **initial_guess}
 
-    out = np.empty_like(g)
-    dics = np.empty((n, 3))
-    residual = np.empty(n)
+    if groups[0][1] is not None:
+        out, dics, residual = np.empty_like(g), np.empty((n, 3)), np.empty(n)
     n_solves = 0
     for names, mask in groups:
         unknown = model.index(names)
@@ -285,10 +285,12 @@ def modulate(
         cells = np.array(g, order="K") if mask is None else g[mask]  # a copy
         for col in unknown:
             guess = guesses.get(model.conductances[col])
-            if guess is not None:
-                guess = np.broadcast_to(guess, (n,) if np.ndim(guess) == 0 else np.shape(guess))
-                cells[:, col] = guess if mask is None or len(guess) != n else guess[mask]
-        cells[:, unknown] = np.where(np.isnan(cells[:, unknown]), 0.0, cells[:, unknown])
+            if guess is not None:  # one value, or one per cell
+                per_cell = mask is not None and np.size(guess) == n
+                cells[:, col] = np.asarray(guess)[mask] if per_cell else guess
+        start = cells[:, unknown]
+        if np.isnan(start).any():
+            cells[:, unknown] = np.where(np.isnan(start), 0.0, start)
         if _planned(V):
             plan = compensation_plan(model, model.V_th if V is None else V, unknown, (1, 2))
             with np.errstate(all="ignore"):  # NaN (singular) cells are reported, not raised
@@ -390,7 +392,7 @@ def _iterate_planned(
         if accelerate and previous is not None:  # Anderson(1), as in _iterate
             r_old, fx_old = previous
             dr = r - r_old
-            gamma = (r * dr).sum(0) / (dr * dr).sum(0)
+            gamma = (r[0] * dr[0] + r[1] * dr[1]) / (dr[0] * dr[0] + dr[1] * dr[1])
             if not np.isfinite(gamma).all():
                 gamma[~np.isfinite(gamma)] = 0.0
             new = fx - gamma * (fx - fx_old)
