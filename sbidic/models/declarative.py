@@ -442,6 +442,7 @@ class DeclaredModel(ConductanceModel):
         np.add.at(fixed.T, channel, (omega * fixed_terms.dynamic).T)
         fixed[0, :-1] += fixed_terms.static
         fixed[0, -1] = 1.0
+        fixed.flags.writeable = False  # cached and shared
         names = [c for c in self.spec.channels if c in self._calcium_channels]
         dependent = tuple(self.conductances.index(c) for c in names)
         if not names:

@@ -275,7 +275,7 @@ def modulate(
     if initial_guess is not None:
         guesses = {**guesses, **initial_guess}
 
-    if groups[0][1] is not None:
+    if not groups or groups[0][1] is not None:  # per-cell sets (or no cells)
         out, dics, residual = np.empty_like(g), np.empty((n, 3)), np.empty(n)
     n_solves = 0
     for names, mask in groups:
