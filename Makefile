@@ -44,6 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, inference at scale
 	$(PY) benchmarks/bench_population.py
 	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_transient.py --cells 20 --transients 1000
 	$(PY) benchmarks/bench_estimator.py --data data/stg_dic_v1 --estimator sbidic/weights/stg \
 		--max-recordings 500 --sbc-samples 200 --throughput-repeats 2
 	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify

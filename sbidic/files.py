@@ -30,7 +30,21 @@ __all__ = ["atomic_outputs", "check_input", "check_output", "open_text"]
 
 def open_text(path: str | os.PathLike):
     """A UTF-8 text file (BOM allowed) as a file object for :mod:`csv`; a binary or
-    undecodable file is a ValueError naming it."""
+    undecodable file is a ValueError naming it.
+
+    Examples
+    --------
+    >>> import csv, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "bom.csv").write_bytes(b"\\xef\\xbb\\xbfcell,t\\n1,2.5\\n")
+    >>> list(csv.reader(open_text(d / "bom.csv")))
+    [['cell', 't'], ['1', '2.5']]
+    >>> _ = (d / "x.bin").write_bytes(b"\\xff\\xfe\\x00")
+    >>> open_text(d / "x.bin")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...x.bin: not a UTF-8 text file (undecodable byte at position 0)
+    """
     import io
 
     raw = Path(path).read_bytes()
@@ -43,7 +57,19 @@ def open_text(path: str | os.PathLike):
 
 
 def check_input(path: str | os.PathLike, what: str = "input file", *, directory: bool = False):
-    """The path of an existing input file (or directory), else a ValueError naming it."""
+    """The path of an existing input file (or directory), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> check_input(d, "data directory", directory=True).is_dir()
+    True
+    >>> check_input(d, "recordings")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: recordings ...: is a directory, expected a file
+    """
     p = Path(path)
     if not p.exists():
         raise ValueError(f"{what} {p}: no such {'directory' if directory else 'file'}")
@@ -58,7 +84,19 @@ def check_input(path: str | os.PathLike, what: str = "input file", *, directory:
 
 def check_output(path: str | os.PathLike, suffixes: Sequence[str], what: str = "output") -> Path:
     """Check that ``path`` can be written: a known extension, an existing writable
-    directory, not itself a directory. Raises ValueError naming the path."""
+    directory, not itself a directory. Raises ValueError naming the path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output(d / "pop.nc", (".nc", ".csv")).name
+    'pop.nc'
+    >>> check_output(d / "missing" / "pop.nc", (".nc",), "population")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: population .../missing/pop.nc: directory .../missing does not exist
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in suffixes:
@@ -87,7 +125,21 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """Temporary paths (same directory, same extension) renamed onto ``paths`` when the
-    block succeeds and removed when it raises: all files appear, or none."""
+    block succeeds and removed when it raises: all files appear, or none.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with atomic_outputs([d / "a.csv", d / "b.csv"]) as (a, b):
+    ...         _ = a.write_text("done")
+    ...         raise RuntimeError("failed before b.csv was written")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in d.iterdir())  # neither file, no temporary left
+    []
+    """
     targets = [Path(p) for p in paths]
     temps = []
     try:

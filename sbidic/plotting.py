@@ -43,6 +43,19 @@ def plot_population(
         Row 1: the recording's raster and a box plot of every conductance divided by
         its maximum over the population; one row per cell: its trace or raster and a
         bar chart of its scaled conductances.
+
+    Examples
+    --------
+    Three cells of one population, drawn as rasters (no voltage traces given):
+
+    >>> import matplotlib.pyplot as plt
+    >>> from sbidic import SpikeTrains, sample_population
+    >>> pop = sample_population("stg", -4.0, 5.0, n=3, rng=0)
+    >>> trains = SpikeTrains.from_list([np.arange(0.0, 1000.0, 100.0)] * 3)
+    >>> fig = plot_population(trains, pop.conductances[0], pop.labels)
+    >>> len(fig.axes)  # recording row + one row per cell, two panels each
+    8
+    >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 

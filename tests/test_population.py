@@ -150,6 +150,57 @@ def test_secant_acceleration_reaches_the_same_fixed_point_in_fewer_solves(target
     np.testing.assert_allclose(fast.conductances, plain.conductances, rtol=1e-8)
 
 
+@pytest.mark.parametrize("name", ["stg", "da"])
+def test_planned_compensation_equals_the_general_path(name, monkeypatch):
+    # the cached plan (constant S part, one inverse) against per-cell S(V) and solves,
+    # on random targets of every compensated set, a per-cell target and a fixed schedule
+    import sbidic.population.compensation as comp
+
+    model = get_model(name)
+    rng = np.random.default_rng(11)
+    (s_lo, s_hi), (_, u_hi) = model.target_box["g_s"], model.target_box["g_u"]
+    targets = np.column_stack([rng.uniform(s_lo, s_hi, 600), rng.uniform(-2.0, u_hi, 600)])
+    runs, used = {}, []
+    plan = comp.compensation_plan
+    monkeypatch.setattr(comp, "compensation_plan", lambda *a: used.append(a) or plan(*a))
+    for planned in (True, False):
+        if not planned:
+            assert used  # the first run did use plans
+            monkeypatch.setattr(comp, "_planned", lambda V: False)
+            monkeypatch.setattr(comp, "compensation_plan", None)  # must not be called
+        seeds = seed_population(name, 600, rng=3)
+        runs[planned] = (
+            seeds,
+            modulate(name, seeds, targets),
+            modulate(name, seeds, targets[0]),
+            modulate(name, seeds, targets[1], tol=0.0, max_solves=4, accelerate=False),
+        )
+    fast, general = runs[True], runs[False]
+    np.testing.assert_allclose(fast[0], general[0], rtol=1e-12)
+    for a, b in zip(fast[1:], general[1:], strict=True):
+        assert a.n_solves == b.n_solves
+        np.testing.assert_array_equal(a.valid, b.valid)
+        np.testing.assert_allclose(a.conductances, b.conductances, rtol=1e-12)
+        np.testing.assert_allclose(a.dics, b.dics, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.residual, b.residual, atol=1e-12)
+    assert fast[1].valid.sum() > 300  # most targets reached: the comparison is not empty
+
+
+def test_compensation_plans_are_cached_per_model_voltage_and_set():
+    from sbidic.population.plan import compensation_plan
+
+    stg = get_model("stg")
+    a = compensation_plan(stg, -51.0, (3, 6), (1, 2))
+    assert compensation_plan(stg, -51.0, (3, 6), (1, 2)) is a
+    assert compensation_plan(stg, -50.0, (3, 6), (1, 2)) is not a
+    assert compensation_plan(stg, -51.0, (5, 6), (1, 2)) is not a
+    assert a.driven and not compensation_plan(stg, -51.0, (5, 6), (1, 2)).driven
+    # a plan at another voltage solves there: its cells reach their DICs at that V
+    g = seed_population("stg", 20, rng=0, V=-55.0)
+    np.testing.assert_allclose(dynamic_input_conductances("stg", g, V=-55.0),
+                               np.tile(stg.seed.target, (20, 1)), atol=1e-9)  # fmt: skip
+
+
 def test_compensated_set_can_be_overridden():
     g = seed_population("stg", 50, rng=0)
     result = modulate("stg", g, [-4.0, 5.0], compensated=("CaS", "A"))

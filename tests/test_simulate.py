@@ -299,6 +299,21 @@ def test_bad_input_other():
         )  # fmt: skip
 
 
+def test_initial_state_option():
+    g = np.array([G_STG[0], np.array(G_STG[0]) * [1, 1, 2, 1, 1, 1, 1, 1]])  # 2x g_CaT
+    kw = {"duration_ms": 50.0, "transient_ms": 0.0, "record_v": True}
+    published = simulate("stg", g, **kw)
+    threshold = simulate("stg", g, initial_state="threshold", **kw)
+    assert published.settings["initial_state"] == "published"
+    np.testing.assert_allclose(published.v_mV[:, 0], get_model("stg").spec.V0)
+    np.testing.assert_allclose(threshold.v_mV[:, 0], get_model("stg").V_th)
+    assert threshold.settings["initial_state"] == "threshold"
+    state = get_model("stg").steady_state(-51.0, g)
+    assert state["Ca"].shape == (2,) and not np.allclose(state["Ca"][0], state["Ca"][1])
+    with pytest.raises(ValueError, match="unknown initial_state 'rest'"):
+        simulate("stg", g, initial_state="rest", **kw)
+
+
 def test_default_protocol():
     assert PROTOCOLS == {"stg": (6000.0, 3000.0), "da": (12000.0, 3000.0)}
     assert default_integration("da") == ("rk4", 0.025)

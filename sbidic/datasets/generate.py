@@ -361,6 +361,25 @@ def generate_dataset(
     -------
     list of str
         Chunk files computed by this call.
+
+    Examples
+    --------
+    A tiny dataset (2 targets x 2 cells, 300 ms each), its cells and its status:
+
+    >>> import tempfile
+    >>> from sbidic.datasets import dataset_status, load_dataset
+    >>> root = Path(tempfile.mkdtemp()) / "tiny"
+    >>> spec = DatasetSpec(model="stg", n_targets=2, cells_per_target=2, duration_ms=300.0,
+    ...                    transient_ms=100.0, targets_per_chunk=2)
+    >>> generate_dataset(root, spec, n_jobs=1, progress=False)
+    ['chunk_00000.nc']
+    >>> load_dataset(root)["conductances"].shape  # cells x conductances
+    (4, 8)
+    >>> status = dataset_status(root)
+    >>> status["chunks_done"], status["cells"]
+    (1, 4)
+    >>> generate_dataset(root, spec, n_jobs=1, progress=False)  # complete: nothing to do
+    []
     """
     from sbidic.simulate.devices import resolve_device
 

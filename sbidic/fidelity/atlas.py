@@ -51,6 +51,25 @@ class FiringAtlas:
     rate, spb, period : ndarray of float32, shape (T, C)
         ``1000 / mean ISI`` (Hz), mean spikes per burst, mean burst period (ms); NaN
         where they do not apply.
+
+    Examples
+    --------
+    A two-target atlas (two spiking cells near 10 Hz, two bursting cells) and a
+    10 Hz recording: candidates near the first target match it, those near the
+    second do not.
+
+    >>> from sbidic.fidelity.scores import summarize
+    >>> from sbidic.spikes import SpikeTrains, spike_features
+    >>> nan = np.nan
+    >>> atlas = FiringAtlas("stg", np.array([[-4.0, 5.0], [6.0, 10.0]]),
+    ...                     label=np.array([[1, 1], [2, 2]], dtype=np.int8),
+    ...                     rate=np.array([[10.0, 10.2], [nan, nan]], dtype=np.float32),
+    ...                     spb=np.array([[nan, nan], [3.0, 3.0]], dtype=np.float32),
+    ...                     period=np.array([[nan, nan], [300.0, 300.0]], dtype=np.float32))
+    >>> recording = summarize(spike_features(
+    ...     SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0)]), fill_value=np.nan))
+    >>> atlas.match_probability([[-4.5, 5.5], [6.0, 9.0]], recording, owner=[0, 0], k=1)
+    array([1., 0.])
     """
 
     model: str

@@ -46,6 +46,19 @@ def simulate_and_score(
     Returns
     -------
     (SimulationResult, FidelityScores)
+
+    Examples
+    --------
+    Two copies of one STG cell scored against that cell's own simulated train:
+
+    >>> from sbidic.simulate import simulate
+    >>> g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])
+    >>> protocol = {"duration_ms": 500.0, "transient_ms": 100.0}
+    >>> recording = simulate("stg", g, **protocol).spikes
+    >>> result, scores = simulate_and_score("stg", np.vstack([g, g]), recording, [0, 0],
+    ...                                     **protocol)
+    >>> scores.passed, scores.mismatch
+    (array([ True,  True]), array([0., 0.]))
     """
     from sbidic.simulate import simulate
 
@@ -86,6 +99,17 @@ def score_population(
     -------
     FidelityScores
         Shape ``(n_obs, n_cells)``; ``recording`` indexes ``recordings``.
+
+    Examples
+    --------
+    Two bursting cells (g_s < 0) against a 10 Hz tonic recording, short protocol:
+
+    >>> from sbidic import sample_population
+    >>> pop = sample_population("stg", -4.0, 5.0, n=2, rng=0)
+    >>> recording = SpikeTrains.from_list([np.arange(0.0, 400.0, 100.0)])
+    >>> s = score_population(pop, recording, duration_ms=600.0, transient_ms=200.0)
+    >>> s.shape, s.label.tolist(), s.failed_feature.tolist()
+    ((1, 2), [['bursting', 'bursting']], [['class', 'class']])
     """
     index = _recording_positions(population.obs_id, recordings.ids)
     g = population.conductances.reshape(-1, population.conductances.shape[-1])
@@ -135,6 +159,19 @@ def recording_summary(
         ``van_rossum_mean`` (1/ms), ``out_of_reach`` (feature failed by the best cell,
         ``""`` when some cell passes) and ``adequacy``: ``""`` when some cell passes,
         otherwise a sentence naming the best match and what it misses.
+
+    Examples
+    --------
+    >>> from sbidic.fidelity import score_trains
+    >>> rec = SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0),   # 10 Hz
+    ...                              np.arange(0.0, 3000.0, 50.0)])   # 20 Hz
+    >>> cells = SpikeTrains.from_list([np.arange(0.0, 3000.0, 1000 / 10.5),
+    ...                                np.arange(0.0, 3000.0, 80.0)])
+    >>> summary = recording_summary(score_trains(rec, cells, [0, 1]), rec)
+    >>> summary["n_passed"], summary["out_of_reach"]
+    (array([1, 0]), array(['', 'rate'], dtype='<U4'))
+    >>> print(summary["adequacy"][1])  # doctest: +ELLIPSIS
+    not reproduced: 0 of 1 simulated cells pass (features); rate out of reach: best rate 12.5 Hz...
     """
     crit = FidelityCriteria() if criteria is None else criteria
     s = scores.reshape(-1)

@@ -127,6 +127,20 @@ class FidelityScores:
     van_rossum : ndarray of float
         van Rossum distance (1/ms) between cell and recording, ``tau`` = the
         recording's mid-range ISI, both cut to the shorter window.
+
+    Examples
+    --------
+    Two cells against a 10 Hz recording, as :func:`score_trains` returns them:
+
+    >>> from sbidic.spikes import SpikeTrains
+    >>> rec = SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0)])
+    >>> cells = SpikeTrains.from_list([np.arange(0.0, 3000.0, 1000 / 10.5),
+    ...                                np.arange(0.0, 3000.0, 80.0)])
+    >>> s = score_trains(rec, cells, [0, 0])
+    >>> s.shape, s.passed.tolist(), s.rate_hz.round(1).tolist()
+    ((2,), [True, False], [10.5, 12.5])
+    >>> s.take([1]).failed_feature.tolist(), s.reshape(1, 2).shape
+    (['rate'], (1, 2))
     """
 
     recording: np.ndarray

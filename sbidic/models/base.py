@@ -20,6 +20,7 @@ __all__ = [
     "ConductanceModel",
     "DICTerms",
     "SeedPopulation",
+    "SensitivitySplit",
     "gamma_matching_uniform",
     "cache_scalar_voltage",
     "sigmoid",
@@ -134,6 +135,45 @@ class DICTerms:
 
 
 @dataclass(frozen=True)
+class SensitivitySplit:
+    """The unnormalised sensitivity matrix S(V) at one voltage, split into a constant
+    part and the columns that depend on the conductances.
+
+    ``S(V, g) = fixed`` with ``columns(g)`` added in the ``dependent`` columns;
+    divided by ``g_leak`` it is :func:`sbidic.dics.sensitivity_matrix`. Compensation
+    precomputes everything from ``fixed`` once per model and voltage, and
+    re-evaluates ``columns`` only when it solves for a ``driver``.
+
+    Attributes
+    ----------
+    fixed : ndarray, shape (3, n_conductances)
+        Rows fast, slow, ultraslow (mS/cm^2 per mS/cm^2); zero in the dependent
+        columns, ``(1, 0, 0)`` in the leak column.
+    dependent : tuple of int
+        Columns whose entries depend on the conductances (e.g. through calcium).
+    columns : callable
+        ``columns(g)`` with ``g`` of shape (n_cells, n_conductances) gives the
+        dependent columns, cells last: shape (3, len(dependent), n_cells).
+    drivers : tuple of int
+        The columns of ``g`` that ``columns`` reads.
+
+    Examples
+    --------
+    >>> from sbidic.models import get_model
+    >>> split = get_model("stg").sensitivity_split(-51.0)
+    >>> split.fixed.shape, split.dependent  # the KCa column depends on calcium,
+    ((3, 8), (4,))
+    >>> split.drivers  # which depends on CaT and CaS
+    (2, 3)
+    """
+
+    fixed: np.ndarray
+    dependent: tuple[int, ...]
+    columns: Callable[[np.ndarray], np.ndarray]
+    drivers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class SeedPopulation:
     """How a model draws its seed ("spiking") population before compensation.
 
@@ -147,6 +187,13 @@ class SeedPopulation:
         DICs ``(g_f, g_s, g_u)`` the seed cells are compensated to.
     compensated : tuple of str
         Conductances solved for (three of them, one per DIC).
+
+    Examples
+    --------
+    >>> seed = SeedPopulation(drawn={"Kd": (6.0, 10.0)}, leak_range=(0.0087, 0.017),
+    ...                       target=(-12.95, 0.5, 5.0), compensated=("Na", "CaN", "ERG"))
+    >>> round(seed.leak_mean, 5)
+    0.01285
     """
 
     drawn: dict[str, tuple[float, float]]
@@ -168,6 +215,13 @@ class ConductanceModel(abc.ABC):
     :attr:`equations`. Conductances are ordered as in :attr:`conductances`, with
     ``"leak"`` last. Units: V in mV, t in ms, maximal conductances in mS/cm^2,
     currents in uA/cm^2, C = 1 uF/cm^2.
+
+    Examples
+    --------
+    >>> from sbidic.models import get_model
+    >>> stg = get_model("stg")
+    >>> isinstance(stg, ConductanceModel), stg.n_conductances, stg.index(["CaS", "g_H"])
+    (True, 8, [3, 6])
     """
 
     #: Short name used on the command line and in files, e.g. ``"stg"``.
@@ -238,6 +292,14 @@ class ConductanceModel(abc.ABC):
     def initial_state(self) -> dict[str, float]:
         """Default initial state, keyed by :attr:`state_variables`."""
 
+    def steady_state(self, V: float, g: np.ndarray) -> dict[str, np.ndarray]:
+        """Every state variable at its steady state at voltage ``V`` (mV), per cell of
+        ``g`` (n_cells, n_conductances), keyed by :attr:`state_variables`."""
+        raise NotImplementedError(
+            f"model {self.name!r} does not define steady_state(V, g); "
+            "simulate(initial_state='threshold') needs it"
+        )
+
     # ----------------------------------------------------------------------- DICs
     @abc.abstractmethod
     def dic_terms(self, V: np.ndarray | float, g: np.ndarray) -> DICTerms:
@@ -255,6 +317,25 @@ class ConductanceModel(abc.ABC):
     @abc.abstractmethod
     def timescales(self, V: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boundaries ``(tau_f, tau_s, tau_u)`` (ms) between fast, slow and ultraslow."""
+
+    def sensitivity_split(self, V: float) -> SensitivitySplit:
+        """S(V) at one voltage (mV) as a constant part and conductance-dependent columns.
+
+        This generic version declares every ion column dependent and evaluates them
+        with :func:`sbidic.dics.sensitivity_matrix`; models that know which columns
+        are constant override it (:class:`sbidic.models.DeclaredModel` does), which
+        lets compensation precompute and factorise its linear systems.
+        """
+        from sbidic.dics import sensitivity_matrix
+
+        fixed = np.zeros((3, self.n_conductances))
+        fixed[0, -1] = 1.0
+        return SensitivitySplit(
+            fixed,
+            tuple(range(self.n_conductances - 1)),
+            lambda g: sensitivity_matrix(self, g, V, normalize=False)[..., :-1].transpose(1, 2, 0),
+            tuple(range(self.n_conductances)),
+        )
 
     # --------------------------------------------------------------- compensation
     @abc.abstractmethod

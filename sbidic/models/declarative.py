@@ -47,6 +47,7 @@ from sbidic.models.base import (
     ConductanceModel,
     DICTerms,
     SeedPopulation,
+    SensitivitySplit,
     cache_scalar_voltage,
     stack_last,
 )
@@ -80,6 +81,15 @@ class Gate:
         Initial value, or a function of the initial voltage; default ``x_inf(V0)``.
     tau_min : float, optional
         Floor (ms) on ``tau`` in the simulated equations only (guards a singularity).
+
+    Examples
+    --------
+    >>> from sbidic.models.autodiff import boltzmann
+    >>> m_A = Gate(boltzmann(-8.7, 27.2), 5.0, power=3)  # x_inf(V), tau = 5 ms, cubed
+    >>> float(m_A.inf(-27.2)), m_A.instantaneous
+    (0.5, False)
+    >>> Gate(boltzmann(-8.7, 27.2), 0.0).instantaneous  # tau = 0: no state variable
+    True
     """
 
     inf: Callable | None
@@ -120,6 +130,15 @@ class Calcium:
 
     ``currents`` are the channels carrying calcium (currents in uA/cm^2); ``initial``
     is Ca at t = 0 (uM).
+
+    Examples
+    --------
+    >>> pool = Calcium(tau=20.0, alpha=0.94, beta=0.05, currents=("CaT", "CaS"), initial=0.5)
+    >>> pool.currents
+    ('CaT', 'CaS')
+    >>> from sbidic.models import get_model
+    >>> get_model("stg").spec.calcium == pool  # the STG declaration's pool
+    True
     """
 
     tau: float
@@ -172,6 +191,20 @@ class ModelSpec:
         constant current, so they are unchanged.
     example_targets : tuple of (float, float)
         True ``(g_s, g_u)`` of the bundled example recordings, if any.
+
+    Examples
+    --------
+    A declaration is plain data; a variant is a :func:`dataclasses.replace` away.
+
+    >>> import dataclasses
+    >>> from sbidic.models import STG
+    >>> spec = STG.spec
+    >>> spec.V_th, list(spec.channels)
+    (-51.0, ['Na', 'Kd', 'CaT', 'CaS', 'KCa', 'A', 'H'])
+    >>> class ColderSTG(DeclaredModel):  # checked when the class is created
+    ...     spec = dataclasses.replace(spec, name="stg_colder", V_th=-53.0)
+    >>> ColderSTG().V_th
+    -53.0
     """
 
     name: str
@@ -209,6 +242,14 @@ class DeclaredModel(ConductanceModel):
     """A :class:`ConductanceModel` derived from the class attribute ``spec``.
 
     Subclasses set ``spec`` (a :class:`ModelSpec`) and nothing else.
+
+    Examples
+    --------
+    >>> from sbidic.models import STG
+    >>> class MySTG(DeclaredModel):
+    ...     spec = STG.spec
+    >>> MySTG().state_variables[:3], MySTG().equations == STG.equations
+    (('v', 'm_Na', 'h_Na'), True)
     """
 
     spec: ModelSpec
@@ -328,14 +369,14 @@ class DeclaredModel(ConductanceModel):
             f = None if calcium is None or ca is None else calcium(Dual(ca, 1.0))
             factors.append(f)
             values.append(x[key] if f is None else x[key] * f.val)
-        powered = [v if k == 1 else v**k for v, (_, k, *_) in zip(values, gates, strict=True)]
+        powered = [_power(v, k) for v, (_, k, *_) in zip(values, gates, strict=True)]
         static = _product(powered)
         pathways = []
         rows = zip(gates, values, factors, strict=True)
         for j, ((_, k, key, tau_key, _), v, f) in enumerate(rows):
             common = _product([drive, *powered[:j], *powered[j + 1 :]])
             if k != 1:
-                common = k * v ** (k - 1) * common
+                common = k * _power(v, k - 1) * common
             tau = 0.0 if tau_key is None else x[tau_key]
             if f is None:
                 pathways.append((common * x[f"d{key}"], tau))
@@ -391,6 +432,59 @@ class DeclaredModel(ConductanceModel):
             tau = stack_last([*np.moveaxis(fixed.tau, -1, 0), *tau])
         return DICTerms(static, dynamic, tau, tuple(channel))
 
+    @cache_scalar_voltage
+    def sensitivity_split(self, V) -> SensitivitySplit:
+        """S(V) at one voltage: every channel whose steady state depends on V only is
+        a constant column, computed once; the calcium-dependent channels' columns are
+        evaluated per cell from ``Ca_inf`` and ``dCa_inf/dV``, with their timescale
+        weights precomputed (their time constants do not depend on calcium)."""
+        from sbidic.dics import timescale_weights
+
+        if np.ndim(V):
+            raise ValueError("sensitivity_split needs one voltage (a scalar)")
+        V = float(V)
+        taus = self.timescales(V)
+        fixed_terms = self._voltage_terms(V)
+        omega = timescale_weights(fixed_terms.tau, *taus)  # (3, n_pathways)
+        fixed = np.zeros((3, self.n_conductances))
+        channel = np.asarray(fixed_terms.channel, dtype=int)
+        np.add.at(fixed.T, channel, (omega * fixed_terms.dynamic).T)
+        fixed[0, :-1] += fixed_terms.static
+        fixed[0, -1] = 1.0
+        fixed.flags.writeable = False  # cached and shared
+        names = [c for c in self.spec.channels if c in self._calcium_channels]
+        dependent = tuple(self.conductances.index(c) for c in names)
+        if not names:
+            return SensitivitySplit(fixed, (), lambda g: np.zeros((3, 0, len(g))), ())
+        x = self.gating(V)
+        ca0 = self.spec.calcium.initial  # pathway time constants do not depend on Ca
+        weights = [
+            timescale_weights(np.array([t for _, t in self._channel_terms(c, x, V, ca0, 0.0)[1]],
+                                       dtype=float), *taus)
+            for c in names
+        ]  # fmt: skip
+
+        # Ca_inf - beta and dCa_inf/dV are linear in the calcium conductances
+        ca = self.spec.calcium
+        sources = self._calcium_sources(V)
+        drivers = [col for col, _, _ in sources]
+        linear = -ca.alpha * np.array([[v for _, v, _ in sources], [s for _, _, s in sources]])
+
+        def columns(g: np.ndarray) -> np.ndarray:  # (3, n_dependent, n_cells)
+            ca_inf, dca = linear @ g.T[drivers]
+            ca_inf += ca.beta
+            out = np.empty((3, len(names), len(g)))
+            for k, (name, w) in enumerate(zip(names, weights, strict=True)):
+                static, pathways = self._channel_terms(name, x, V, ca_inf, dca)
+                stacked = np.empty((len(pathways), len(g)))  # (np.stack is slower)
+                for j, (d, _) in enumerate(pathways):
+                    stacked[j] = d
+                np.matmul(w, stacked, out=out[:, k])
+                out[0, k] += static
+            return out
+
+        return SensitivitySplit(fixed, dependent, columns, tuple(drivers))
+
     def timescales(self, V):
         """``(tau_f, tau_s, tau_u)`` (ms) as declared in ``spec.timescales``."""
         x = self.gating(V)
@@ -419,6 +513,33 @@ class DeclaredModel(ConductanceModel):
             state["Ca"] = float(s.calcium.initial)
         return state
 
+    def steady_state(self, V: float, g: np.ndarray) -> dict[str, np.ndarray]:
+        """Every state at its steady state at ``V`` (mV), per cell: ``v = V``, gates
+        at ``x_inf(V)`` (times ``f(Ca_inf)``), calcium at ``Ca_inf(V, g)``.
+
+        >>> import numpy as np
+        >>> from sbidic.models import get_model
+        >>> g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])
+        >>> state = get_model("stg").steady_state(-51.0, g)
+        >>> float(state["v"][0]), round(float(state["Ca"][0]), 3)
+        (-51.0, 0.512)
+        """
+        g = np.atleast_2d(np.asarray(g, dtype=float))
+        n = len(g)
+        state = {"v": np.full(n, float(V))}
+        ca = self.calcium_steady_state(V, g)[0] if self.spec.calcium else None
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            for name, (_, gate) in _gates(self.spec).items():
+                if gate.instantaneous:
+                    continue
+                value = gate.inf(float(V))
+                if gate.calcium is not None:
+                    value = gate.calcium(ca) * value
+                state[name] = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+        if ca is not None:
+            state["Ca"] = np.asarray(ca, dtype=float)
+        return state
+
     # ------------------------------------------------------------- compensation
     @cached_property
     def _rules(self) -> list[Callable]:
@@ -443,6 +564,21 @@ class DeclaredModel(ConductanceModel):
         """Declared linearisation points ``spec.linearisation`` (mS/cm^2)."""
         g_s, g_u = np.asarray(g_s, dtype=float), np.asarray(g_u, dtype=float)
         return {k: _expr(v)(g_s=g_s, g_u=g_u) for k, v in self.spec.linearisation.items()}
+
+
+def _power(x, k: int):
+    """``x**k`` for a small integer ``k``, by multiplication (numpy's ``pow`` is several
+    times slower than a product for the gate exponents 3 and 4)."""
+    if k == 1:
+        return x
+    if k == 2:
+        return x * x
+    if k == 3:
+        return x * x * x
+    if k == 4:
+        x2 = x * x
+        return x2 * x2
+    return x**k
 
 
 def _product(factors: list):

@@ -32,6 +32,17 @@ def register_model(cls: type[ConductanceModel]) -> type[ConductanceModel]:
     """Make a :class:`ConductanceModel` subclass available by its ``name``.
 
     Usable as a class decorator for a user's own model.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from sbidic.models import STG
+    >>> @register_model
+    ... class WarmSTG(STG):
+    ...     spec = dataclasses.replace(STG.spec, name="stg_warm", V_th=-50.0)
+    >>> get_model("stg_warm").V_th, "stg_warm" in available_models()
+    (-50.0, True)
+    >>> del _REGISTRY["stg_warm"]  # (only to leave the registry as the other examples expect)
     """
     if not (isinstance(cls, type) and issubclass(cls, ConductanceModel)):
         raise TypeError(f"register_model expects a ConductanceModel subclass, got {cls!r}")

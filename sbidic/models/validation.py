@@ -29,7 +29,20 @@ MAX_CONDITION = 1e10
 
 
 class ModelError(ValueError):
-    """A model declaration that sbidic cannot use; the message names the problem."""
+    """A model declaration that sbidic cannot use; the message names the problem.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from sbidic.models import STG, DeclaredModel
+    >>> volts = dataclasses.replace(STG.spec, name="stg_volts", V_th=-0.051)
+    >>> try:
+    ...     class Bad(DeclaredModel):
+    ...         spec = volts
+    ... except ModelError as err:
+    ...     print(err)
+    model 'stg_volts': V_th = -0.051 is outside [-120, -10] mV (volts instead of mV?)
+    """
 
 
 def _number(x) -> bool:

@@ -30,6 +30,7 @@ import numpy as np
 
 from sbidic.dics import sensitivity_matrix
 from sbidic.models import ConductanceModel, get_model
+from sbidic.population.plan import CompensationPlan, compensation_plan
 
 __all__ = ["Modulation", "compensate", "modulate"]
 
@@ -76,6 +77,12 @@ def _linear_step(
     out = g.copy()
     out[..., unknown] = _solve_cells(A, b)
     return out
+
+
+def _planned(V) -> bool:
+    """Whether compensation at ``V`` uses a cached :class:`CompensationPlan` (one
+    voltage for all cells) rather than the general per-cell S(V) path."""
+    return np.ndim(V) == 0
 
 
 def _constrained_rows(target: np.ndarray, k: int) -> np.ndarray:
@@ -134,7 +141,17 @@ def compensate(
     target = np.array([np.nan if t is None else t for t in np.ravel(target)], dtype=float)
     target = target.reshape(-1, 3) if target.size > 3 else target
     rows = _constrained_rows(target, len(unknown_idx))
-    g = np.array(g, dtype=float, ndmin=2)
+    g = np.atleast_2d(np.asarray(g, dtype=float))
+    if _planned(V) and g.ndim == 2:
+        plan = compensation_plan(model, model.V_th if V is None else V, unknown_idx, rows)
+        gT = np.array(g.T, order="C")  # a copy, cells last
+        np.copyto(gT, 0.0, where=np.isnan(gT))
+        with np.errstate(invalid="ignore", over="ignore"):
+            cols, leak = plan.columns(gT.T), gT[-1]
+            base = target[..., rows].reshape(-1, len(rows)).T * leak - plan.known_part(gT)[rows]
+            dep = plan.dependent_part(gT, cols)
+            gT[unknown_idx] = plan.solve(base, dep, leak, cols)
+        return gT.T  # (n_cells, n_conductances), in Fortran order
     filled = np.where(np.isnan(g), 0.0, g)
     S = sensitivity_matrix(model, filled, V)
     return _linear_step(S, filled, unknown_idx, rows, target[..., rows])
@@ -154,6 +171,15 @@ class Modulation:
         ``max(|g_s - g_s*|, |g_u - g_u*|)``.
     n_solves : int
         Linear solves performed.
+
+    Examples
+    --------
+    >>> from sbidic.population import seed_population
+    >>> moved = modulate("da", seed_population("da", 4, rng=0), [15.0, 0.0])
+    >>> moved.valid  # this target needs g_ERG < 0 in every cell
+    array([False, False, False, False])
+    >>> moved.dics[:, 1:].round(6).tolist()[0], moved.n_solves
+    ([15.0, 0.0], 1)
     """
 
     conductances: np.ndarray
@@ -164,8 +190,9 @@ class Modulation:
     @property
     def valid(self) -> np.ndarray:
         """Cells with finite, non-negative conductances, shape (n_cells,)."""
-        g = self.conductances
-        return np.isfinite(g).all(-1) & (g >= 0).all(-1) & np.isfinite(self.residual)
+        ok = (self.conductances >= 0) & (self.conductances < np.inf)
+        cells = np.ones(len(ok), dtype=bool) if ok.all() else ok.all(-1)  # (one fast check)
+        return cells & np.isfinite(self.residual)
 
 
 def modulate(
@@ -229,37 +256,53 @@ def modulate(
     True
     """
     model = get_model(model)
-    g = np.array(g, dtype=float, ndmin=2)
+    g = np.atleast_2d(np.asarray(g, dtype=float))
     n = len(g)
     target = np.broadcast_to(np.asarray(target, dtype=float), (n, 2))
+    # one target for every cell (a population): the rules are evaluated once
+    same = n and (target.strides[0] == 0 or (target == target[:1]).all())
+    rule = target[:1] if same else target
     if compensated is None:
-        choice = np.asarray(model.compensation_choice(target[:, 0], target[:, 1]))
-        choice = np.broadcast_to(choice, (n,))
-        groups = [(model.compensation_sets[c], choice == c) for c in np.unique(choice)]
+        choice = np.asarray(model.compensation_choice(rule[:, 0], rule[:, 1]))
+        choice = np.broadcast_to(choice, (len(rule),))
+        if len(rule) == 1:
+            groups = [(model.compensation_sets[int(choice[0])], None)]
+        else:
+            groups = [(model.compensation_sets[c], choice == c) for c in np.unique(choice)]
     else:
-        groups = [(tuple(compensated), np.ones(n, dtype=bool))]
-    guesses = model.initial_guess(target[:, 0], target[:, 1])
+        groups = [(tuple(compensated), None)]
+    guesses = model.initial_guess(rule[:, 0], rule[:, 1])
     if initial_guess is not None:
         guesses = {**guesses, **initial_guess}
 
-    out = np.empty_like(g)
-    dics = np.empty((n, 3))
-    residual = np.empty(n)
+    if not groups or groups[0][1] is not None:  # per-cell sets (or no cells)
+        out, dics, residual = np.empty_like(g), np.empty((n, 3)), np.empty(n)
     n_solves = 0
     for names, mask in groups:
         unknown = model.index(names)
         if len(unknown) != 2:
             raise ValueError(f"modulation compensates two conductances, got {names}")
-        cells = g[mask].copy()
+        cells = np.array(g, order="K") if mask is None else g[mask]  # a copy
         for col in unknown:
             guess = guesses.get(model.conductances[col])
-            if guess is not None:
-                cells[:, col] = np.broadcast_to(guess, (n,))[mask]
-        cells[:, unknown] = np.where(np.isnan(cells[:, unknown]), 0.0, cells[:, unknown])
-        cells, achieved, err, solves = _iterate(
-            model, cells, unknown, target[mask], tol, max_solves, accelerate, V
-        )
-        out[mask], dics[mask], residual[mask] = cells, achieved, err
+            if guess is not None:  # one value, or one per cell
+                per_cell = mask is not None and np.size(guess) == n
+                cells[:, col] = np.asarray(guess)[mask] if per_cell else guess
+        start = cells[:, unknown]
+        if np.isnan(start).any():
+            cells[:, unknown] = np.where(np.isnan(start), 0.0, start)
+        if _planned(V):
+            plan = compensation_plan(model, model.V_th if V is None else V, unknown, (1, 2))
+            with np.errstate(all="ignore"):  # NaN (singular) cells are reported, not raised
+                step = _iterate_planned(plan, cells, target if mask is None else target[mask],
+                                        tol, max_solves, accelerate)  # fmt: skip
+        else:
+            step = _iterate(model, cells, unknown, target if mask is None else target[mask],
+                            tol, max_solves, accelerate, V)  # fmt: skip
+        if mask is None:
+            out, dics, residual, solves = step
+        else:
+            out[mask], dics[mask], residual[mask], solves = step
         n_solves = max(n_solves, solves)
     return Modulation(out, dics, residual, n_solves)
 
@@ -310,3 +353,72 @@ def _iterate(
         if not active.size:
             break
     return cells, achieved, err, solves
+
+
+def _iterate_planned(
+    plan: CompensationPlan,
+    cells: np.ndarray,
+    target: np.ndarray,
+    tol: float,
+    max_solves: int,
+    accelerate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`_iterate` with a precomputed plan: the same steps, secant update and
+    stopping rule, re-evaluating only the conductance-dependent columns of S, and
+    only when they depend on a compensated conductance.
+
+    Arrays are cells-last. Each step stores the results of the cells still going
+    (a masked copy); finished cells are dropped from the working arrays only once
+    they are half of them, since computing them is cheaper than compacting.
+    """
+    unknown = plan.unknown
+    n = len(cells)
+    gT = np.ascontiguousarray(cells.T)
+    target = np.ascontiguousarray(target.T)
+    out_x, out_dics, out_err = gT[unknown], np.full((3, n), np.nan), np.full(n, np.nan)
+    stage = (out_x, out_dics, out_err)  # results of the working cells
+    index = None  # working cells: all, in order, until the first compaction
+    live = np.ones(n, dtype=bool)  # working cells not finished yet
+    leak, known = gT[-1], plan.known_part(gT)
+    cols = plan.columns(gT.T)
+    dep = plan.dependent_part(gT, cols)
+    base = target * leak - known[plan.rows]
+    x, previous, solves = out_x.copy(), None, 0
+    for _ in range(max_solves):
+        solves += 1
+        fx = plan.solve(base, dep, leak, cols)
+        r = fx - x
+        new = fx
+        if accelerate and previous is not None:  # Anderson(1), as in _iterate
+            r_old, fx_old = previous
+            dr = r - r_old
+            gamma = (r[0] * dr[0] + r[1] * dr[1]) / (dr[0] * dr[0] + dr[1] * dr[1])
+            if not np.isfinite(gamma).all():
+                gamma[~np.isfinite(gamma)] = 0.0
+            new = fx - gamma * (fx - fx_old)
+        previous, x = (r, fx), new
+        if plan.driven:
+            gT[unknown] = x if np.isfinite(x).all() else np.nan_to_num(x)
+            cols = plan.columns(gT.T)
+            dep = plan.dependent_part(gT, cols)
+        reached = plan.dics(known, dep, x, leak, cols)
+        d = np.abs(reached[1:] - target)
+        e = np.maximum(d[0], d[1])
+        for result, value in zip(stage, (x, reached, e), strict=True):
+            np.copyto(result, value, where=live)
+        live &= e > tol  # NaN (singular) cells are finished too
+        if not live.any():
+            break
+        if 2 * live.sum() <= len(live):  # compact: flush the stage, keep the live cells
+            if index is not None:
+                out_x[:, index], out_dics[:, index], out_err[index] = stage
+            index = np.flatnonzero(live) if index is None else index[live]
+            x, target, base, dep, leak, known, gT, cols, *stage = (
+                a[..., live] for a in (x, target, base, dep, leak, known, gT, cols, *stage)
+            )
+            previous = (previous[0][:, live], previous[1][:, live])
+            live = np.ones(len(index), dtype=bool)
+    if index is not None:
+        out_x[:, index], out_dics[:, index], out_err[index] = stage
+    cells[:, unknown] = out_x.T
+    return np.ascontiguousarray(cells), np.ascontiguousarray(out_dics.T), out_err, solves

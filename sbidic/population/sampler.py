@@ -113,13 +113,13 @@ def seed_population(
     n = _check_n(n)
     rng = _rng(rng)
     spec = model.seed
-    g = np.full((n, model.n_conductances), np.nan)
+    gT = np.full((model.n_conductances, n), np.nan)  # cells last
     for name, (low, high) in spec.drawn.items():
-        g[:, model.index(name)[0]] = rng.uniform(low, high, n)
+        gT[model.index(name)[0]] = rng.uniform(low, high, n)
     shape, scale = gamma_matching_uniform(*spec.leak_range)
-    g[:, -1] = rng.gamma(shape, scale, n)
-    g[:, model.index(tuple(spec.drawn))] *= (g[:, -1] / spec.leak_mean)[:, None]
-    return compensate(model, g, spec.compensated, spec.target, V)
+    gT[-1] = rng.gamma(shape, scale, n)
+    gT[model.index(tuple(spec.drawn))] *= gT[-1] / spec.leak_mean
+    return compensate(model, gT.T, spec.compensated, spec.target, V)
 
 
 def _check_n(n: int) -> int:
@@ -236,9 +236,7 @@ def sample_populations(
     m = len(targets)
     n_cond = model.n_conductances
 
-    g_out = np.full((m, n, n_cond), np.nan)
-    dics_out = np.full((m, n, 3), np.nan)
-    res_out = np.full((m, n), np.nan)
+    g_out = dics_out = res_out = None  # allocated unless the first round fills them
     filled = np.zeros(m, dtype=int)
     drawn = np.zeros(m, dtype=int)
     reasons: dict[int, str] = {}
@@ -253,11 +251,22 @@ def sample_populations(
         )
         n_draw = np.minimum(n_draw, 100 * n).astype(int)
         owner = np.repeat(np.arange(m), n_draw)
+        # one target: a broadcast view, which tells modulate to apply its rules once
+        drawn_for = np.broadcast_to(targets[0], (len(owner), 2)) if m == 1 else targets[owner]
         result = _draw_and_compensate(
-            model, targets[owner], rng, compensated, tol=tol, max_solves=max_solves, V=V
+            model, drawn_for, rng, compensated, tol=tol, max_solves=max_solves, V=V
         )
         ok = result.valid & (result.residual <= tol)
         drawn += n_draw
+        if g_out is None and (n_draw == n).all() and ok.all():
+            # first round, every cell valid: the draws are already in target blocks
+            g_out = result.conductances.reshape(m, n, n_cond)
+            dics_out, res_out = result.dics.reshape(m, n, 3), result.residual.reshape(m, n)
+            filled[:] = n
+            break
+        if g_out is None:
+            g_out, dics_out = np.full((m, n, n_cond), np.nan), np.full((m, n, 3), np.nan)
+            res_out = np.full((m, n), np.nan)
         # Keep, per target, the first `need` valid cells in draw order (vectorised).
         idx = np.flatnonzero(ok)
         own = owner[idx]
@@ -272,6 +281,9 @@ def sample_populations(
         for t in np.flatnonzero((need > 0) & (filled < n)):
             reasons[t] = _why_invalid(model, _subset(result, owner == t), tol)
 
+    if g_out is None:  # max_rounds = 0
+        g_out, dics_out = np.full((m, n, n_cond), np.nan), np.full((m, n, 3), np.nan)
+        res_out = np.full((m, n), np.nan)
     population = Population(
         model=model.name,
         conductance_names=model.conductances,

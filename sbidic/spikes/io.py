@@ -328,6 +328,18 @@ def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
     ------
     ValueError
         Missing or inconsistent count / time variables.
+
+    Examples
+    --------
+    Any CF ragged array works, here one in seconds with its own names:
+
+    >>> import xarray as xr
+    >>> ds = xr.Dataset({
+    ...     "n": ("cell", [2, 1], {"sample_dimension": "event"}),
+    ...     "t": ("event", [0.1, 0.25, 0.5], {"units": "s"}),
+    ... })
+    >>> from_dataset(ds).to_list()
+    [array([100., 250.]), array([500.])]
     """
     counts_vars = [k for k, v in ds.variables.items() if "sample_dimension" in v.attrs]
     if len(counts_vars) != 1:
@@ -384,7 +396,19 @@ def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
 def write_spikes_netcdf(
     trains: SpikeTrains, path: str | os.PathLike, *, extra: Any = None
 ) -> None:
-    """Write :func:`to_dataset` of ``trains`` (and ``extra``) to a netCDF-4 file."""
+    """Write :func:`to_dataset` of ``trains`` (and ``extra``) to a netCDF-4 file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import xarray as xr
+    >>> trains = SpikeTrains.from_list([[1.0, 5.0], [2.0]])
+    >>> path = os.path.join(tempfile.mkdtemp(), "trains.nc")
+    >>> write_spikes_netcdf(trains, path, extra={"g_s": [-4.0, 6.0]})
+    >>> with xr.open_dataset(path) as ds:
+    ...     ds["g_s"].values.tolist(), int(ds["row_size"].sum())
+    ([-4.0, 6.0], 3)
+    """
     to_dataset(trains, extra=extra).to_netcdf(path, engine="netcdf4")
 
 

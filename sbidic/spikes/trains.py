@@ -543,7 +543,15 @@ class SpikeTrains:
 
     @classmethod
     def from_dataset(cls, ds, *, check: bool = True) -> SpikeTrains:
-        """Inverse of :meth:`to_dataset`; see :func:`sbidic.spikes.from_dataset`."""
+        """Inverse of :meth:`to_dataset`; see :func:`sbidic.spikes.from_dataset`.
+
+        Examples
+        --------
+        >>> trains = SpikeTrains.from_list([[1.0, 2.0], [3.0]], ids=["a", "b"])
+        >>> back = SpikeTrains.from_dataset(trains.to_dataset())
+        >>> back.ids.tolist(), back.to_list()
+        (['a', 'b'], [array([1., 2.]), array([3.])])
+        """
         from sbidic.spikes.io import from_dataset
 
         return from_dataset(ds, check=check)
