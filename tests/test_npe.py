@@ -183,6 +183,29 @@ def test_training_errors_are_clear(tmp_path, mc_dataset):
 
 
 # ---------------------------------------------------------------- loading
+@pytest.mark.parametrize(
+    ("losses", "epochs", "stop"),
+    [
+        ([5.0 - 0.1 * k for k in range(12)], 12, "max_epochs"),  # improves every epoch
+        ([3.0, 2.0] + [2.5] * 10, 5, "early_stopping"),  # best at epoch 2, patience 3
+    ],
+)
+def test_patience_counts_epochs_without_improvement(mc_dataset, monkeypatch, losses, epochs,
+                                                    stop):  # fmt: skip
+    """Validation losses scripted: training stops exactly when ``patience`` epochs in a
+    row fail to improve (an earlier loop stopped after ``patience + 1`` epochs whatever
+    the losses, and restarted each epoch from the best weights)."""
+    from sbi.inference import NPE
+
+    scripted = iter(losses)
+    monkeypatch.setattr(NPE, "_validate_epoch", lambda self, *a, **k: next(scripted))
+    post = train_npe(mc_dataset, conditioner="features", max_epochs=12, patience=3,
+                     batch_size=8)  # fmt: skip
+    training = post.card["training"]
+    assert (training["epochs"], training["stop_reason"]) == (epochs, stop)
+    assert training["best_validation_loss"] == min(losses[:epochs])
+
+
 def test_load_pretrained_npe_without_weights_says_how_to_train(tmp_path):
     import sbidic
     from sbidic.inference.pretrained import npe_dir

@@ -633,29 +633,41 @@ def train_npe(
         return _build_net(conditioner, theta_batch, x_batch, enc_config)
 
     inference = NPE(prior=prior, density_estimator=build, show_progress_bars=False)
-    epoch, stop = 0, "max_epochs"
+    deadline = None if max_time_s is None else wall0 + float(max_time_s)
+    converged, timed_out = inference._converged, False
+
+    def converged_or_out_of_time(epoch: int, stop_after_epochs: int) -> bool:
+        # sbi asks this before every epoch, after scoring the last one and keeping the
+        # best weights so far; the wall-clock limit stops the same loop there
+        nonlocal timed_out
+        if converged(epoch, stop_after_epochs):
+            return True
+        timed_out = deadline is not None and time.perf_counter() > deadline
+        return timed_out
+
+    inference._converged = converged_or_out_of_time
     with warnings.catch_warnings():
         # constant x columns (the "silent" flag on non-silent cells, padding columns
-        # of the spike times) are harmless; the epoch-by-epoch loop is ours
+        # of the spike times) are harmless
         warnings.filterwarnings("ignore", "Data has constant values")
         warnings.filterwarnings("ignore", "Maximum number of epochs")
         if conditioner == "embedding":  # x is not z-scored: its outliers do not matter
             warnings.filterwarnings("ignore", "Data has extreme outliers")
         inference.append_simulations(theta, x, exclude_invalid_x=False)
-        while getattr(inference, "epoch", 0) < max_epochs:  # one epoch a call (max_time_s)
-            epoch += 1  # sbi counts from 0: its first call runs 2 epochs
-            with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its convergence
-                inference.train(
-                    training_batch_size=batch_size, learning_rate=learning_rate,
-                    stop_after_epochs=patience, max_num_epochs=epoch,
-                    resume_training=epoch > 1, show_train_summary=False,
-                )  # fmt: skip
-            if inference.epoch <= epoch:  # sbi stopped early: validation loss converged
-                stop = "early_stopping"
-                break
-            if max_time_s is not None and time.perf_counter() - wall0 > max_time_s:
-                stop = "max_time"
-                break
+        with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its convergence
+            # sbi trains epochs 0 .. max_num_epochs
+            inference.train(
+                training_batch_size=batch_size, learning_rate=learning_rate,
+                stop_after_epochs=patience, max_num_epochs=int(max_epochs) - 1,
+                show_train_summary=False,
+            )  # fmt: skip
+    epoch = inference.epoch
+    if timed_out:
+        stop = "max_time"
+    elif epoch < int(max_epochs):
+        stop = "early_stopping"
+    else:
+        stop = "max_epochs"
     net = inference._neural_net
     if inference._best_model_state_dict is not None:
         net.load_state_dict(inference._best_model_state_dict)
