@@ -10,6 +10,23 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9]*.py"))
+NPE_TUTORIAL = "08_dic_vs_npe"  # needs the shipped STG NPE weights
+
+
+def _missing_npe_weights() -> str | None:
+    """Why the shipped STG NPE weights cannot be loaded, or None when they can."""
+    from sbidic.inference.npe import CONDITIONERS
+    from sbidic.inference.pretrained import npe_dir
+
+    try:
+        for conditioner in CONDITIONERS:
+            npe_dir("stg", conditioner)
+    except ValueError:
+        return (
+            "the shipped STG NPE weights (sbidic/weights/stg/npe/{embedding,features}) "
+            f"are absent; {NPE_TUTORIAL} needs them"
+        )
+    return None
 
 
 def test_every_tutorial_is_listed_in_the_docs():
@@ -33,6 +50,8 @@ def test_tutorial_is_a_paired_notebook(path):
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs_in_quick_mode_and_writes_its_figures(path, tmp_path, monkeypatch):
+    if path.stem == NPE_TUTORIAL and (reason := _missing_npe_weights()):
+        pytest.skip(reason)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,3 +69,29 @@ def test_tutorial_runs_in_quick_mode_and_writes_its_figures(path, tmp_path, monk
     for fig in figures:
         assert fig.name.startswith(path.stem[:3])
         assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and fig.stat().st_size > 5000
+
+
+def test_npe_tutorial_without_npe_weights_exits_with_the_library_message(tmp_path, monkeypatch):
+    """No shipped NPE weights: the tutorial stops at once with load_pretrained's message
+    (how to train them), not with a traceback from deep inside."""
+    from sbidic.inference import pretrained
+
+    shipped = pretrained._weights_root()
+    root = tmp_path / "weights"  # the shipped weights, without stg/npe
+    for model_dir in shipped.iterdir():
+        if model_dir.is_dir():
+            (root / model_dir.name).mkdir(parents=True)
+            for item in model_dir.iterdir():
+                if item.name != "npe":
+                    (root / model_dir.name / item.name).symlink_to(item)
+    monkeypatch.setattr(pretrained, "_weights_root", lambda: root)
+    monkeypatch.setenv("SBIDIC_TUTORIAL_QUICK", "1")
+    monkeypatch.setenv("SBIDIC_TUTORIAL_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.chdir(ROOT / "tutorials")
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "tutorials" / f"{NPE_TUTORIAL}.py"), run_name="__main__")
+    message = str(exit_info.value.code)
+    assert message.startswith("Tutorial 8 needs the shipped NPE weights.")
+    assert "no NPE weights shipped for model 'stg'" in message
+    assert "sbidic train-npe" in message
+    assert not list((tmp_path / "figures").glob("*.png"))
