@@ -110,13 +110,16 @@ first = first[trains.n_spikes[first] >= 3]
 rng = np.random.default_rng(0)
 pick = np.sort(rng.choice(first, size=N_TEST, replace=False))
 truth = test["target"].values[pick]  # true (g_s, g_u)
-poisson = np.cumsum(rng.exponential(1000.0 / 8.0, size=60))  # 8 Hz
+poisson = np.cumsum(np.random.default_rng(1).exponential(1000.0 / 8.0, size=60))  # 8 Hz
 poisson = poisson[poisson < 3000.0]
 ids = [f"test {int(t)}" for t in test["target_index"].values[pick]] + ["Poisson 8 Hz"]
 recordings = SpikeTrains.from_list([*(trains[i] for i in pick), poisson], ids=ids)
 shutil.rmtree(subset.parent, ignore_errors=True)
-print(pd.DataFrame({"recording": ids, "spikes": recordings.n_spikes,
-                    "label": sbidic.spikes.spike_features(recordings).label}))  # fmt: skip
+features = sbidic.spikes.spike_features(recordings)
+print(pd.DataFrame({"recording": ids, "spikes": recordings.n_spikes, "label": features.label,
+                    "rate (Hz)": features.firing_rate_hz,
+                    "spikes per burst": features.nbr_spikes_bursting,
+                    "burst period (ms)": features.burst_period_ms}).round(1))  # fmt: skip
 
 # %% [markdown]
 # ## K cells per recording from each method
@@ -137,7 +140,10 @@ for name, post in methods.items():
 # All 3 x K cells per recording are simulated in one Brian2 run under the published
 # protocol and scored by `sbidic.fidelity`: same class (silent, tonic, bursting),
 # features within tolerance (rate, or spikes per burst and burst period), and the van
-# Rossum distance to the recording (lower is closer).
+# Rossum distance to the recording (lower is closer). The burst detector calls an
+# irregular Poisson train bursting; where its spikes per burst and burst period are
+# undefined (NaN above) only the class is checked, so for it the van Rossum distance
+# is the score to read.
 
 # %%
 model = sbidic.get_model("stg")
@@ -234,15 +240,19 @@ for k, ax in enumerate(axes[0]):
     ax.plot(*truth[k], "rx", ms=10, mew=2, label="true DICs")
     ax.set(title=ids[k], xlabel="g_s of the cells", xlim=frame[0], ylim=frame[1])
 axes[0, 0].set_ylabel("g_u of the cells (dashed: target box)")
-axes[0, 0].legend(frameon=False, fontsize=7)
-fig.tight_layout()
+fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=4, frameon=False)
+fig.tight_layout(rect=(0, 0, 1, 0.9))
 fig.savefig(FIGURES / "08_dic_error.png", dpi=80)
 
 # %% [markdown]
 # ## One table
+# Fidelity on the test split (the Poisson rows are above), diversity over all
+# recordings, DIC error where the truth is known, and the wall time of `sbidic.infer`
+# (K cells and the report's summary draws for every recording).
 
 # %%
-fidelity = cells.groupby("method", sort=False)[["class", "features", "van Rossum"]].mean()
+on_test = cells[cells["set"] == "test split"].groupby("method", sort=False)
+fidelity = on_test[["class", "features", "van Rossum"]].mean()
 summary = pd.DataFrame({
     "class %": 100 * fidelity["class"],
     "features %": 100 * fidelity["features"],
@@ -250,21 +260,32 @@ summary = pd.DataFrame({
     **pd.DataFrame(diversity).T,
     "DIC error g_s": {m: e[0] for m, e in dic_error.items()},
     "DIC error g_u": {m: e[1] for m, e in dic_error.items()},
-    f"s to {K} cells x {recordings.n_trains}": seconds,
+    "infer (s)": seconds,
 })  # fmt: skip
 print(summary.round(2))
 
 # %% [markdown]
 # ## Reading
-# On these few recordings (the table over hundreds, with calibration and cost, is the
-# NPE comparison page, `docs/npe-comparison.md`), the DIC pipeline's cells keep the
-# recording's class and features far more often, with a smaller van Rossum distance,
-# and sit at the recording's DICs by construction. NPE wins on spread: its cells cover
-# more of each conductance's range. But spread is only worth having among cells that
-# fire like the recording, and much of NPE's spread is the prior's, not the recording's
-# degeneracy: its flow learned from one cell per parameter draw (and spent part of its
-# simulation budget on silent cells, see the cards above), while the DIC pipeline gets
-# its diversity from compensation, any number of distinct cells per DIC draw. NPE's
-# strengths are elsewhere: it needs no DICs or compensation (any model, any
-# parameters), and its density is over all conductances, so questions about single
-# conductances can be asked of it directly.
+# A handful of recordings is an illustration, not a benchmark: the table over more
+# recordings, with calibration (SBC, TARP) and cost, is the NPE comparison page
+# (`docs/npe-comparison.md`, made by `benchmarks/bench_vs_npe.py`). What these show:
+#
+# * **Fidelity**: the DIC pipeline's cells keep the recording's class and features
+#   far more often than NPE's, at a smaller van Rossum distance, and sit at the
+#   recording's DICs by construction, where NPE's cells scatter across (and beyond)
+#   the target box.
+# * **Diversity** is where NPE wins: its cells cover more of each conductance's range.
+#   But spread is only worth having among cells that fire like the recording, and much
+#   of NPE's is the prior's, not the recording's degeneracy: the flow learned from one
+#   cell per parameter draw (and part of its simulation budget went to silent cells,
+#   see the cards above), while the DIC pipeline gets its spread from compensation,
+#   any number of distinct cells at each DIC draw.
+# * **A train the model cannot make** (Poisson): every method returns cells, and any
+#   bursting cell passes the class check; the van Rossum distance says how close each
+#   gets. To learn that a recording is out of the model's reach, ask with
+#   `score=True` or `verify=True` (tutorial 7).
+# * **What NPE needs less of**: no DICs and no compensation, so it applies to any model
+#   and any parameter, and its density is over all conductances, so a question about
+#   one conductance can be asked of it directly. Sampling it costs more here (draws
+#   outside the prior box are rejected, and the report's DICs are computed from its
+#   draws).
