@@ -41,14 +41,45 @@ def test_api_page_lists_every_public_name():
         assert f"   {name}\n" in text
 
 
+def _shipped_cards(npe: bool) -> dict[str, dict]:
+    weights = ROOT / "sbidic" / "weights"
+    cards = {
+        p.parent.relative_to(weights).as_posix(): json.loads(p.read_text())
+        for p in sorted(weights.glob("**/model_card.json"))
+    }
+    return {k: c for k, c in cards.items() if (c.get("estimator") == "npe") == npe}
+
+
 def test_every_shipped_estimator_card_renders():
-    cards = sorted((ROOT / "sbidic" / "weights").glob("**/model_card.json"))
+    cards = _shipped_cards(npe=False)
     assert cards
-    for path in cards:
-        card = json.loads(path.read_text())
+    for card in cards.values():
         text = sbidic_docs.estimator_card_markdown(card)
         assert card["test_metrics"]["command"] in text
         assert f"{card['n_parameters']:,}" in text
+
+
+def test_npe_cards_render_with_their_budget_and_silent_fraction():
+    card = {
+        "estimator": "npe", "model": "stg", "conditioner": "features",
+        "recipe": {"flow": {"model": "zuko_nsf", "num_transforms": 5, "hidden_features": 64},
+                   "batch_size": 256, "learning_rate": 5e-4, "patience": 20, "seed": 0},
+        "data": {"path": "data/stg_mc_v1", "simulations": 204800, "silent_fraction": 0.0573,
+                 "cells_used": 154000, "left_out_silent": 9400, "left_out_below_floor": 12},
+        "training": {"epochs": 40, "stop_reason": "early_stopping", "cpu_time_s": 3600.0,
+                     "best_validation_loss": -3.21, "torch_threads": 1},
+    }  # fmt: skip
+    text = sbidic_docs.npe_cards_markdown({"stg/npe/features": card})
+    assert "**`sbidic/weights/stg/npe/features`**" in text
+    assert "204,800 simulations, 5.7 % silent" in text
+    assert "154,000 (left out: 9,400 silent, 12 below the floor)" in text
+    assert "40 epochs, stopped by early_stopping" in text and "| CPU time | 60 min" in text
+    assert sbidic_docs.npe_cards_markdown({}).startswith("No NPE weights are shipped")
+    shipped = _shipped_cards(npe=True)  # the shipped ones, where they exist
+    text = sbidic_docs.npe_cards_markdown(shipped)
+    for where, card in shipped.items():
+        assert f"sbidic/weights/{where}" in text
+        assert f"{card['data']['simulations']:,} simulations" in text
 
 
 def test_cli_reference_parser_has_every_command():

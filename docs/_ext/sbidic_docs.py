@@ -8,6 +8,8 @@ table per public module's ``__all__``) and, under ``docs/_generated/`` (included
   box, compensation rules, simulation protocol, Brian2 equations;
 * ``card_<model>[_<regime>].md``: every shipped estimator's model card
   (``sbidic/weights/**/model_card.json``) as tables;
+* ``npe_cards.md``: the model cards of the shipped NPE baselines
+  (``sbidic/weights/<model>/npe/<conditioner>/``), or a line saying none is shipped;
 
 and copies ``tutorials/*.py`` to ``docs/tutorials/`` (only when changed, so the
 notebook cache stays valid), where myst-nb executes them.
@@ -27,7 +29,9 @@ ROOT = DOCS.parent
 GENERATED = DOCS / "_generated"
 WEIGHTS = Path(sbidic.__file__).parent / "weights"
 
-__all__ = ["api_markdown", "estimator_card_markdown", "model_markdown", "setup"]
+__all__ = [
+    "api_markdown", "estimator_card_markdown", "model_markdown", "npe_cards_markdown", "setup",
+]  # fmt: skip
 
 
 def _unit(name: str) -> str:
@@ -165,6 +169,39 @@ def estimator_card_markdown(card: dict) -> str:
     return "".join(out)
 
 
+def npe_cards_markdown(cards: dict[str, dict]) -> str:
+    """Markdown of the shipped NPE baselines' ``model_card.json`` (``train_npe``), keyed
+    by their directory under ``sbidic/weights``."""
+    if not cards:
+        return "No NPE weights are shipped in this build (see *Equal-budget weights* below).\n"
+    out = []
+    for where, card in cards.items():
+        recipe, data = card.get("recipe", {}), card.get("data", {})
+        training, flow = card.get("training", {}), recipe.get("flow") or {}
+        silent = data.get("silent_fraction")
+        rows = [
+            ["model, conditioner", f"`{card.get('model')}`, `{card.get('conditioner')}`"],
+            ["flow", f"{flow.get('model')}, {flow.get('num_transforms')} transforms, "
+                     f"{flow.get('hidden_features')} hidden features"],
+            ["training data", f"`{data.get('path')}`: {data.get('simulations', 0):,} "
+                              f"simulations, {100 * (silent or 0):.1f} % silent"],
+            ["cells used", f"{data.get('cells_used', 0):,} (left out: "
+                           f"{data.get('left_out_silent', 0):,} silent, "
+                           f"{data.get('left_out_below_floor', 0):,} below the floor)"],
+            ["training", f"{training.get('epochs')} epochs, stopped by "
+                         f"{training.get('stop_reason')}, best validation loss "
+                         f"{training.get('best_validation_loss', float('nan')):.3f}"],
+            ["CPU time", f"{training.get('cpu_time_s', 0) / 60:.0f} min "
+                         f"({training.get('torch_threads')} torch thread(s))"],
+            ["batch size, learning rate, patience, seed",
+             f"{recipe.get('batch_size')}, {recipe.get('learning_rate')}, "
+             f"{recipe.get('patience')}, {recipe.get('seed')}"],
+            ["torch", card.get("torch_version")],
+        ]  # fmt: skip
+        out.append(f"\n**`sbidic/weights/{where}`**\n\n" + _table(["field", "value"], rows))
+    return "".join(out)
+
+
 #: Public modules of the API reference, in data-path order, with one line of why.
 API_MODULES = {
     "sbidic": "The public interface: everything most users need.",
@@ -220,11 +257,15 @@ def generate(app=None, config=None) -> None:
     GENERATED.mkdir(exist_ok=True)
     for name in sbidic.available_models():
         _write(GENERATED / f"model_{name}.md", model_markdown(name))
+    npe_cards = {}
     for path in sorted(WEIGHTS.glob("**/model_card.json")):
-        stem = "_".join(path.parent.relative_to(WEIGHTS).parts)
-        _write(
-            GENERATED / f"card_{stem}.md", estimator_card_markdown(json.loads(path.read_text()))
-        )
+        where = path.parent.relative_to(WEIGHTS)
+        card = json.loads(path.read_text())
+        if card.get("estimator") == "npe":  # the NPE baselines: their own card format
+            npe_cards[where.as_posix()] = card
+            continue
+        _write(GENERATED / f"card_{'_'.join(where.parts)}.md", estimator_card_markdown(card))
+    _write(GENERATED / "npe_cards.md", npe_cards_markdown(npe_cards))
     _write(DOCS / "api.md", api_markdown())
     target = DOCS / "tutorials"
     target.mkdir(exist_ok=True)
