@@ -73,7 +73,7 @@ def test_npe_cards_render_with_their_budget_and_silent_fraction():
     assert "**`sbidic/weights/stg/npe/features`**" in text
     assert "204,800 simulations, 5.7 % silent" in text
     assert "154,000 (left out: 9,400 silent, 12 below the floor)" in text
-    assert "40 epochs, stopped by early_stopping" in text and "| CPU time | 60 min" in text
+    assert "40 epochs, stopped by early_stopping" in text and "| CPU time | 3,600 s" in text
     assert sbidic_docs.npe_cards_markdown({}).startswith("No NPE weights are shipped")
     shipped = _shipped_cards(npe=True)  # the shipped ones, where they exist
     text = sbidic_docs.npe_cards_markdown(shipped)

@@ -191,7 +191,7 @@ def npe_cards_markdown(cards: dict[str, dict]) -> str:
             ["training", f"{training.get('epochs')} epochs, stopped by "
                          f"{training.get('stop_reason')}, best validation loss "
                          f"{training.get('best_validation_loss', float('nan')):.3f}"],
-            ["CPU time", f"{training.get('cpu_time_s', 0) / 60:.0f} min "
+            ["CPU time", f"{training.get('cpu_time_s', 0):,.0f} s "
                          f"({training.get('torch_threads')} torch thread(s))"],
             ["batch size, learning rate, patience, seed",
              f"{recipe.get('batch_size')}, {recipe.get('learning_rate')}, "
