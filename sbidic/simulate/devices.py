@@ -38,12 +38,14 @@ _ALIASES = {"cuda": "cuda_standalone", "cpp": "cpp_standalone"}
 
 
 def resolve_device(device: str) -> str:
-    """Canonical Brian2 device name of ``device`` (``"cuda"`` → ``"cuda_standalone"``).
+    """Canonical Brian2 device name of ``device`` (``"cpp"`` → ``"cpp_standalone"``,
+    ``"cuda"`` → ``"cuda_standalone"``, which needs brian2cuda: a ``ValueError`` says
+    what to install when it is missing).
 
     Examples
     --------
-    >>> resolve_device("cuda")
-    'cuda_standalone'
+    >>> resolve_device("cpp")
+    'cpp_standalone'
     >>> resolve_device("runtime")
     'runtime'
     """
