@@ -252,7 +252,7 @@ class ConductanceModel(abc.ABC):
     integration: ClassVar[tuple[str, float] | None] = None
     #: Grid (ms) of the reference band-limited noise, if any.
     noise_dt_ms: ClassVar[float | None] = None
-    #: Constant current (uA/cm^2) injected in every simulation (protocol; 0: none).
+    #: Constant current (uA/cm^2) injected in every simulation (protocol; 0 for none).
     applied_current: ClassVar[float] = 0.0
     #: True ``(g_s, g_u)`` of the bundled example recordings (``sbidic.examples``).
     example_targets: ClassVar[tuple[tuple[float, float], ...]] = ()
