@@ -39,7 +39,7 @@ import torch
 import sbidic
 from sbidic.datasets import load_dataset
 from sbidic.fidelity import simulate_and_score
-from sbidic.spikes import SpikeTrains
+from sbidic.spikes import SpikeTrains, spike_features
 
 QUICK = os.environ.get("SBIDIC_TUTORIAL_QUICK") == "1"
 FIGURES = Path(os.environ.get("SBIDIC_TUTORIAL_FIGURES", "figures"))
@@ -81,8 +81,8 @@ for name, post in list(methods.items())[1:]:
 # ## The same recordings for all three
 # Held-out recordings of the committed STG dataset (`data/stg_dic_v1`, its test split:
 # targets none of the networks saw, true DICs known) and a Poisson train, which no
-# cell of the model fires exactly like: a check of how each method fails. In quick
-# mode only the first chunks of the dataset are read.
+# cell of the model fires exactly like: a check of how each method fails. Only the
+# first chunks of the dataset are read (40 of 400; quick mode: 4).
 
 
 # %%
@@ -115,7 +115,7 @@ poisson = poisson[poisson < 3000.0]
 ids = [f"test {int(t)}" for t in test["target_index"].values[pick]] + ["Poisson 8 Hz"]
 recordings = SpikeTrains.from_list([*(trains[i] for i in pick), poisson], ids=ids)
 shutil.rmtree(subset.parent, ignore_errors=True)
-features = sbidic.spikes.spike_features(recordings)
+features = spike_features(recordings)
 print(pd.DataFrame({"recording": ids, "spikes": recordings.n_spikes, "label": features.label,
                     "rate (Hz)": features.firing_rate_hz,
                     "spikes per burst": features.nbr_spikes_bursting,
@@ -278,8 +278,8 @@ for column, best in better.items():
 #
 # * **DIC error**: the DIC pipeline puts every cell at a posterior draw of the
 #   recording's DICs, so its cells sit near the true (g_s, g_u); NPE cells land
-#   wherever their conductances put them, often far outside the target box. This is
-#   what the DIC pipeline is built for, and why its cells keep the recording's
+#   wherever their conductances put them, scattered over the target box and beyond.
+#   This is what the DIC pipeline is built for, and why its cells keep the recording's
 #   features (rate, or spikes per burst and burst period, within tolerance) most often.
 # * **Class and van Rossum distance** are coarser: a cell can fire in the recording's
 #   class with spike times about as close while missing a feature's tolerance. Here
