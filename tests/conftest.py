@@ -10,17 +10,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from _pytest import doctest as _pytest_doctest  # noqa: E402
-
-# Importing brian2 imports brian2.tests, which replaces pytest's DoctestModule with a
-# subclass that fails to collect the doctests of any ``__init__.py`` (IndexError). A
-# test module importing brian2 at collection time (e.g. test_devices) would break the
-# doctests of sbidic/**/__init__.py collected after it: import it here, once, and put
-# pytest's own class back.
-_DOCTEST_MODULE = _pytest_doctest.DoctestModule
-import brian2  # noqa: E402, F401
-
-_pytest_doctest.DoctestModule = _DOCTEST_MODULE
 
 DATA = Path(__file__).parent / "data"
 
