@@ -813,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
 DEVICE_HELP = (
     "Brian2 device: runtime (default), cpp_standalone (compiled C++, --jobs OpenMP "
     "threads) or cuda (NVIDIA GPU; needs brian2cuda and nvcc); the standalone devices "
-    "compile the whole run first (tens of seconds)"
+    "compile the whole run first (seconds to about 20 s)"
 )
 MODEL_HELP = (
     f"neuron model: {', '.join(available_models())}, or path/to/model.py:NAME "

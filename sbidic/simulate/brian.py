@@ -740,7 +740,7 @@ def simulate(
     device : {"runtime", "cpp_standalone", "cuda_standalone", "cuda"}
         Brian2 device (:mod:`sbidic.simulate.devices`): ``"runtime"`` steps the
         network from Python; the standalone devices compile the whole run into one
-        C++ or CUDA program first (tens of seconds), which pays off for long runs
+        C++ or CUDA program first (seconds to about 20 s), which pays off for long runs
         and large populations. Spike detection is the same on every device; spike
         times can differ in the last bits of floating point between devices.
     applied_current : float, optional
