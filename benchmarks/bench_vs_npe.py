@@ -17,7 +17,12 @@ Recording sets (the same for every method), from ``bench_fidelity.py``:
 * ``stg-noisy``: the test split of ``data/stg_dic_noise5_v1`` (noisy current injection;
   the DIC pipeline uses its noisy-regime estimator, NPE its only one; every cell is
   simulated under the same noise);
-* ``stg-poisson``: Poisson trains, 4-22 Hz, 3 s.
+* ``stg-poisson``: Poisson trains, 4-22 Hz, 3 s;
+* ``da-test`` (``--model da``): one train per target of the test split of
+  ``data/da_dic_v1``.
+
+``--methods`` reruns some methods only; ``--merge`` then joins the JSON files of several
+runs, later files replacing the rows (and calibration / cost entries) they hold.
 
 Per method and set: ``K`` cells per recording (``--cells``) drawn with
 ``sbidic.infer(..., score=True)`` (DIC: the default calibrated DICs; NPE: conductance
@@ -51,7 +56,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 METHODS = ("DIC", "NPE-embedding", "NPE-features")
-SETS = ("stg-test", "stg-noisy", "stg-poisson")
+SETS = {"stg": ("stg-test", "stg-noisy", "stg-poisson"), "da": ("da-test",)}
+DATA = {"stg-test": "data/stg_dic_v1", "stg-noisy": "data/stg_dic_noise5_v1",
+        "da-test": "data/da_dic_v1"}  # fmt: skip
 
 
 def recordings(name: str, n: int, seed: int):
@@ -63,18 +70,24 @@ def recordings(name: str, n: int, seed: int):
         keep = np.flatnonzero(np.char.startswith(trains.ids.astype(str), "poisson"))
         keep = keep[trains.n_spikes[keep] >= 3][:n]
         return trains[keep], None, None
-    path = ROOT / {"stg-test": "data/stg_dic_v1", "stg-noisy": "data/stg_dic_noise5_v1"}[name]
-    return _test_recordings(path, n, seed)
+    return _test_recordings(ROOT / DATA[name], n, seed)
 
 
 def load_methods(args) -> dict:
     import sbidic
     from sbidic.inference.npe import load_npe
+    from sbidic.inference.pretrained import available_regimes
 
-    out = {"DIC": {"clean": sbidic.load_pretrained("stg"),
-                   "noisy": sbidic.load_pretrained("stg", regime="noisy")}}  # fmt: skip
+    model = args.model
+    clean = sbidic.load_pretrained(model)
+    noisy = clean
+    if "noisy" in available_regimes(model):
+        noisy = sbidic.load_pretrained(model, regime="noisy")
+    out = {"DIC": {"clean": clean, "noisy": noisy}}
     for cond, path in (("embedding", args.npe_embedding), ("features", args.npe_features)):
-        post = load_npe(path) if path else sbidic.load_pretrained("stg", estimator="npe",
+        if f"NPE-{cond}" not in args.methods:
+            continue
+        post = load_npe(path) if path else sbidic.load_pretrained(model, estimator="npe",
                                                                   conditioner=cond)  # fmt: skip
         out[f"NPE-{cond}"] = {"clean": post, "noisy": post}
     return out
@@ -148,21 +161,22 @@ def calibration(methods, args) -> dict:
     torch.manual_seed(args.seed)
     out = {}
     rng = np.random.default_rng(args.seed)
-    ds = load_dataset(ROOT / "data/stg_dic_v1", split="test")
+    ds = load_dataset(ROOT / f"data/{args.model}_dic_v1", split="test")
     trains = SpikeTrains.from_dataset(ds, check=False)
     ok = np.flatnonzero(trains.n_spikes >= 3)
     pick = np.sort(rng.choice(ok, size=min(args.sbc, ok.size), replace=False))
     dic_post = methods["DIC"]["clean"].dic_posterior
     xs = pad_trains(trains[pick], max_len=dic_post.estimator.encoder.max_spikes)
     thetas = torch.as_tensor(ds["dics"].values[pick, 1:], dtype=torch.float32)
-    out["DIC"] = {**_sbc_tarp(dic_post, dic_post.prior, thetas, xs, args.posterior_samples),
-                  "space": "(g_s, g_u)"}  # fmt: skip
+    if "DIC" in args.methods:
+        out["DIC"] = {**_sbc_tarp(dic_post, dic_post.prior, thetas, xs,
+                                  args.posterior_samples), "space": "(g_s, g_u)"}  # fmt: skip
     if args.mc_data is None:
         return out
     mc = load_dataset(args.mc_data, split="test")
     mtrains = SpikeTrains.from_dataset(mc, check=False)
     g = mc["conductances"].values
-    for name in ("NPE-embedding", "NPE-features"):
+    for name in [m for m in METHODS[1:] if m in args.methods]:
         post = methods[name]["clean"]
         low, high = post.log_prior.low.numpy(), post.log_prior.high.numpy()
         ok = np.flatnonzero((mtrains.n_spikes >= 3) & np.all((g >= low) & (g <= high), 1))
@@ -170,7 +184,8 @@ def calibration(methods, args) -> dict:
         th = torch.as_tensor(np.log(g[sel]), dtype=torch.float32)
         xm = post.encode_x(mtrains[sel])
         out[name] = {**_sbc_tarp(post.log_posterior, post.log_prior, th, xm,
-                                 args.posterior_samples), "space": "log g (8)"}  # fmt: skip
+                                 args.posterior_samples),
+                     "space": f"log g ({g.shape[1]})"}  # fmt: skip
     return out
 
 
@@ -180,14 +195,15 @@ def cost(methods, args) -> dict:
     from sbidic.inference.pretrained import pretrained_dir
 
     tonic = np.arange(0.0, 3000.0, 100.0)
-    card = json.loads((pretrained_dir("stg") / "model_card.json").read_text())
+    card = json.loads((pretrained_dir(args.model) / "model_card.json").read_text())
     out = {"DIC": {"simulations": card["data"]["n_cells"],
                    "train_s": card.get("wall_time_s_total", card.get("wall_time_s"))}}  # fmt: skip
-    for name in METHODS[1:]:
+    for name in [m for m in METHODS[1:] if m in args.methods]:
         c = methods[name]["clean"].card
         out[name] = {"simulations": c["budget"]["simulations"],
                      "train_s": c["training"]["cpu_time_s"]}  # fmt: skip
-    for name in METHODS:
+    out = {m: v for m, v in out.items() if m in args.methods}
+    for name in out:
         post = methods[name]["clean"]
         sbidic.infer(tonic, post, n=10, seed=0)  # warm up
         t0 = time.perf_counter()
@@ -196,7 +212,10 @@ def cost(methods, args) -> dict:
     return out
 
 
-def table(fid: dict, cal: dict, cst: dict, sets) -> str:
+def table(fid: dict, cal: dict, cst: dict) -> str:
+    """Markdown tables: one row per (set, method); calibration and cost per (model,
+    method). ``cal`` and ``cst`` are keyed by model, then method."""
+
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
 
@@ -205,8 +224,8 @@ def table(fid: dict, cal: dict, cst: dict, sets) -> str:
         "range covered % | DIC error g_s / g_u |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in sets:
-        for m in METHODS:
+    for s in [s for sets in SETS.values() for s in sets if s in fid]:
+        for m in [m for m in METHODS if m in fid[s]]:
             r = fid[s][m]
             err = (f"{r['dic_err_gs']:.2f} / {r['dic_err_gu']:.2f}" if "dic_err_gs" in r
                    else "-")  # fmt: skip
@@ -217,24 +236,40 @@ def table(fid: dict, cal: dict, cst: dict, sets) -> str:
             )
     lines += [
         "",
-        "| method | calibration space | SBC n | SBC min KS p | SBC C2ST ranks | TARP ATC | "
-        "TARP KS p | simulations | training s (card) | spike train -> 1,000 cells (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | method | calibration space | SBC n | SBC min KS p | SBC C2ST ranks | "
+        "TARP ATC | TARP KS p | simulations | training s (card) | spike train -> 1,000 "
+        "cells (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for m in METHODS:
-        c, k = cal.get(m, {}), cst[m]
-        lines.append(
-            f"| {m} | {c.get('space', '-')} | {c.get('n', '-')} | "
-            f"{f(c.get('sbc_ks_min'), '.3f')} | {f(c.get('sbc_c2st'), '.2f')} | "
-            f"{f(c.get('tarp_atc'), '.3f')} | {f(c.get('tarp_ks'), '.3f')} | "
-            f"{k['simulations']:,} | {f(k['train_s'], '.0f')} | {k['to_1000_cells_s']:.2f} |"
-        )
+    for model in [m for m in SETS if m in cst]:
+        for m in [m for m in METHODS if m in cst[model]]:
+            c, k = cal.get(model, {}).get(m, {}), cst[model][m]
+            lines.append(
+                f"| {model} | {m} | {c.get('space', '-')} | {c.get('n', '-')} | "
+                f"{f(c.get('sbc_ks_min'), '.3f')} | {f(c.get('sbc_c2st'), '.2f')} | "
+                f"{f(c.get('tarp_atc'), '.3f')} | {f(c.get('tarp_ks'), '.3f')} | "
+                f"{k['simulations']:,} | {f(k['train_s'], '.0f')} | "
+                f"{k['to_1000_cells_s']:.2f} |"
+            )
     return "\n".join(lines)
+
+
+def merge(parts: list[dict]) -> tuple[dict, dict, dict]:
+    """Join runs (``--json`` files): later parts replace the rows they hold. Files
+    written before ``--model`` existed are STG runs."""
+    fid, cal, cst = {}, {}, {}
+    for part in parts:
+        model = part.get("args", {}).get("model", "stg")
+        for s, rows in part["fidelity"].items():
+            fid.setdefault(s, {}).update(rows)
+        cal.setdefault(model, {}).update(part.get("calibration", {}))
+        if part.get("cost"):
+            cst.setdefault(model, {}).update(part["cost"])
+    return fid, cal, cst
 
 
 def _document(text: str, cst: dict, args) -> str:
     """The tables with a header saying what produced them and at what NPE budget."""
-    npe = min(cst[m]["simulations"] for m in METHODS[1:])
     head = [
         "# DIC pipeline vs NPE: side-by-side comparison",
         "",
@@ -243,14 +278,16 @@ def _document(text: str, cst: dict, args) -> str:
         f"{args.cells} cells each; the columns are defined in the script's docstring).",
         "",
     ]
-    if npe < cst["DIC"]["simulations"]:
-        head += [
-            f"**Small-budget placeholders.** The NPE models here were trained on {npe:,} "
-            f"Monte Carlo simulations, not on the equal budget of "
-            f"{cst['DIC']['simulations']:,} of the DIC network: these rows are not the "
-            "equal-budget result (see docs/npe.md for the commands that produce it).",
-            "",
-        ]
+    for model, rows in cst.items():
+        npe = [rows[m]["simulations"] for m in METHODS[1:] if m in rows]
+        if "DIC" in rows and npe and min(npe) < rows["DIC"]["simulations"]:
+            head += [
+                f"**Small-budget placeholders ({model}).** The NPE models here were "
+                f"trained on {min(npe):,} Monte Carlo simulations, not on the equal budget "
+                f"of {rows['DIC']['simulations']:,} of the DIC network: these rows are not "
+                "the equal-budget result (see docs/npe.md for the commands that produce it).",
+                "",
+            ]
     return "\n".join(head) + "\n" + text
 
 
@@ -267,7 +304,12 @@ def main(argv=None) -> int:
     p.add_argument("--npe-embedding", help="NPE directory (default: the shipped one)")
     p.add_argument("--npe-features", help="NPE directory (default: the shipped one)")
     p.add_argument("--mc-data", help="Monte Carlo dataset for the NPE calibration")
-    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    p.add_argument("--model", choices=list(SETS), default="stg",
+                   help="stg (sets stg-test, stg-noisy, stg-poisson) or da (da-test)")
+    p.add_argument("--sets", nargs="+", choices=[s for v in SETS.values() for s in v],
+                   help="recording sets (default: all of the model's)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                   help="methods to run (default all; join runs with --merge)")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write", help="also write the tables (markdown) to this file")
@@ -281,42 +323,47 @@ def main(argv=None) -> int:
         args.recordings, args.sbc, args.posterior_samples = 5, 40, 100
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        fid = {k: v for part in parts for k, v in part["fidelity"].items()}
-        full = [part for part in parts if part.get("cost")]
-        if not full:
+        fid, cal, cst = merge(parts)
+        if not cst:
             raise SystemExit("--merge needs one run with calibration and cost")
-        sets = [s for s in SETS if s in fid]
+        full = [part for part in parts if part.get("cost")]
         for key in ("recordings", "cells"):
-            setattr(args, key, full[0]["args"][key])
-        text = table(fid, full[0]["calibration"], full[0]["cost"], sets)
+            setattr(args, key, full[-1]["args"][key])
+        text = table(fid, cal, cst)
         print(text)
         if args.write:
-            Path(args.write).write_text(_document(text, full[0]["cost"], args) + "\n")
+            Path(args.write).write_text(_document(text, cst, args) + "\n")
         return 0
-    model = get_model("stg")
+    sets = args.sets or list(SETS[args.model])
+    if any(s not in SETS[args.model] for s in sets):
+        raise SystemExit(f"--sets of model {args.model}: {', '.join(SETS[args.model])}")
+    if args.mc_data is None and (ROOT / f"data/{args.model}_mc_v1").is_dir():
+        args.mc_data = str(ROOT / f"data/{args.model}_mc_v1")
+    model = get_model(args.model)
     t0 = time.perf_counter()
     methods = load_methods(args)
     fid = {}
-    for s in args.sets:
+    for s in sets:
         trains, truth, sigma = recordings(s, args.recordings, args.seed)
         fid[s] = {}
-        for m in METHODS:
+        for m in args.methods:
             post = methods[m]["noisy" if sigma else "clean"]
             fid[s][m] = fidelity_run(post, trains, truth, sigma, model, args)
             print(f"{s} {m}: {fid[s][m]}", file=sys.stderr)
     if args.fidelity_only:
         Path(args.json).write_text(json.dumps({"fidelity": fid, "args": vars(args)}, indent=2))
         return 0
-    cal = calibration(methods, args)
-    cst = cost(methods, args)
-    text = table(fid, cal, cst, args.sets)
+    cal = {args.model: calibration(methods, args)}
+    cst = {args.model: cost(methods, args)}
+    text = table(fid, cal, cst)
     print(text)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     if args.write:
         Path(args.write).write_text(_document(text, cst, args) + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({"fidelity": fid, "calibration": cal,
-                                               "cost": cst, "args": vars(args)}, indent=2))
+        Path(args.json).write_text(json.dumps({"fidelity": fid, "calibration": cal[args.model],
+                                               "cost": cst[args.model], "args": vars(args)},
+                                              indent=2))  # fmt: skip
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import warnings
 from collections.abc import Sequence
@@ -85,8 +86,11 @@ def _progress_bar(args: argparse.Namespace, unit: str) -> _Bar:
 
 def _add_progress_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--progress", action="store_true",
-                       help="show a progress bar on stderr even when it is not a terminal")
+    group.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar on stderr even when it is not a terminal",
+    )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -385,6 +389,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refit_flow(args: argparse.Namespace) -> int:
+    from sbidic.inference.refit import refit_from_dataset
+
+    check_input(Path(args.data) / "manifest.json", "dataset manifest")
+    check_input(args.estimator, "--estimator", directory=True)
+    refit_from_dataset(args.data, args.estimator, args.output, views=args.views,
+                       epochs=args.epochs, learning_rate=args.lr, seed=args.seed)  # fmt: skip
+    step = json.loads((Path(args.output) / "model_card.json").read_text())["recipe"][-1]
+    print(f"flow refitted on {step['n_fit']} trains x {step['views']} views: held-out NLL "
+          f"{step['initial_holdout_nll']:.4f} -> {step['best_holdout_nll']:.4f} (epoch "
+          f"{step['best_epoch']} of {step['epochs']}, {step['seconds']:.0f} s); written to "
+          f"{args.output}")  # fmt: skip
+    return 0
+
+
 def _train_npe(args: argparse.Namespace) -> int:
     from sbidic.inference.npe import train_npe
 
@@ -573,7 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     pop.add_argument("--g-s", type=float, help="target slow DIC g_s (dimensionless)")
     pop.add_argument("--g-u", type=float, help="target ultraslow DIC g_u (dimensionless)")
     pop.add_argument(
-        "--targets", metavar="FILE",
+        "--targets",
+        metavar="FILE",
         help="CSV of many targets: 'g_s,g_u' lines, or a header naming g_s and g_u (an ID "
         "column names the populations)",
     )
@@ -632,8 +652,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'<population ID>:<position within that population>'.",
     )
     sim.add_argument("input", help="population .nc, or conductance .csv (needs --model)")
-    sim.add_argument("--model", type=model_argument,
-                     help="model of a CSV input (or of a user model's population): " + MODEL_HELP)
+    sim.add_argument(
+        "--model",
+        type=model_argument,
+        help="model of a CSV input (or of a user model's population): " + MODEL_HELP,
+    )
     sim.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     sim.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     sim.add_argument("--dt", type=float, help="integration step, ms")
@@ -694,15 +717,21 @@ def build_parser() -> argparse.ArgumentParser:
         "sample more until N pass or the budget is spent; reports acceptance and model "
         "adequacy per recording",
     )  # fmt: skip
-    inf.add_argument("--score", action="store_true",
-                     help="simulate and score the cells against the recording, keep all")
+    inf.add_argument(
+        "--score",
+        action="store_true",
+        help="simulate and score the cells against the recording, keep all",
+    )
     inf.add_argument(
         "--criterion", choices=["features", "class"], default="features",
         help="what 'reproduces' means: same class and features (rate within 10 %%, spikes "
         "per burst within 0.5, burst period within 10 %%; default) or same class only",
     )  # fmt: skip
-    inf.add_argument("--max-cells", type=int,
-                     help="--verify budget: cells simulated per recording (default 10 N)")
+    inf.add_argument(
+        "--max-cells",
+        type=int,
+        help="--verify budget: cells simulated per recording (default 10 N)",
+    )
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
     inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
@@ -713,10 +742,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort unsorted spike times and drop repeated ones (reported per recording) "
         "instead of stopping with an error",
     )  # fmt: skip
-    inf.add_argument("--estimator-kind", choices=["dic", "npe"], default="dic",
-                     help="DIC pipeline (default) or the NPE baseline (docs/npe.md)")
-    inf.add_argument("--conditioner", choices=["embedding", "features"], default="embedding",
-                     help="conditioner of the shipped NPE posterior (--estimator-kind npe)")
+    inf.add_argument(
+        "--estimator-kind",
+        choices=["dic", "npe"],
+        default="dic",
+        help="DIC pipeline (default) or the NPE baseline (docs/npe.md)",
+    )
+    inf.add_argument(
+        "--conditioner",
+        choices=["embedding", "features"],
+        default="embedding",
+        help="conditioner of the shipped NPE posterior (--estimator-kind npe)",
+    )
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree), .csv or .nwb")
     _add_progress_flags(inf)
     inf.set_defaults(handler=_infer)
@@ -779,15 +816,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the sbidic web app on this machine and open it in the browser.",
     )  # fmt: skip
     app.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    app.add_argument("--host", default="127.0.0.1",
-                     help="address to bind (default 127.0.0.1: this machine only)")
+    app.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only)",
+    )
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    app.add_argument("--max-upload-mb", type=float, default=50.0,
-                     help="largest accepted upload, MB (default 50)")
-    app.add_argument("--model", type=model_argument,
-                     help="also offer your own model, path/to/model.py:NAME (with --estimator)")
+    app.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=50.0,
+        help="largest accepted upload, MB (default 50)",
+    )
+    app.add_argument(
+        "--model",
+        type=model_argument,
+        help="also offer your own model, path/to/model.py:NAME (with --estimator)",
+    )
     app.add_argument("--estimator", help="its trained estimator directory (sbidic train)")
     app.set_defaults(handler=_app)
+
+    rf = sub.add_parser(
+        "refit-flow",
+        help="refit a trained estimator's flow on its frozen encoder (calibration)",
+        description="Fit only the flow of a trained estimator to its encoder's "
+        "evaluation-mode embeddings of the dataset's train split (the clean trains and "
+        "augmented copies), with early stopping on held-out training targets. Fixes the "
+        "mismatch between the dropout-on embeddings of end-to-end training and those "
+        "seen at inference. See docs/estimators.md.",
+    )
+    rf.add_argument("data", help="dataset directory (its train split is used)")
+    rf.add_argument("--estimator", required=True, help="trained estimator directory")
+    rf.add_argument("-o", "--output", required=True, help="refitted estimator directory")
+    rf.add_argument(
+        "--views",
+        type=int,
+        default=4,
+        help="embeddings per train: clean + augmented copies (default 4)",
+    )
+    rf.add_argument("--epochs", type=int, default=6, help="epochs (default 6)")
+    rf.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    rf.add_argument("--seed", type=int, default=0)
+    rf.set_defaults(handler=_refit_flow)
 
     tn = sub.add_parser(
         "train-npe",

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sbidic import load_population
 from sbidic.cli import main
@@ -147,6 +148,15 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     assert state["epoch"] == 0 and state["batch"] == 1
     assert main(args) == 0
     assert json.loads(meta.read_text())["state"]["epoch"] == 2
+    # refit-flow: only the flow may change; the card records the step
+    refit = tmp_path / "refit"
+    assert main(["refit-flow", str(tmp_path / "ds"), "--estimator", str(out), "-o",
+                 str(refit), "--views", "2", "--epochs", "2", "--lr", "1e-2"]) == 0  # fmt: skip
+    before, after = est.state_dict(), load_estimator(refit).state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("flow."))
+    step = json.loads((refit / "model_card.json").read_text())["recipe"][-1]
+    assert step["step"] == "refit_flow" and step["views"] == 2 and step["n_holdout"] > 0
+    assert len(step["history"]) == 2 and step["best_holdout_nll"] <= step["initial_holdout_nll"]
 
 
 def test_simulate_passes_cell_ids_through(tmp_path):

@@ -684,3 +684,51 @@ def test_fast_flow_sampler_falls_back_to_zuko_for_other_flows():
         expected = flow(context).sample((4,))
         torch.manual_seed(1)
         torch.testing.assert_close(sample_flow(flow, context, 4), expected)
+
+
+def _refit_problem(n: int = 240):
+    """Trains whose rate and regularity follow theta, and a small untrained estimator."""
+    from sbidic.inference import DICEstimator, SpikeTrainEncoder
+
+    rng = np.random.default_rng(0)
+    theta = np.column_stack([rng.uniform(-15, 15, n), rng.uniform(1, 19, n)])
+    trains = []
+    for g_s, g_u in theta:
+        isi = np.exp(3.5 + 0.05 * g_s) * (1 + 0.02 * g_u * rng.standard_normal(40)).clip(0.2)
+        trains.append(np.cumsum(isi))
+    times, lengths = SpikeTrains.from_list(trains).to_padded()
+    torch.manual_seed(0)
+    enc = SpikeTrainEncoder(d_model=16, n_heads=2, n_blocks=1, embed_dim=8)
+    est = DICEstimator(enc, model="stg", flow_transforms=2, flow_hidden=(16,))
+    return (est.eval(), torch.from_numpy(theta), torch.from_numpy(times),
+            torch.from_numpy(lengths.astype(np.int64)))  # fmt: skip
+
+
+def test_refit_flow_fits_only_the_flow_and_keeps_the_best_epoch():
+    from sbidic.inference.refit import embed_views, refit_flow
+
+    est, theta, times, lengths = _refit_problem()
+    encoder = {k: v.clone() for k, v in est.encoder.state_dict().items()}
+    holdout = np.arange(len(lengths)) % 5 == 0
+    out = refit_flow(est, theta, times, lengths, holdout, views=2, epochs=3,
+                     learning_rate=3e-3, batch_size=32)  # fmt: skip
+    assert out["n_fit"] + out["n_holdout"] == len(lengths) and len(out["history"]) == 3
+    assert out["best_holdout_nll"] < out["initial_holdout_nll"] - 0.1
+    best = min(h["holdout_nll"] for h in out["history"])
+    assert out["best_holdout_nll"] == best
+    assert all(torch.equal(v, est.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert all(p.requires_grad for p in est.parameters())
+    # view 0 is the clean trains' evaluation-mode embedding
+    views = embed_views(est, times, lengths, 2, seed=1)
+    torch.testing.assert_close(views[0], est.embed(times, lengths))
+    assert not torch.allclose(views[0], views[1])
+
+
+@pytest.mark.parametrize("bad", ["all", "none", "short"])
+def test_refit_flow_needs_a_holdout_of_whole_trains(bad):
+    from sbidic.inference.refit import refit_flow
+
+    est, theta, times, lengths = _refit_problem(20)
+    holdout = {"all": np.ones(20, bool), "none": np.zeros(20, bool), "short": np.ones(3, bool)}
+    with pytest.raises(ValueError, match="holdout"):
+        refit_flow(est, theta, times, lengths, holdout[bad], views=1, epochs=1)

@@ -2,11 +2,12 @@
 
 from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
 from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
-from sbidic.datasets.store import dataset_status, load_dataset
+from sbidic.datasets.store import dataset_status, dic_targets, load_dataset
 
 __all__ = [
     "DatasetSpec",
     "dataset_status",
+    "dic_targets",
     "generate_dataset",
     "latin_hypercube_targets",
     "load_dataset",

@@ -11,11 +11,19 @@ import numpy as np
 from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
 from sbidic.datasets.sampling import SPLITS, split_of
 
-__all__ = ["dataset_status", "load_dataset"]
+__all__ = ["dataset_status", "dic_targets", "load_dataset"]
 
 
 def _chunks(root: Path) -> list[Path]:
     return sorted((root / "chunks").glob("chunk_*.nc"))
+
+
+def dic_targets(ds) -> np.ndarray:
+    """The ``(g_s, g_u)`` of each cell of a loaded dataset, float64 ``(N, 2)``: its target
+    DICs, or the DICs it achieved where it has no target (Monte Carlo datasets)."""
+    target = np.asarray(ds["target"].values, dtype=np.float64)
+    achieved = np.asarray(ds["dics"].values, dtype=np.float64)[:, 1:]
+    return np.where(np.isfinite(target), target, achieved)
 
 
 def load_dataset(root: str | os.PathLike, split: str | None = None):

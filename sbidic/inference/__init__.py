@@ -7,6 +7,8 @@
 * :class:`DICTrainer`: sbi-style ``append_simulations`` / ``train`` /
   ``build_posterior`` with augmentation, target-wise validation, early stopping and
   resumable safetensors checkpoints;
+* :func:`refit_flow` / :func:`refit_from_dataset`: refit a trained estimator's flow on
+  its frozen encoder's evaluation-mode embeddings (calibration);
 * :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
   conductance sets (one compensated cell per DIC draw);
 * :func:`load_pretrained`: the shipped STG / DA posteriors (``estimator="npe"``: the
@@ -23,6 +25,7 @@ from sbidic.inference.infer import infer, iter_infer
 from sbidic.inference.npe import NPEPosterior, load_npe, train_npe
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
 from sbidic.inference.pretrained import available_pretrained, load_pretrained
+from sbidic.inference.refit import refit_flow, refit_from_dataset
 from sbidic.inference.result import InferenceResult, ResultWriter
 from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
 from sbidic.inference.training import (
@@ -54,6 +57,8 @@ __all__ = [
     "load_npe",
     "load_pretrained",
     "pad_trains",
+    "refit_flow",
+    "refit_from_dataset",
     "save_estimator",
     "token_stats",
     "train_from_dataset",

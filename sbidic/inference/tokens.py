@@ -216,6 +216,11 @@ def pad_trains(
 ) -> Tensor:
     """Spike trains as a padded float32 tensor ``(B, L)``: an sbi-ready ``x``.
 
+    float32 because sbi's trainers require it. It rounds a spike time at 12 s to
+    about 1 us, the scale of the ISI drift the estimators' timing features read (on
+    3,000 STG test trains it moves embeddings by up to 0.6, though not the error of
+    the posterior means); sbidic's own functions read spike times in float64.
+
     Parameters
     ----------
     trains : SpikeTrains or sequence of 1-D arrays
