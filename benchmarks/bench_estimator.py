@@ -66,8 +66,9 @@ def _posterior_summaries(est, trains, n_samples: int, chunk: int = 512) -> dict:
 
 def _throughput(est, trains, batch: int, n_samples: int, repeats: int) -> tuple[float, ...]:
     """Recordings per second: encoder only, encoder + ``n_samples`` draws with
-    sbidic's sampler (:func:`sbidic.inference.flows.sample_flow`), and the same with
-    zuko's own ``flow(context).sample`` (the baseline, same run)."""
+    sbidic's sampler (:func:`sbidic.inference.flows.sample_flow`), the same with
+    zuko's own ``flow(context).sample`` (the baseline, same run), and the arithmetic
+    floor of the draws alone (the hidden-layer matrix products every draw needs)."""
     n = len(trains)
     idx = np.arange(batch) % n
     sub = trains[idx]
@@ -76,16 +77,30 @@ def _throughput(est, trains, batch: int, n_samples: int, repeats: int) -> tuple[
         with torch.no_grad():
             est.from_flow_space(est.flow(est.embed(sub)).sample((n_samples,)))
 
-    work = (lambda: est.embed(sub), lambda: est.sample(n_samples, sub), zuko_draws)
-    rates = []
+    # the floor of any sampler of this flow: each draw passes once through the hidden
+    # (square) layers of every transform's hyper-network; time those matrix products
+    from zuko.nn import MaskedLinear
+
+    hidden = [m.weight.T.contiguous() for t in est.flow.transform.transforms
+              for m in list(t.hyper)[2:-1] if isinstance(m, MaskedLinear)]  # fmt: skip
+    rows = torch.randn(batch * n_samples, hidden[0].shape[0]) if hidden else None
+
+    def floor():
+        for w in hidden:
+            torch.mm(rows, w)
+
+    work = (lambda: est.embed(sub), lambda: est.sample(n_samples, sub), zuko_draws, floor)
+    rates = [0.0] * len(work)
+    reps = repeats * max(1, 64 // batch)  # small batches: more calls, less timer noise
     with torch.no_grad():
         for f in work:
             f()  # warm-up (the first flow sample also pays one-time set-up costs)
-            t0 = time.perf_counter()
-            for _ in range(repeats):
+        for _ in range(reps):  # interleaved, so that load changes hit every column alike
+            for j, f in enumerate(work):
+                t0 = time.perf_counter()
                 f()
-            rates.append(batch * repeats / (time.perf_counter() - t0))
-    return tuple(rates)
+                rates[j] += time.perf_counter() - t0
+    return tuple(batch * reps / t for t in rates)
 
 
 def _calibration(est, trains, theta, label, n_samples: int) -> list[dict]:
@@ -321,7 +336,8 @@ def main(argv: list[str] | None = None) -> dict:
     if speed:
         print()
         print("throughput (one core)".ljust(width) + "batch 1".rjust(14) + "batch 512".rjust(14))
-    whats = ("encoder only", f"+ {args.n_samples} draws", f"+ {args.n_samples} draws, zuko")
+    whats = ("encoder only", f"+ {args.n_samples} draws", f"+ {args.n_samples} draws, zuko",
+             f"{args.n_samples} draws, matmul floor")  # fmt: skip
     for j, what in enumerate(whats if speed else ()):
         print(
             f"{what} [recordings/s]".ljust(width)
