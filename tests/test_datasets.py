@@ -228,3 +228,19 @@ def test_training_on_a_dataset_too_small_to_split_says_how_many_targets(tmp_path
     code = main(["train", str(tmp_path / "tiny"), "-o", str(tmp_path / "est"), "--epochs", "1"])
     assert code == 2
     assert "at least 10 targets" in capsys.readouterr().err
+
+
+def test_subset_dataset_links_the_first_chunks(tmp_path):
+    from pathlib import Path
+
+    from sbidic.datasets import load_dataset, subset_dataset
+
+    root = Path(__file__).resolve().parents[1] / "data" / "stg_dic_v1"
+    sub = subset_dataset(root, 2, tmp_path / "sub")
+    assert sorted(p.name for p in (sub / "chunks").iterdir()) == [
+        "chunk_00000.nc", "chunk_00001.nc"]  # fmt: skip
+    assert load_dataset(sub).sizes["train"] == 2 * 32 * 16
+    with pytest.raises(ValueError, match="n_chunks"):
+        subset_dataset(root, 0, tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match="no finished chunks"):
+        subset_dataset(tmp_path, 1)

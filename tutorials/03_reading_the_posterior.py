@@ -22,8 +22,6 @@
 
 # %%
 import os
-import shutil
-import tempfile
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -33,7 +31,7 @@ import numpy as np
 import torch
 
 import sbidic
-from sbidic.datasets import load_dataset
+from sbidic.datasets import load_dataset, subset_dataset
 from sbidic.inference import pad_trains
 from sbidic.spikes import LABEL_NAMES, SpikeTrains
 
@@ -108,20 +106,10 @@ for obs in ["cell1", "cell3"]:
 # %%
 def committed_dataset(name: str, n_chunks: int | None = None) -> Path:
     """Directory of a committed dataset (searched upwards from here); with ``n_chunks``,
-    a temporary copy holding only its first chunks (for quick runs)."""
-    root = next(
-        p / "data" / name
-        for p in [Path.cwd(), *Path.cwd().parents]
-        if (p / "data" / name / "manifest.json").exists()
-    )
-    if n_chunks is None:
-        return root
-    sub = Path(tempfile.mkdtemp()) / name
-    (sub / "chunks").mkdir(parents=True)
-    shutil.copy(root / "manifest.json", sub)
-    for chunk in sorted((root / "chunks").glob("chunk_*.nc"))[:n_chunks]:
-        (sub / "chunks" / chunk.name).symlink_to(chunk.resolve())
-    return sub
+    a dataset of only its first chunks (for quick runs)."""
+    root = next(p / "data" / name for p in [Path.cwd(), *Path.cwd().parents]
+                if (p / "data" / name / "manifest.json").exists())  # fmt: skip
+    return root if n_chunks is None else subset_dataset(root, n_chunks)
 
 
 test = load_dataset(committed_dataset("stg_dic_v1", 8 if QUICK else None), split="test")

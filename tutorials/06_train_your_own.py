@@ -30,7 +30,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sbidic.datasets import DatasetSpec, dataset_status, generate_dataset, load_dataset
+from sbidic.datasets import (
+    DatasetSpec,
+    dataset_status,
+    generate_dataset,
+    load_dataset,
+    subset_dataset,
+)
 from sbidic.inference import load_pretrained, train_from_dataset
 from sbidic.spikes import SpikeTrains
 
@@ -90,22 +96,12 @@ print(f"{sum(p.numel() for p in mine.parameters()):,} parameters")
 
 
 # %%
-def committed_dataset(name: str, n_chunks: int | None = None) -> Path:
-    """Directory of a committed dataset (searched upwards from here); with ``n_chunks``,
-    a temporary copy holding only its first chunks."""
-    root = next(
-        p / "data" / name
-        for p in [Path.cwd(), *Path.cwd().parents]
-        if (p / "data" / name / "manifest.json").exists()
-    )
-    if n_chunks is None:
-        return root
-    sub = WORK / name
-    (sub / "chunks").mkdir(parents=True)
-    shutil.copy(root / "manifest.json", sub)
-    for chunk in sorted((root / "chunks").glob("chunk_*.nc"))[:n_chunks]:
-        (sub / "chunks" / chunk.name).symlink_to(chunk.resolve())
-    return sub
+def committed_dataset(name: str, n_chunks: int) -> Path:
+    """A dataset of the first ``n_chunks`` chunks of a committed dataset (searched
+    upwards from here)."""
+    root = next(p / "data" / name for p in [Path.cwd(), *Path.cwd().parents]
+                if (p / "data" / name / "manifest.json").exists())  # fmt: skip
+    return subset_dataset(root, n_chunks, WORK / name)
 
 
 committed = committed_dataset("stg_dic_v1", 2 if QUICK else 20)

@@ -26,7 +26,6 @@
 # %%
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -37,7 +36,7 @@ import pandas as pd
 import torch
 
 import sbidic
-from sbidic.datasets import load_dataset
+from sbidic.datasets import load_dataset, subset_dataset
 from sbidic.fidelity import simulate_and_score
 from sbidic.spikes import SpikeTrains, spike_features
 
@@ -87,19 +86,11 @@ for name, post in list(methods.items())[1:]:
 
 # %%
 def committed_dataset(name: str, n_chunks: int) -> Path:
-    """A temporary copy of the first ``n_chunks`` chunks of a committed dataset
-    (searched upwards from here)."""
-    root = next(
-        p / "data" / name
-        for p in [Path.cwd(), *Path.cwd().parents]
-        if (p / "data" / name / "manifest.json").exists()
-    )
-    sub = Path(tempfile.mkdtemp(prefix="sbidic-tutorial-8-")) / name
-    (sub / "chunks").mkdir(parents=True)
-    shutil.copy(root / "manifest.json", sub)
-    for chunk in sorted((root / "chunks").glob("chunk_*.nc"))[:n_chunks]:
-        (sub / "chunks" / chunk.name).symlink_to(chunk.resolve())
-    return sub
+    """A dataset of the first ``n_chunks`` chunks of a committed dataset (searched
+    upwards from here)."""
+    root = next(p / "data" / name for p in [Path.cwd(), *Path.cwd().parents]
+                if (p / "data" / name / "manifest.json").exists())  # fmt: skip
+    return subset_dataset(root, n_chunks)
 
 
 subset = committed_dataset("stg_dic_v1", 4 if QUICK else 40)

@@ -2,7 +2,7 @@
 
 from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
 from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
-from sbidic.datasets.store import dataset_status, dic_targets, load_dataset
+from sbidic.datasets.store import dataset_status, dic_targets, load_dataset, subset_dataset
 
 __all__ = [
     "DatasetSpec",
@@ -13,4 +13,5 @@ __all__ = [
     "load_dataset",
     "monte_carlo_conductances",
     "run_chunk",
+    "subset_dataset",
 ]

@@ -11,11 +11,41 @@ import numpy as np
 from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
 from sbidic.datasets.sampling import SPLITS, split_of
 
-__all__ = ["dataset_status", "dic_targets", "load_dataset"]
+__all__ = ["dataset_status", "dic_targets", "load_dataset", "subset_dataset"]
 
 
 def _chunks(root: Path) -> list[Path]:
     return sorted((root / "chunks").glob("chunk_*.nc"))
+
+
+def subset_dataset(
+    root: str | os.PathLike, n_chunks: int, out: str | os.PathLike | None = None
+) -> Path:
+    """A dataset of the first ``n_chunks`` finished chunks of ``root``, for quick runs.
+
+    The chunks are linked, not copied; the manifest is copied. ``out`` defaults to a
+    new temporary directory (named like ``root``).
+
+    Returns
+    -------
+    Path
+        The new dataset directory, readable by :func:`load_dataset`.
+    """
+    import shutil
+    import tempfile
+
+    root = Path(root)
+    chunks = _chunks(root)
+    if not chunks:
+        raise FileNotFoundError(f"no finished chunks in {root / 'chunks'}")
+    if int(n_chunks) < 1:
+        raise ValueError(f"n_chunks must be >= 1, got {n_chunks}")
+    sub = Path(out) if out is not None else Path(tempfile.mkdtemp()) / root.name
+    (sub / "chunks").mkdir(parents=True)
+    shutil.copy(root / "manifest.json", sub)
+    for chunk in chunks[: int(n_chunks)]:
+        (sub / "chunks" / chunk.name).symlink_to(chunk.resolve())
+    return sub
 
 
 def dic_targets(ds) -> np.ndarray:
