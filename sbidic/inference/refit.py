@@ -5,15 +5,17 @@ embeddings computed with dropout on and the learning rate decaying to a few perc
 of its peak; at inference the encoder runs without dropout. The flow therefore
 conditions on slightly different embeddings than it was fitted to, and it stops
 before converging. On the shipped STG network this left the posterior of g_u
-over-estimated on bursting recordings (simulation-based calibration on 2,560
-held-out recordings, one per target: rank KS p = 1.3e-9, mean rank 0.44).
+over-estimated on bursting recordings (simulation-based calibration on about 1,280
+held-out bursting recordings, one per target: rank KS p below 1e-9, mean rank 0.42-0.44;
+after the refit 0.47-0.49, see ``docs/estimators.md``).
 
 :func:`refit_flow` fixes both with the encoder frozen: it embeds every training train
 once per *view* in evaluation mode (view 0 the clean train, the others augmented as in
 training), then fits only the flow to ``(theta, embedding)`` pairs by maximum
 likelihood, with early stopping on held-out targets. The encoder's embeddings are
-computed once, so an epoch over 650,000 pairs takes about 30 s on one core, against
-about 140 s for an end-to-end epoch over a quarter as many.
+computed once, so an epoch over 590,000 pairs (4 views of the STG training trains)
+takes about 30 s on one core, against about 140 s for an end-to-end epoch over a
+quarter as many.
 
 References
 ----------
