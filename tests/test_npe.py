@@ -300,3 +300,26 @@ def test_cli_train_npe_and_infer_estimator_kind_npe(mc_dataset, tmp_path, capsys
     code = main(["train-npe", str(tmp_path / "nothing"), "--conditioner", "features", "-o",
                  str(tmp_path / "x")])  # fmt: skip
     assert code == 2
+
+
+@pytest.mark.parametrize(("model", "conditioner"), [("stg", "embedding"), ("stg", "features"),
+                                                    ("da", "embedding"), ("da", "features")])
+def test_shipped_npe_baselines_are_equal_budget_and_sample_conductances(model, conditioner):
+    """Every shipped NPE baseline: trained on as many simulations as the shipped DIC
+    network, within the 2 CPU-hour budget, and drawing one positive conductance set
+    per draw."""
+    import json
+
+    import sbidic
+    from sbidic.inference.pretrained import pretrained_dir
+
+    post = sbidic.load_pretrained(model, estimator="npe", conditioner=conditioner)
+    dic_card = json.loads((pretrained_dir(model) / "model_card.json").read_text())
+    card = post.card
+    assert card["conditioner"] == conditioner and card["data"]["spec"]["mode"] == "mc"
+    assert card["budget"]["simulations"] >= dic_card["data"]["n_cells"]
+    assert card["training"]["cpu_time_s"] <= 7200
+    torch.manual_seed(0)
+    g = post.sample((50,), x=TONIC)
+    n_cond = len(sbidic.get_model(model).conductances)
+    assert g.shape == (50, n_cond) and bool((g > 0).all())
