@@ -46,7 +46,7 @@ bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, i
 	$(PY) benchmarks/bench_simulate.py
 	$(PY) benchmarks/bench_transient.py --cells 20 --transients 1000
 	$(PY) benchmarks/bench_estimator.py --data data/stg_dic_v1 --estimator sbidic/weights/stg \
-		--max-recordings 500 --sbc-samples 200 --throughput-repeats 2
+		--split validation+test --cells-per-target 1 --sbc-samples 200 --throughput-repeats 2
 	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify
 	$(PY) benchmarks/bench_infer_scale.py --sizes 200 1000
 

@@ -206,10 +206,11 @@ def refit_from_dataset(
     seed: int = 0,
     **kwargs,
 ) -> DICEstimator:
-    """:func:`refit_flow` on a dataset's ``train`` split; save to ``out_dir``.
+    """:func:`refit_flow` on a dataset's ``train`` split (or ``split``); save to
+    ``out_dir``.
 
-    The validation and test splits are not used, so they stay independent held-out
-    data for calibration checks (``benchmarks/bench_estimator.py --split
+    The validation and test splits are not used by default, so they stay independent
+    held-out data for calibration checks (``benchmarks/bench_estimator.py --split
     validation+test --cells-per-target 1 --sbc-samples 200``). ``holdout_fraction`` of
     the training targets are held out for early stopping. The saved model card is the
     source's, with this step appended to its ``recipe`` (and its held-out metrics
