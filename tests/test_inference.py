@@ -732,3 +732,26 @@ def test_refit_flow_needs_a_holdout_of_whole_trains(bad):
     holdout = {"all": np.ones(20, bool), "none": np.zeros(20, bool), "short": np.ones(3, bool)}
     with pytest.raises(ValueError, match="holdout"):
         refit_flow(est, theta, times, lengths, holdout[bad], views=1, epochs=1)
+
+
+def test_embed_bounds_the_attention_of_each_chunk_and_keeps_the_order(monkeypatch):
+    """Chunks hold at most ``max_pairs`` spike pairs (recordings x longest squared), so
+    memory does not grow with the recordings' length; the embeddings are unchanged."""
+    from sbidic.inference import DICEstimator, SpikeTrainEncoder
+
+    torch.manual_seed(0)
+    enc = SpikeTrainEncoder(d_model=16, n_heads=2, n_blocks=1, embed_dim=8)
+    est = DICEstimator(enc, model="stg", flow_transforms=1, flow_hidden=(8,)).eval()
+    rng = np.random.default_rng(0)
+    trains = SpikeTrains.from_list([np.cumsum(rng.uniform(5, 50, k))
+                                    for k in rng.integers(3, 120, 40)])  # fmt: skip
+    with torch.no_grad():
+        whole = est.encoder.encode_padded(*map(torch.from_numpy, trains.to_padded()))
+        shapes = []
+        real = est.encoder.encode_padded
+        monkeypatch.setattr(est.encoder, "encode_padded",
+                            lambda t, n: shapes.append(t.shape) or real(t, n))  # fmt: skip
+        chunked = est.embed(trains, chunk_size=16, max_pairs=20_000)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert len(shapes) > 3 and all(n <= 16 and (n == 1 or n * length**2 <= 20_000)
+                                   for n, length in shapes)  # fmt: skip

@@ -275,24 +275,32 @@ class DICEstimator(nn.Module):
         enc = self.encoder
         return as_padded(x, lengths, max_spikes=enc.max_spikes, on_truncate=enc.on_truncate)
 
-    def embed(self, x, lengths=None, *, chunk_size: int = 64) -> Tensor:
+    def embed(self, x, lengths=None, *, chunk_size: int = 64, max_pairs: int = 2**20) -> Tensor:
         """Embeddings ``(B, embed_dim)`` of recordings.
 
-        Large batches are encoded in chunks of ``chunk_size`` recordings of similar
-        length (less padding; the attention of 64 trains of 250 spikes takes ~35 MB, of
-        512 trains ~280 MB); the result is in the input order.
+        Large batches are encoded in chunks of recordings of similar length (less
+        padding): at most ``chunk_size`` recordings, and at most ``max_pairs`` spike
+        pairs in the attention (recordings x longest train squared; 2**20 pairs take
+        17 MB per attention map), so that the memory an embedding needs does not depend
+        on how long the recordings are. The result is in the input order.
         """
         p = x if isinstance(x, PaddedSpikes) else self.padded(x, lengths)
         b = len(p)
-        if b <= chunk_size:
+        longest = int(p.lengths.max()) if b else 0
+        if b <= chunk_size and b * longest**2 <= max_pairs:
             return self.encoder.encode_padded(p.times, p.lengths)
         order = torch.argsort(p.lengths, stable=True)
+        sorted_lengths = p.lengths[order].tolist()
         out = torch.empty(b, self.encoder.embed_dim)
-        for start in range(0, b, chunk_size):
-            idx = order[start : start + chunk_size]
+        start = 0
+        while start < b:
+            n = min(chunk_size, b - start)  # sorted: a chunk's last train is its longest
+            while n > 1 and n * sorted_lengths[start + n - 1] ** 2 > max_pairs:
+                n -= 1
+            idx = order[start : start + n]
             lens = p.lengths[idx]
-            times = p.times[idx, : int(lens.max())]
-            out[idx] = self.encoder.encode_padded(times, lens)
+            out[idx] = self.encoder.encode_padded(p.times[idx, : int(lens.max())], lens)
+            start += n
         return out
 
     # --------------------------------------------------------- densities
