@@ -157,6 +157,12 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     step = json.loads((refit / "model_card.json").read_text())["recipe"][-1]
     assert step["step"] == "refit_flow" and step["views"] == 2 and step["n_holdout"] > 0
     assert len(step["history"]) == 2 and step["best_holdout_nll"] <= step["initial_holdout_nll"]
+    # an estimator of another model is refused, naming both
+    from sbidic.inference.pretrained import pretrained_dir
+
+    assert main(["refit-flow", str(tmp_path / "ds"), "--estimator", str(pretrained_dir("da")),
+                 "-o", str(tmp_path / "wrong")]) == 2  # fmt: skip
+    assert not (tmp_path / "wrong").exists()
 
 
 def test_simulate_passes_cell_ids_through(tmp_path):

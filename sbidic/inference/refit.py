@@ -227,6 +227,11 @@ def refit_from_dataset(
 
     est = load_estimator(estimator_dir)
     ds = load_dataset(dataset_dir, split=split)
+    spec = ds.attrs["spec"]
+    model = (json.loads(spec) if isinstance(spec, str) else spec)["model"]
+    if est.model_name is not None and model != est.model_name:
+        raise ValueError(f"{dataset_dir} holds {model!r} cells but {estimator_dir} is an "
+                         f"estimator of the {est.model_name!r} model")  # fmt: skip
     trains = SpikeTrains.from_dataset(ds, check=False)
     keep = np.flatnonzero(trains.n_spikes >= MIN_SPIKES)
     if keep.size < 2:
