@@ -154,7 +154,10 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
                  str(refit), "--views", "2", "--epochs", "2", "--lr", "1e-2"]) == 0  # fmt: skip
     before, after = est.state_dict(), load_estimator(refit).state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("flow."))
-    step = json.loads((refit / "model_card.json").read_text())["recipe"][-1]
+    recipe = json.loads((refit / "model_card.json").read_text())["recipe"]
+    source = json.loads((out / "model_card.json").read_text())
+    assert len(recipe) == 2 and recipe[0] == {"command": source["command"]}  # source's step
+    step = recipe[-1]
     assert step["step"] == "refit_flow" and step["views"] == 2 and step["n_holdout"] > 0
     assert len(step["history"]) == 2 and step["best_holdout_nll"] <= step["initial_holdout_nll"]
     # an estimator of another model is refused, naming both

@@ -253,7 +253,8 @@ def refit_from_dataset(
         card.pop(key, None)
     for key in ("test_metrics", "perturbed_test_metrics"):
         card.pop(key, None)
-    card["recipe"] = [*card.get("recipe", []), {
+    earlier = card.get("recipe") or ([{"command": card["command"]}] if "command" in card else [])
+    card["recipe"] = [*earlier, {
         "step": "refit_flow",
         "command": f"sbidic refit-flow {_card_path(dataset_dir)} --estimator "
         f"{_card_path(estimator_dir)} -o {_card_path(out_dir)}",
