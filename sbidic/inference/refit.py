@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from sbidic.inference.estimator import Augmentation, DICEstimator
-from sbidic.inference.tokens import augment_padded
+from sbidic.inference.tokens import PaddedSpikes, augment_padded
 
 __all__ = ["embed_views", "refit_flow", "refit_from_dataset"]
 
@@ -60,7 +60,8 @@ def embed_views(
     View 0 embeds the trains as they are; each further view embeds them augmented
     (``augmentation``, default the estimator's own; see
     :func:`~sbidic.inference.tokens.augment_padded`), drawn from a generator seeded by
-    ``seed``. Trains are encoded in chunks of similar length.
+    ``seed`` in groups of ``chunk_size`` trains of similar length. Encoding goes through
+    :meth:`DICEstimator.embed` (its chunks bound the attention's memory).
     """
     est = estimator
     aug = est.augmentation if augmentation is None else augmentation
@@ -79,7 +80,7 @@ def embed_views(
                         min_keep=aug.min_keep, crop_above=aug.crop_above,
                         p_augment=aug.p_augment, independent_steps=aug.independent_steps,
                     )  # fmt: skip
-                out[v, idx] = est.encoder.encode_padded(t, n)
+                out[v, idx] = est.embed(PaddedSpikes(t, n, n.numpy()))
     return out
 
 
