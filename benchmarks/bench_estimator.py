@@ -16,14 +16,22 @@ skipped), with no test-time augmentation (unlike the published evaluation, which
 * expected coverage of the central 50 / 80 / 95 % credible intervals of each DIC (a
   calibrated posterior gives the nominal level);
 * the mean width of the 80 % intervals (posterior breadth per class);
-* throughput in recordings/s on one core, at batch sizes 1 and 512: the encoder alone,
-  and encoder + ``n_samples`` posterior draws.
+* throughput in recordings/s on one core, at batch sizes 1 and 512, timed interleaved:
+  the encoder alone, encoder + ``n_samples`` posterior draws with sbidic's sampler and
+  with zuko's own (the baseline), and the matrix-product floor of the draws;
+* with ``--sbc-samples N``, simulation-based calibration per class (sbi's ``run_sbc`` /
+  ``check_sbc``, TARP).
+
+Calibration wants independent recordings drawn from the prior: ``--split
+validation+test --cells-per-target 1`` draws one cell of every held-out target (silent
+ones dropped after the draw).
 
 Robustness: ``--delete-crop`` evaluates on incomplete trains instead (each spike deleted
 with probability 0.05 and trains of more than 10 spikes randomly cropped, with no
 jitter: the published evaluation protocol), ``--jitter MS`` adds Gaussian timing noise
 of that standard deviation to every spike; both use a fixed seed. With
-``--update-card`` such runs are stored under ``perturbed_test_metrics`` in the card.
+``--update-card`` such runs are stored under ``perturbed_test_metrics`` in the card, and
+runs on other splits or with ``--cells-per-target`` under ``held_out_metrics``.
 """
 
 from __future__ import annotations
@@ -179,14 +187,11 @@ def _load_splits(data: str, splits: str):
 
 def _per_target(keep: np.ndarray, target: np.ndarray, k: int, seed: int) -> np.ndarray:
     """At most ``k`` of the cells ``keep`` per target, drawn at random."""
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permutation(keep)
-    rank = np.zeros(shuffled.size, dtype=int)
-    _, first, inverse = np.unique(target[shuffled], return_index=True, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    rank[order] = np.arange(shuffled.size) - starts
+    shuffled = np.random.default_rng(seed).permutation(keep)
+    group = target[shuffled]
+    order = np.argsort(group, kind="stable")  # each target's cells, in shuffled order
+    rank = np.empty(shuffled.size, dtype=int)
+    rank[order] = np.arange(shuffled.size) - np.searchsorted(group[order], group[order])
     return np.sort(shuffled[rank < k])
 
 
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=None,
         metavar="K",
-        help="keep at most K non-silent cells of each target (SBC wants "
+        help="draw at most K cells of each target, then drop the silent ones (SBC wants "
         "independent recordings: K=1 with --split validation+test)",
     )
     parser.add_argument("--n-samples", type=int, default=200, help="posterior draws/recording")
@@ -371,6 +376,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "encoder": v[0],
                     f"encoder+{args.n_samples}_draws": v[1],
                     f"encoder+{args.n_samples}_draws_zuko_sampler": v[2],
+                    f"{args.n_samples}_draws_matmul_floor": v[3],
                 }
                 for b, v in speed.items()
             },

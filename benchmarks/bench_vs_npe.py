@@ -161,6 +161,8 @@ def calibration(methods, args) -> dict:
     torch.manual_seed(args.seed)
     out = {}
     rng = np.random.default_rng(args.seed)
+    # the DIC test cells are drawn even when DIC is not among --methods, so that the NPE
+    # draws below are the same in a full run and in runs split by --methods
     ds = load_dataset(ROOT / f"data/{args.model}_dic_v1", split="test")
     trains = SpikeTrains.from_dataset(ds, check=False)
     ok = np.flatnonzero(trains.n_spikes >= 3)
