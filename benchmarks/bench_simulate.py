@@ -243,6 +243,49 @@ def speed_table(large: bool, duration_ms: float, extra: dict | None = None) -> N
         )
 
 
+# ------------------------------------------------------------ populations users wait for
+USER_ROWS = [("stg", 20), ("stg", 1000), ("da", 4), ("da", 100)]
+
+
+def users_table(rows, devices) -> None:
+    """Issue 12's rows: whole published protocols of the populations users simulate
+    (verification, the app), per device, as ratios to scipy BDF in the same run."""
+    print(
+        "# Published protocol (STG 6000 ms, DA 12000 ms), default integration, reference "
+        "cells jittered +-5 %, one core (OMP_NUM_THREADS=1, n_jobs=1)."
+    )
+    print(
+        "# cpp_standalone: the cached program (built before timing; 'build s' is its one-off "
+        "build). BDF: each non-silent reference cell over 2000 ms, one at a time."
+    )
+    header = (
+        f"{'model':5} {'cells':>6} {'device':15} {'wall s':>8} {'build s':>8} "
+        f"{'neuron-s/s':>11} {'vs BDF':>8} {'mean-ISI err':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    bdf: dict = {}
+    err: dict = {}
+    for model, n in rows:
+        if model not in bdf:
+            bdf[model] = bdf_speed_and_error(model, 2000.0)[0]
+            err[model] = mean_isi_error(model, *default_integration(model))
+        T, tr = PROTOCOLS[model]
+        g = population(model, n, np.random.default_rng(0))
+        for device in devices:
+            build = float("nan")
+            if device == "cpp_standalone":  # build (or find) the program first
+                build = simulate(model, g, device=device).settings.get("build_s", 0.0)
+            res = simulate(model, g, device=device)
+            speed = n * T / 1e3 / res.wall_time_s
+            print(
+                f"{model:5} {n:>6} {device:15} {res.wall_time_s:>8.2f} {build:>8.1f} "
+                f"{speed:>11.1f} {speed / bdf[model]:>7.1f}x {err[model]:>12.3%}"
+            )
+            sys.stdout.flush()
+        print(f"{model:5} {1:>6} {'scipy BDF':15} {'':>8} {'':>8} {bdf[model]:>11.2f} {1:>7.1f}x")
+
+
 # ------------------------------------------------------------------ accuracy
 def accuracy_table(candidates, speed_n: int = 200, speed_ms: float = 500.0) -> None:
     print(
@@ -307,7 +350,18 @@ def main(argv=None) -> None:
         "--also", action="append", default=[], metavar="MODEL:METHOD:DT",
         help="also time this integration, e.g. stg:exponential_euler:0.025 (the dataset's)",
     )  # fmt: skip
+    p.add_argument(
+        "--users", nargs="*", metavar="MODEL:CELLS",
+        help="instead: whole-protocol rows of issue 12 (default "
+        + " ".join(f"{m}:{n}" for m, n in USER_ROWS) + ")",
+    )  # fmt: skip
+    p.add_argument("--devices", nargs="+", default=["runtime", "cpp_standalone"],
+                   help="devices of the --users rows")  # fmt: skip
     args = p.parse_args(argv)
+    if args.users is not None:
+        rows = [(m, int(n)) for m, n in (r.split(":") for r in args.users)] or USER_ROWS
+        users_table(rows, args.devices)
+        return
     extra: dict = {}
     for item in args.also:
         try:

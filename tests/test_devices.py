@@ -50,12 +50,15 @@ def test_cuda_without_brian2cuda_says_what_to_install():
         simulate("stg", _reference_g()[:1], duration_ms=100, transient_ms=0, device="cuda")
 
 
-def test_cpp_standalone_fires_like_the_runtime_and_restores_it(compiler):
+def test_a_one_off_cpp_program_fires_like_the_runtime_and_restores_it(compiler):
+    """With noise, C++ standalone compiles the whole run (noise included) each call."""
     import brian2
 
+    from sbidic.simulate import BandLimitedNoise
+
     g = _reference_g()
-    kwargs = {"duration_ms": 1500, "transient_ms": 500, "dt_ms": 0.025,
-              "method": "exponential_euler"}  # fmt: skip
+    kwargs = {"duration_ms": 1500, "transient_ms": 500, "dt_ms": 0.025, "seed": 3,
+              "method": "exponential_euler", "noise": BandLimitedNoise(std=0.05)}  # fmt: skip
     runtime = simulate("stg", g, **kwargs)
     compiled = simulate("stg", g, device="cpp_standalone", record_v=[1], **kwargs)
     a, b = spike_features(runtime.spikes), spike_features(compiled.spikes)
@@ -101,3 +104,96 @@ def test_cli_rejects_an_unknown_device_in_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown device 'gpu'" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------- cached C++ programs
+@pytest.fixture
+def cache(tmp_path, monkeypatch, compiler):
+    """An empty program cache for this test."""
+    monkeypatch.setenv("SBIDIC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "programs"
+
+
+def _programs(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if (p / "sbidic.json").exists())
+
+
+SHORT = {"duration_ms": 800, "transient_ms": 200, "dt_ms": 0.025, "method": "exponential_euler"}
+
+
+def test_a_cached_program_is_built_once_and_rerun_with_new_cells(cache):
+    g = _reference_g()
+    first = simulate("stg", g, device="cpp_standalone", **SHORT)
+    assert first.settings["build_s"] > 0
+    (program,) = _programs(cache)
+    # other conductances, a size with the same slot count (3 cells -> 3 slots; 2 -> 2)
+    scaled = g * np.array([1.0, 1.0, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0])
+    again = simulate("stg", scaled, device="cpp_standalone", **SHORT)
+    assert again.settings["build_s"] == 0 and _programs(cache) == [program]
+    fresh = simulate("stg", scaled, device="runtime", **SHORT)
+    assert np.all(np.abs(again.n_spikes - fresh.n_spikes) <= 1)
+    assert not again.spikes.equals(first.spikes)  # the new cells were simulated
+
+
+def test_padding_and_chunking_do_not_change_a_cell(cache, monkeypatch):
+    import sbidic.simulate.brian as brian
+
+    g = np.repeat(_reference_g(), 4, axis=0) * np.linspace(0.9, 1.1, 12)[:, None]
+    alone = simulate("stg", g, device="cpp_standalone", **SHORT)  # 12 slots
+    padded = simulate("stg", g[:9], device="cpp_standalone", **SHORT)  # 9 cells in 10 slots
+    assert padded.spikes.equals(alone.spikes[:9])
+    monkeypatch.setattr(brian, "MAX_SLOTS", 5)  # 3 chunks of 4 cells, 2 processes
+    chunked = simulate("stg", g, device="cpp_standalone", n_jobs=2, record_v=[1, 10], **SHORT)
+    assert chunked.spikes.equals(alone.spikes) and chunked.settings["n_chunks"] == 3
+    assert chunked.v_mV.shape == (2, 24000)
+    runtime = simulate("stg", g, device="runtime", record_v=[1, 10], **SHORT)
+    np.testing.assert_allclose(chunked.v_mV, runtime.v_mV, atol=1e-3)
+
+
+def test_auto_builds_for_long_runs_reuses_programs_and_keeps_short_runs_at_runtime(cache):
+    g = _reference_g()[:1]
+    short = simulate("stg", g, **SHORT)  # 32,000 steps of one cell: cheaper than a build
+    assert short.settings["device"] == "runtime" and not cache.exists()
+    simulate("stg", g, device="cpp_standalone", **SHORT)
+    assert simulate("stg", g * 1.01, **SHORT).settings["device"] == "cpp_standalone"
+    from sbidic.simulate import BandLimitedNoise
+
+    noisy = simulate("stg", g, noise=BandLimitedNoise(std=0.1), seed=1, **SHORT)
+    assert noisy.settings["device"] == "runtime"
+    long = simulate("stg", g, duration_ms=6000, transient_ms=5900)  # 600,000 steps
+    assert long.settings["device"] == "cpp_standalone" and long.settings["build_s"] > 0
+
+
+def test_auto_falls_back_to_the_runtime_when_no_program_can_be_built(cache, monkeypatch):
+    import sbidic.simulate.brian as brian
+    from sbidic.simulate.compiled import CompiledProgram
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("Project compilation failed")
+
+    monkeypatch.setattr(CompiledProgram, "for_task", classmethod(fail))
+    monkeypatch.setattr(brian, "_NO_COMPILER", [])
+    g = _reference_g()[:1]
+    with pytest.warns(RuntimeWarning, match="compilation failed.*runtime device"):
+        result = simulate("stg", g, duration_ms=6000, transient_ms=5900)
+    assert result.settings["device"] == "runtime" and result.n_spikes[0] > 0
+    with pytest.raises(RuntimeError, match="compilation failed"):
+        simulate("stg", g, device="cpp_standalone", **SHORT)  # asked for: no fallback
+
+
+def test_a_program_that_rejects_its_input_is_an_error_not_a_silent_default(cache):
+    from sbidic.simulate.brian import _initial_state
+    from sbidic.simulate.compiled import CompiledProgram
+
+    simulate("stg", _reference_g()[:2], device="cpp_standalone", **SHORT)
+    (directory,) = _programs(cache)
+    manifest = json.loads((directory / "sbidic.json").read_text())
+    manifest["inputs"]["g_Na"][1] = "<f4"  # half the bytes the program expects
+    program = CompiledProgram(directory, manifest)
+    from sbidic.models import get_model
+    from sbidic.simulate.brian import cell_values
+
+    model = get_model("stg")
+    g = _reference_g()[:2]
+    with pytest.raises(RuntimeError, match="failed.*g_Na"):
+        program.run(cell_values(model, g, _initial_state(model, g, "published")))

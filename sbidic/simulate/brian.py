@@ -147,6 +147,7 @@ from typing import Any
 
 import numpy as np
 
+from sbidic.simulate.compiled import MAX_SLOTS, is_cached, run_compiled
 from sbidic.simulate.devices import BrianDevice, resolve_device
 from sbidic.simulate.noise import BandLimitedNoise
 
@@ -519,112 +520,164 @@ def _import_brian2():
     return brian2
 
 
-def _run_chunk(task: dict) -> dict:
-    """Simulate one chunk of cells (runs in this process or in a pool worker)."""
-    b2 = _import_brian2()
+def cell_values(model, g: np.ndarray, initial: Mapping) -> dict[str, Any]:
+    """Values of the cell group's per-cell variables, in SI units, as Brian2 sets them
+    with ``group.<name>_``: maximal conductances ``g_<name>`` (mS/cm^2 -> S/m^2), the
+    initial state (``v`` mV -> V; gates and the others are dimensionless) and
+    ``not_refractory`` (a cell whose first sample is above threshold has no onset
+    there)."""
+    values: dict[str, Any] = {f"g_{name}": g[:, j] * 10.0
+                              for j, name in enumerate(model.conductances)}  # fmt: skip
+    for key, value in initial.items():
+        values[key] = np.asarray(value, dtype=np.float64) * (1e-3 if key == "v" else 1.0)
+    values["not_refractory"] = np.asarray(initial["v"]) <= SPIKE_THRESHOLD_MV
+    return values
 
+
+def _network(b2, task: dict, n_cells: int):
+    """The Brian2 objects of one chunk: the cell group (initial state and conductances
+    of ``task`` set), its spike monitor, an optional voltage monitor, and the steps of
+    each ``run`` (the voltage is recorded during the last one only).
+
+    At runtime, in one-off standalone programs and in the cached programs of
+    :mod:`sbidic.simulate.compiled` alike, so every device runs the same network.
+    """
     model = task["model"]
-    g = task["conductances"]
-    n_cells = len(g)
-    dt_ms = task["dt_ms"]
     n_total, n_trans = task["n_total"], task["n_trans"]
-    dt = dt_ms * b2.ms
-
     eqs = model.equations.rstrip() + "\n"
     namespace = dict(model.namespace())
-    noise: BandLimitedNoise | None = task["noise"]
+    noise: BandLimitedNoise | None = task.get("noise")
     terms = []
     if task["applied_current"]:
         namespace[_APPLIED_NAME] = task["applied_current"] * b2.uamp / b2.cm**2
         terms.append(_APPLIED_NAME)
     if noise is not None:
-        values = noise.generate(n_total, dt_ms, task["seed"], task["cell_ids"])
-        namespace[_NOISE_NAME] = _noise_timed_array(values, dt_ms)
+        values = noise.generate(n_total, task["dt_ms"], task["seed"], task["cell_ids"])
+        namespace[_NOISE_NAME] = _noise_timed_array(values, task["dt_ms"])
         terms.append(f"{_NOISE_NAME}(t, i)")
     eqs += f"I_ext = {' + '.join(terms) or '0*amp/meter**2'} : amp/meter**2\n"
     eqs += "armed : 1\nt_end : second\n"
 
     thr = SPIKE_THRESHOLD_MV
-    device = BrianDevice(task.get("device", "runtime"), task.get("n_threads", 1))
-    with _brian_prefs(task["codegen"]), device:
-        group = b2.NeuronGroup(
-            n_cells,
-            eqs,
-            method=task["method"],
-            threshold=f"v > {thr}*mV",
-            refractory=f"v > {thr}*mV",
-            reset="armed = 1",
-            events={"repolarised": f"v < {REPOLARISATION_MV}*mV and armed > 0.5"},
-            namespace=namespace,
-            dt=dt,
-            name=_GROUP_NAME,
-        )
-        group.run_on_event("repolarised", "armed = 0\nt_end = t")
-        init = task["initial"]  # per state variable: one value, or one per cell
-        for key, value in init.items():
-            setattr(group, key, value * b2.mV if key == "v" else value)
-        # the first sample is no onset when it is already above threshold
-        group.not_refractory = np.asarray(init["v"]) <= thr
-        group.armed = 0
-        group.t_end = -1 * b2.second
-        for j, name in enumerate(model.conductances):
-            # mS/cm^2 -> S/m^2
-            setattr(group, f"g_{name}", g[:, j] * 10.0 * b2.siemens / b2.meter**2)
+    group = b2.NeuronGroup(
+        n_cells,
+        eqs,
+        method=task["method"],
+        threshold=f"v > {thr}*mV",
+        refractory=f"v > {thr}*mV",
+        reset="armed = 1",
+        events={"repolarised": f"v < {REPOLARISATION_MV}*mV and armed > 0.5"},
+        namespace=namespace,
+        dt=task["dt_ms"] * b2.ms,
+        name=_GROUP_NAME,
+    )
+    group.run_on_event("repolarised", "armed = 0\nt_end = t")
+    for key, value in cell_values(model, task["conductances"], task["initial"]).items():
+        setattr(group, f"{key}_", value)
+    group.armed = 0
+    group.t_end = -1 * b2.second
 
-        spikes = b2.SpikeMonitor(group, name="sbidic_spikes")
-        objects = [group, spikes]
-        rec = task["record"]
-        vmon = None
-        if rec is not None and len(rec):
-            vmon = b2.StateMonitor(group, "v", record=rec, name="sbidic_v")
-            objects.append(vmon)
-        net = b2.Network(*objects)
-        # n_total - 1 steps: every tested sample lies on 0, dt, ..., (n_total - 1) dt
-        progress = task.get("progress")  # fraction of this chunk done (same process only)
-        steps = [n_trans, n_total - 1 - n_trans] if vmon is not None and n_trans > 0 else [
-            n_total - 1]  # fmt: skip
-        for k, n_steps in enumerate(steps):
-            if vmon is not None:
-                vmon.active = k == len(steps) - 1
-            report = None
-            if progress is not None and not device.standalone:
-                before = sum(steps[:k])
+    spikes = b2.SpikeMonitor(group, name="sbidic_spikes")
+    objects = [group, spikes]
+    rec = task["record"]
+    vmon = None
+    if rec is not None and len(rec):
+        vmon = b2.StateMonitor(group, "v", record=rec, name="sbidic_v")
+        objects.append(vmon)
+    # n_total - 1 steps: every tested sample lies on 0, dt, ..., (n_total - 1) dt
+    steps = [n_trans, n_total - 1 - n_trans] if vmon is not None and n_trans > 0 else [
+        n_total - 1]  # fmt: skip
+    return b2.Network(*objects), group, spikes, vmon, steps
 
-                def report(elapsed, completed, start, duration, before=before, n=n_steps):
-                    progress((before + completed * n) / (n_total - 1))
 
-            try:
-                net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
-            except b2.core.base.BrianObjectException as err:
-                if not isinstance(err.__cause__, ZeroDivisionError):
-                    raise
-                message = _ZERO_DIVISION.format(name=model.name, method=task["method"])
-                raise ValueError(message) from None
-        device.build()
-
-        diverged = ~np.isfinite(np.asarray(group.v_))
-        idx = np.asarray(spikes.i, dtype=np.int64)
-        step = np.rint(np.asarray(spikes.t_) / float(dt)).astype(np.int64)
-        armed = np.asarray(group.armed) > 0.5
-        end_step = np.rint(np.asarray(group.t_end_) / float(dt)).astype(np.int64)
-        v_rec = None
+def _run_network(b2, task: dict, net, vmon, steps, progress=None) -> None:
+    """Run ``steps`` (records the voltage in the last run only); a division by zero in
+    the model's equations becomes a ``ValueError`` that says how to write them."""
+    dt = task["dt_ms"] * b2.ms
+    total = sum(steps)
+    for k, n_steps in enumerate(steps):
         if vmon is not None:
-            v_rec = np.asarray(vmon.v_) * 1e3
-            last = np.asarray(group.v_)[rec] * 1e3
-            v_rec = np.concatenate([v_rec, last[:, None]], axis=1)
+            vmon.active = k == len(steps) - 1
+        report = None
+        if progress is not None:
+            before = sum(steps[:k])
+
+            def report(elapsed, completed, start, duration, before=before, n=n_steps):
+                progress((before + completed * n) / total)
+
+        try:
+            net.run(n_steps * dt, namespace={}, report=report, report_period=2 * b2.second)
+        except b2.core.base.BrianObjectException as err:
+            if not isinstance(err.__cause__, ZeroDivisionError):
+                raise
+            message = _ZERO_DIVISION.format(name=task["model"].name, method=task["method"])
+            raise ValueError(message) from None
+
+
+def spike_trains_from_events(
+    spike_i: np.ndarray,
+    spike_t_s: np.ndarray,
+    v_end_V: np.ndarray,
+    armed: np.ndarray,
+    t_end_s: np.ndarray,
+    n_cells: int,
+    dt_ms: float,
+    n_trans: int,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Spike trains (ms) of the published rule from what the network recorded, and the
+    cells that diverged.
+
+    ``spike_i``/``spike_t_s`` are the spike monitor's (onsets stamped one step early,
+    module docstring), ``v_end_V``, ``armed`` and ``t_end_s`` the group's final values.
+    Only the first ``n_cells`` cells are kept (a cached program may hold padding).
+    """
+    dt_s = dt_ms * 1e-3
+    v_end_V, armed, t_end_s = v_end_V[:n_cells], armed[:n_cells], t_end_s[:n_cells]
+    diverged = ~np.isfinite(v_end_V)
+    idx = np.asarray(spike_i, dtype=np.int64)
+    step = np.rint(np.asarray(spike_t_s) / dt_s).astype(np.int64)
+    end_step = np.rint(t_end_s / dt_s).astype(np.int64)
+    keep = idx < n_cells
     # onset sample k = step + 1; needs k - 1 >= n_trans (predecessor in the window)
-    keep = step >= n_trans
+    keep &= step >= n_trans
+    idx_c = np.minimum(idx, n_cells - 1)
     # onsets after the last end of a cell that never came back below 0 mV
-    keep &= ~(armed[idx] & (step > end_step[idx]))
+    keep &= ~((armed[idx_c] > 0.5) & (step > end_step[idx_c]))
     # a cell whose state became NaN/inf has no meaningful train
-    keep &= ~diverged[idx]
+    keep &= ~diverged[idx_c]
     idx, step = idx[keep], step[keep]
     order = np.argsort(idx, kind="stable")
     idx, step = idx[order], step[order]
     counts = np.bincount(idx, minlength=n_cells)
     times = (step + 1) * dt_ms
-    trains = np.split(times, np.cumsum(counts)[:-1])
+    return np.split(times, np.cumsum(counts)[:-1]), diverged
+
+
+def _run_chunk(task: dict) -> dict:
+    """Simulate one chunk of cells at runtime or as a one-off standalone program (in
+    this process or in a pool worker)."""
+    b2 = _import_brian2()
+    n_cells = len(task["conductances"])
+    device = BrianDevice(task.get("device", "runtime"), task.get("n_threads", 1))
+    with _brian_prefs(task["codegen"]), device:
+        net, group, spikes, vmon, steps = _network(b2, task, n_cells)
+        progress = task.get("progress")  # fraction of this chunk done (same process only)
+        _run_network(b2, task, net, vmon, steps, None if device.standalone else progress)
+        device.build()
+        v_end = np.asarray(group.v_)
+        trains, diverged = spike_trains_from_events(
+            np.asarray(spikes.i), np.asarray(spikes.t_), v_end, np.asarray(group.armed),
+            np.asarray(group.t_end_), n_cells, task["dt_ms"], task["n_trans"],
+        )  # fmt: skip
+        v_rec = None
+        if vmon is not None:
+            v_rec = voltage_traces(np.asarray(vmon.v_), v_end[task["record"]])
     return {"trains": trains, "v": v_rec, "diverged": diverged, "timings": device.timings}
+
+
+def voltage_traces(recorded_V: np.ndarray, v_end_V: np.ndarray) -> np.ndarray:
+    """Recorded voltage ``(n_rec, n_steps)`` in volts plus the final sample, in mV."""
+    return np.concatenate([recorded_V, v_end_V[:, None]], axis=1) * 1e3
 
 
 INITIAL_STATES = ("published", "threshold")
@@ -639,6 +692,18 @@ def _initial_state(model, g: np.ndarray, initial_state: str) -> dict:
     raise ValueError(
         f"unknown initial_state {initial_state!r}; choose one of {INITIAL_STATES}"
     )
+
+
+#: Seconds a C++ program takes to build (measured 5-8 s on a 2-core machine).
+_BUILD_S = 6.0
+_NO_COMPILER: list[str] = []  # why C++ standalone failed in this process, if it did
+
+
+def _runtime_estimate_s(n_cells: int, n_total: int, n_jobs: int) -> float:
+    """Rough wall time of the runtime device: about 10 us of interpreter overhead per
+    step plus 0.4 us per cell and step, over ``n_jobs`` processes (measured: STG, 20
+    cells, 18 us per step)."""
+    return n_total * (10e-6 + 0.4e-6 * math.ceil(n_cells / n_jobs))
 
 
 def _chunk_bounds(n_cells: int, n_chunks: int) -> list[tuple[int, int]]:
@@ -671,6 +736,39 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="pyparsing")
 
 
+def _run_tasks(tasks: list[dict], n_workers: int, progress, n_cells: int) -> list[dict]:
+    """Run the chunks at runtime or as one-off standalone programs: in this process,
+    or in a spawn-context pool of ``n_workers`` single-threaded processes."""
+    sizes = np.array([len(t["conductances"]) for t in tasks], dtype=float) / n_cells
+    if n_workers == 1 or len(tasks) == 1:
+        outputs = []
+        for k, task in enumerate(tasks):
+            if progress is not None:
+                done = float(sizes[:k].sum())
+                task["progress"] = lambda f, done=done, w=sizes[k]: progress(done + w * f)
+            outputs.append(_run_chunk(task))
+            if progress is not None:
+                progress(float(sizes[: k + 1].sum()))
+        return outputs
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with (
+        _single_thread_env(),
+        concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(n_workers, len(tasks)), mp_context=ctx, initializer=_init_worker
+        ) as pool,
+    ):
+        futures = [pool.submit(_run_chunk, task) for task in tasks]
+        if progress is not None:
+            done = 0.0
+            for k in concurrent.futures.as_completed(futures):
+                done += float(sizes[futures.index(k)])
+                progress(done)
+        return [f.result() for f in futures]
+
+
 # -------------------------------------------------------------------------- main
 def simulate(
     model,
@@ -688,7 +786,7 @@ def simulate(
     n_jobs: int = 1,
     max_noise_mb: float = 512.0,
     progress=None,
-    device: str = "runtime",
+    device: str = "auto",
     applied_current: float | None = None,
     initial_state: str = "published",
 ) -> SimulationResult:
@@ -737,12 +835,18 @@ def simulate(
         ``progress(fraction)`` with the fraction of the simulation done, every 2 s of
         wall time in one process and per finished chunk with ``n_jobs > 1`` or a
         standalone device.
-    device : {"runtime", "cpp_standalone", "cuda_standalone", "cuda"}
-        Brian2 device (:mod:`sbidic.simulate.devices`): ``"runtime"`` steps the
-        network from Python; the standalone devices compile the whole run into one
-        C++ or CUDA program first (seconds to about 20 s), which pays off for long runs
-        and large populations. Spike detection is the same on every device; spike
-        times can differ in the last bits of floating point between devices.
+    device : {"auto", "runtime", "cpp_standalone", "cuda_standalone", "cuda"}
+        Brian2 device (:mod:`sbidic.simulate.devices`). ``"runtime"`` steps the
+        network from Python. ``"cpp_standalone"`` without noise runs a compiled C++
+        program built once per settings and cached (:mod:`sbidic.simulate.compiled`;
+        the first call builds it in about 6 s, later calls only run it, ``n_jobs``
+        processes at a time); with noise, and ``"cuda"``, compile the whole run into one
+        program each call. ``"auto"`` (default) takes the cached C++ program when it is
+        already built or when the runtime device would take longer than building it,
+        and the runtime device otherwise (always with noise, or where no C++ compiler
+        works, with a warning). Spike detection is the same on every device; spike
+        times can differ in the last bits of floating point between devices, which
+        irregular cells amplify.
     applied_current : float, optional
         Constant current injected in every cell (uA/cm^2, positive depolarises),
         added to the noise if any. Default: the model's ``applied_current`` (0 for
@@ -820,10 +924,8 @@ def simulate(
         raise ValueError("the kept window must hold at least 2 steps of dt")
     if method not in METHODS:
         raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
-    device = resolve_device(device)
+    device = "auto" if device == "auto" else resolve_device(device)
     target = codegen_target(codegen)  # also checks the name
-    if device != "runtime":
-        target = device  # the standalone devices generate their own code
     if noise is not None and not isinstance(noise, BandLimitedNoise):
         raise TypeError(
             f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
@@ -859,65 +961,71 @@ def simulate(
         n_chunks = math.ceil(n_cells * per_cell_mb / max_noise_mb)
     else:
         n_chunks = 1
-    # runtime: one process per chunk; standalone: one program (OpenMP threads or GPU)
-    n_workers = n_jobs if device == "runtime" else 1
-    n_chunks = max(n_chunks, n_workers)
-    bounds = _chunk_bounds(n_cells, n_chunks)
-
     initial = _initial_state(model, g, initial_state)
-    tasks = []
-    for a, b in bounds:
-        local = None
-        if rec is not None:
-            local = np.unique(rec[(rec >= a) & (rec < b)]) - a
-        tasks.append(
-            {
-                "model": model,
-                "conductances": g[a:b],
-                "cell_ids": ids[a:b],
-                "dt_ms": dt_ms,
-                "n_total": n_total,
-                "n_trans": n_trans,
-                "method": method,
-                "codegen": target,
-                "device": device,
-                "n_threads": n_jobs,
-                "noise": noise,
-                "applied_current": applied_current,
-                "seed": seed,
-                "record": local,
-                "initial": {k: v if np.ndim(v) == 0 else v[a:b] for k, v in initial.items()},
-            }
-        )
 
-    sizes = np.array([b - a for a, b in bounds], dtype=float) / max(n_cells, 1)
-    if n_workers == 1 or len(tasks) == 1:
-        outputs = []
-        for k, task in enumerate(tasks):
-            if progress is not None:
-                done = float(sizes[:k].sum())
-                task["progress"] = lambda f, done=done, w=sizes[k]: progress(done + w * f)
-            outputs.append(_run_chunk(task))
-            if progress is not None:
-                progress(float(sizes[: k + 1].sum()))
-    else:
-        import concurrent.futures
-        import multiprocessing
+    def chunk_tasks(device: str) -> list[dict]:
+        compiled = device == "cpp_standalone" and noise is None
+        # runtime: one process per chunk; one-off standalone: one program (OpenMP, GPU);
+        # cached C++ programs: chunks of at most MAX_SLOTS cells, n_jobs at a time
+        n_workers = n_jobs if device == "runtime" or compiled else 1
+        n = max(n_chunks, n_workers, math.ceil(n_cells / MAX_SLOTS) if compiled else 1)
+        tasks = []
+        for a, b in _chunk_bounds(n_cells, n):
+            local = None
+            if rec is not None:
+                local = np.unique(rec[(rec >= a) & (rec < b)]) - a
+            tasks.append(
+                {
+                    "model": model,
+                    "offset": a,
+                    "conductances": g[a:b],
+                    "cell_ids": ids[a:b],
+                    "dt_ms": dt_ms,
+                    "n_total": n_total,
+                    "n_trans": n_trans,
+                    "method": method,
+                    "codegen": target if device == "runtime" else device,
+                    "device": device,
+                    "n_threads": n_jobs,
+                    "noise": noise,
+                    "applied_current": applied_current,
+                    "seed": seed,
+                    "record": local,
+                    "initial": {k: v if np.ndim(v) == 0 else v[a:b] for k, v in initial.items()},
+                }
+            )
+        return tasks
 
-        ctx = multiprocessing.get_context("spawn")
-        with (
-            _single_thread_env(),
-            concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(n_workers, len(tasks)), mp_context=ctx, initializer=_init_worker
-            ) as pool,
-        ):
-            futures = [pool.submit(_run_chunk, task) for task in tasks]
-            if progress is not None:
-                done = 0.0
-                for k in concurrent.futures.as_completed(futures):
-                    done += float(sizes[futures.index(k)])
-                    progress(done)
-            outputs = [f.result() for f in futures]
+    auto = device == "auto"
+    if auto:
+        device = "runtime"
+        if noise is None and not _NO_COMPILER and target == "cython":
+            tasks = chunk_tasks("cpp_standalone")
+            if _runtime_estimate_s(n_cells, n_total, n_jobs) > _BUILD_S or all(
+                is_cached(task) for task in tasks
+            ):
+                device = "cpp_standalone"
+    tasks = chunk_tasks(device)
+    outputs = None
+    if device == "cpp_standalone" and noise is None:
+        try:
+            outputs = run_compiled(tasks, n_jobs, progress)
+        except RuntimeError as err:
+            if not auto:
+                raise
+            _NO_COMPILER.append(str(err))
+            warnings.warn(
+                f"C++ standalone is unavailable ({str(err)[:300]}); simulating with the "
+                "runtime device from now on. Pass device='runtime' to silence this.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            device = "runtime"
+            tasks = chunk_tasks(device)
+    if device != "runtime":
+        target = device  # the standalone devices generate their own code
+    if outputs is None:
+        outputs = _run_tasks(tasks, n_jobs if device == "runtime" else 1, progress, n_cells)
 
     trains: list[np.ndarray] = []
     for out in outputs:
@@ -937,9 +1045,9 @@ def simulate(
     if rec is not None:
         t_ms = (n_trans + np.arange(n_total - n_trans)) * dt_ms
         rows: dict[int, np.ndarray] = {}
-        for (a, _b), task, out in zip(bounds, tasks, outputs, strict=True):
+        for task, out in zip(tasks, outputs, strict=True):
             for r, loc in enumerate(task["record"]):
-                rows[a + int(loc)] = out["v"][r]
+                rows[task["offset"] + int(loc)] = out["v"][r]
         v_mV = np.stack([rows[int(c)] for c in rec]) if len(rec) else np.empty((0, len(t_ms)))
 
     settings = {

@@ -133,12 +133,16 @@ class BrianDevice:
         One of :data:`DEVICES` (or an alias, see :func:`resolve_device`).
     n_threads : int
         OpenMP threads of ``"cpp_standalone"`` (ignored by the other devices).
+    directory : str, optional
+        Where a standalone device writes its program, kept on exit (default: a
+        temporary directory, removed on exit).
     """
 
-    def __init__(self, device: str, n_threads: int = 1) -> None:
+    def __init__(self, device: str, n_threads: int = 1, directory: str | None = None) -> None:
         self.name = resolve_device(device)
         self.n_threads = int(n_threads)
-        self.directory: str | None = None
+        self.directory: str | None = directory
+        self._keep = directory is not None
         #: wall seconds of the last :meth:`build` (code generation and compilation
         #: included) and of running the compiled program
         self.timings: dict[str, float] = {}
@@ -158,7 +162,8 @@ class BrianDevice:
             b2.prefs.devices.cpp_standalone.openmp_threads = (
                 self.n_threads if self.n_threads > 1 else 0
             )
-        self.directory = tempfile.mkdtemp(prefix=f"sbidic_{self.name}_")
+        if not self._keep:
+            self.directory = tempfile.mkdtemp(prefix=f"sbidic_{self.name}_")
         b2.set_device(self.name, build_on_run=False, directory=self.directory)
         if self.name == "cuda_standalone":
             _compile_as_cxx17(b2.get_device())
@@ -185,5 +190,5 @@ class BrianDevice:
         vars(b2.get_device()).pop("compile_source", None)  # undo _compile_as_cxx17
         b2.device.reinit()  # forget this run's objects: the next run starts clean
         b2.set_device("runtime")
-        if self.directory is not None:
+        if self.directory is not None and not self._keep:
             shutil.rmtree(self.directory, ignore_errors=True)
