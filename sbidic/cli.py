@@ -634,7 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--chunk-targets", type=int, default=64, help="targets per chunk file")
     ds.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     ds.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster")
-    ds.add_argument("--device", default="runtime", help=DEVICE_HELP)
+    ds.add_argument("--device", default="runtime",
+                    help="Brian2 device: runtime (default), " + DEVICE_HELP)  # fmt: skip
     ds.add_argument("--status", action="store_true", help="only report progress of OUTPUT")
     ds.add_argument("-o", "--output", required=True, help="dataset directory")
     ds.set_defaults(handler=_dataset)
@@ -663,7 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--jobs", type=int, default=1, help="worker processes")
-    sim.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sim.add_argument("--device", default="auto", help="Brian2 device: auto (default: a "
+                     "compiled C++ program when one is already built for these settings or "
+                     "the run is long enough to repay its build of about 6 s, else "
+                     "runtime), " + DEVICE_HELP)  # fmt: skip
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")
     sim.add_argument("-o", "--output", required=True,
@@ -881,11 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEVICE_HELP = (
-    "Brian2 device (default %(default)s): auto (a compiled C++ program when one is already "
-    "built for these settings or the run is long enough to repay its build of about 6 s, "
-    "else runtime), runtime, cpp_standalone (compiled C++; without noise the program is "
-    "cached in $SBIDIC_CACHE_DIR or ~/.cache/sbidic and re-run with new cells, --jobs "
-    "processes) or cuda (NVIDIA GPU; needs brian2cuda and nvcc, compiles each run)"
+    "runtime, cpp_standalone (compiled C++; without noise the program is cached in "
+    "$SBIDIC_CACHE_DIR or ~/.cache/sbidic and re-run with new cells, --jobs processes) or "
+    "cuda (NVIDIA GPU; needs brian2cuda and nvcc, compiles each run)"
 )
 MODEL_HELP = (
     f"neuron model: {', '.join(available_models())}, or path/to/model.py:NAME "

@@ -126,10 +126,19 @@ steady state does not help: for DA it does no better than the published start, a
 changes the label of 14 % of the STG cells, which then settle on another attractor
 (several coexist, and the one reached depends on the starting point).
 
+Devices
+-------
+``device="auto"`` (the default) runs a cached compiled C++ program
+(:mod:`sbidic.simulate.compiled`: built once per settings, re-run with new cells,
+about three times the runtime device's speed on the published protocol) when it is
+already built or the run is long enough to repay the build, and the runtime device
+otherwise; :mod:`sbidic.simulate.devices` lists them all.
+
 Parallelism and memory
 ----------------------
 ``n_jobs > 1`` splits the cells into chunks run in a spawn-context process pool (one
-thread each, ``OMP_NUM_THREADS=1``). With noise, cells are also chunked so that the
+thread each, ``OMP_NUM_THREADS=1``), or, for a cached C++ program, in that many
+processes of the program. With noise, cells are also chunked so that the
 noise array of a chunk stays under ``max_noise_mb``. Results do not depend on the
 chunking: cells are independent and each draws its noise from its own global id.
 """
@@ -700,10 +709,11 @@ _NO_COMPILER: list[str] = []  # why C++ standalone failed in this process, if it
 
 
 def _runtime_estimate_s(n_cells: int, n_total: int, n_jobs: int) -> float:
-    """Rough wall time of the runtime device: about 10 us of interpreter overhead per
-    step plus 0.4 us per cell and step, over ``n_jobs`` processes (measured: STG, 20
-    cells, 18 us per step)."""
-    return n_total * (10e-6 + 0.4e-6 * math.ceil(n_cells / n_jobs))
+    """Rough wall time of the runtime device: about 12 us of interpreter overhead per
+    step plus 0.3 us per cell and step, over ``n_jobs`` processes (measured on the
+    published protocols: STG 18 us per step at 20 cells, 248 us at 1,000; DA 14 us at
+    4 cells, 51 us at 100)."""
+    return n_total * (12e-6 + 0.3e-6 * math.ceil(n_cells / n_jobs))
 
 
 def _chunk_bounds(n_cells: int, n_chunks: int) -> list[tuple[int, int]]:
