@@ -44,6 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, inference at scale
 	$(PY) benchmarks/bench_population.py
 	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_simulate.py --users stg:20 da:4
 	$(PY) benchmarks/bench_transient.py --cells 20 --transients 1000
 	$(PY) benchmarks/bench_estimator.py --data data/stg_dic_v1 --estimator sbidic/weights/stg \
 		--split validation+test --cells-per-target 1 --sbc-samples 200 --throughput-repeats 2
