@@ -185,16 +185,6 @@ def _load_splits(data: str, splits: str):
     return xr.merge([cells, trains.to_dataset()], compat="override")
 
 
-def _per_target(keep: np.ndarray, target: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """At most ``k`` of the cells ``keep`` per target, drawn at random."""
-    shuffled = np.random.default_rng(seed).permutation(keep)
-    group = target[shuffled]
-    order = np.argsort(group, kind="stable")  # each target's cells, in shuffled order
-    rank = np.empty(shuffled.size, dtype=int)
-    rank[order] = np.arange(shuffled.size) - np.searchsorted(group[order], group[order])
-    return np.sort(shuffled[rank < k])
-
-
 def _perturb(trains, args):
     """Test trains with the requested deletion / crops / jitter (fixed seed)."""
     from sbidic.inference.tokens import augment_padded
@@ -255,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    from sbidic.datasets import dic_targets
+    from sbidic.datasets import cells_per_target, dic_targets
     from sbidic.inference import load_estimator
     from sbidic.spikes import SpikeTrains
 
@@ -268,8 +258,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.cells_per_target is not None:
         # cells drawn among all of a target's, silent included, then the silent dropped:
         # theta ~ prior, x ~ p(x | theta, not silent), as the estimator was trained
-        keep = _per_target(keep, np.asarray(ds["target_index"].values), args.cells_per_target,
-                           args.seed)  # fmt: skip
+        keep = cells_per_target(keep, ds["target_index"].values, args.cells_per_target,
+                                args.seed)  # fmt: skip
     n_silent = int((label[keep] == 0).sum())
     keep = keep[label[keep] > 0]
     if args.max_recordings is not None and keep.size > args.max_recordings:

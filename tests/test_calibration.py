@@ -25,16 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _held_out_recordings(dataset: Path, seed: int = 0):
     """One random non-silent cell per held-out target: trains, DICs, class labels."""
-    from sbidic.datasets import dic_targets, load_dataset
+    from sbidic.datasets import cells_per_target, dic_targets, load_dataset
     from sbidic.spikes import SpikeTrains
 
     ds = load_dataset(dataset)
     held = np.asarray(ds["split"].values) != "train"
     label = np.asarray(ds["label_code"].values)
-    target = np.asarray(ds["target_index"].values)
-    idx = np.random.default_rng(seed).permutation(np.flatnonzero(held & (label > 0)))
-    _, first = np.unique(target[idx], return_index=True)
-    idx = np.sort(idx[first])
+    idx = cells_per_target(np.flatnonzero(held & (label > 0)), ds["target_index"].values,
+                           k=1, seed=seed)  # fmt: skip
     trains = SpikeTrains.from_dataset(ds, check=False)[idx]
     return trains, dic_targets(ds)[idx], label[idx]
 

@@ -273,6 +273,23 @@ def test_atlas_match_probability_is_the_share_of_passing_neighbour_cells(tmp_pat
                                                       k=1), p)  # fmt: skip
 
 
+def test_atlas_shares_are_the_same_when_candidates_are_handled_in_parts():
+    from sbidic.fidelity.scores import summarize
+    from sbidic.spikes import spike_features
+
+    atlas = _atlas()
+    recs = SpikeTrains.from_list([tonic(10.0), bursts(4, 200.0), tonic(12.0)])
+    rec = summarize(spike_features(recs, fill_value=np.nan))
+    rng = np.random.default_rng(0)
+    dics = rng.uniform(-2, 12, size=(300, 2))
+    owner = np.tile(np.arange(3), 100)  # draws interleaved, as infer passes them
+    whole = atlas.match_shares(dics, rec, owner=owner, k=2)
+    for candidates in (1, 7, 100, 299):
+        parts = atlas.match_shares(dics, rec, owner=owner, k=2, candidates=candidates)
+        for key in ("class_match", "feature_match"):
+            np.testing.assert_array_equal(parts[key], whole[key])
+
+
 def test_calibrated_dics_need_an_atlas():
     post = sbidic.load_pretrained("stg")
     post.atlas = None

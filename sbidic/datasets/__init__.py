@@ -2,10 +2,17 @@
 
 from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
 from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
-from sbidic.datasets.store import dataset_status, dic_targets, load_dataset, subset_dataset
+from sbidic.datasets.store import (
+    cells_per_target,
+    dataset_status,
+    dic_targets,
+    load_dataset,
+    subset_dataset,
+)
 
 __all__ = [
     "DatasetSpec",
+    "cells_per_target",
     "dataset_status",
     "dic_targets",
     "generate_dataset",

@@ -11,7 +11,7 @@ import numpy as np
 from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
 from sbidic.datasets.sampling import SPLITS, split_of
 
-__all__ = ["dataset_status", "dic_targets", "load_dataset", "subset_dataset"]
+__all__ = ["cells_per_target", "dataset_status", "dic_targets", "load_dataset", "subset_dataset"]
 
 
 def _chunks(root: Path) -> list[Path]:
@@ -54,6 +54,40 @@ def dic_targets(ds) -> np.ndarray:
     target = np.asarray(ds["target"].values, dtype=np.float64)
     achieved = np.asarray(ds["dics"].values, dtype=np.float64)[:, 1:]
     return np.where(np.isfinite(target), target, achieved)
+
+
+def cells_per_target(rows, target_index, k: int = 1, seed: int = 0) -> np.ndarray:
+    """At most ``k`` of ``rows`` (cell indices) per target, drawn at random, sorted.
+
+    For simulation-based calibration: cells of one target share their DICs, so their
+    recordings are not independent draws; drawing ``k = 1`` per target among *all* its
+    cells and only then dropping the silent ones gives draws of theta from the prior
+    and x from p(x | theta, not silent), what the estimator was trained on.
+
+    Parameters
+    ----------
+    rows : array_like of int
+        Candidate cells (e.g. the held-out split's).
+    target_index : array_like of int
+        Target of every cell of the dataset (its ``target_index`` variable).
+    k : int, default 1
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> target = np.array([0, 0, 0, 1, 1, 2])
+    >>> cells_per_target(np.arange(6), target, k=1, seed=0).tolist()
+    [2, 3, 5]
+    >>> len(cells_per_target(np.arange(6), target, k=2))
+    5
+    """
+    target_index = np.asarray(target_index)
+    shuffled = np.random.default_rng(seed).permutation(np.asarray(rows, dtype=np.int64))
+    group = target_index[shuffled]
+    order = np.argsort(group, kind="stable")  # each target's cells, in shuffled order
+    rank = np.empty(shuffled.size, dtype=np.int64)
+    rank[order] = np.arange(shuffled.size) - np.searchsorted(group[order], group[order])
+    return np.sort(shuffled[rank < int(k)])
 
 
 def load_dataset(root: str | os.PathLike, split: str | None = None):

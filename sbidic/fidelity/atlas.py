@@ -115,6 +115,7 @@ class FiringAtlas:
         owner: np.ndarray | None = None,
         k: int = 4,
         block: int = 2**15,
+        candidates: int = 2**16,
     ) -> dict[str, np.ndarray]:
         """Shares of atlas cells near each target with the class, and the features, of
         its recording.
@@ -135,6 +136,10 @@ class FiringAtlas:
             Nearest dataset targets pooled per candidate.
         block : int
             (recording, target) pairs compared at once (memory).
+        candidates : int
+            Candidates handled at once, whole recordings together (memory: the
+            neighbour lists of a batch of many draws per recording would otherwise all
+            be held at once, and their size depends on how spread the draws are).
 
         Returns
         -------
@@ -147,6 +152,17 @@ class FiringAtlas:
         if owner.shape != (len(dics),):
             raise ValueError(f"owner must have one entry per candidate ({len(dics)}), "
                              f"got shape {owner.shape}")  # fmt: skip
+        if len(dics) > candidates:  # by recording, so each pair is still compared once
+            order = np.argsort(owner, kind="stable")
+            edges = np.searchsorted(owner[order], owner[order][::candidates][1:])
+            parts = [self.match_shares(dics[i], recording, crit, owner=owner[i], k=k,
+                                       block=block, candidates=len(i))
+                     for i in np.split(order, np.unique(edges)) if len(i)]  # fmt: skip
+            out = {}
+            for key in ("class_match", "feature_match"):
+                out[key] = np.empty(len(dics))
+                out[key][order] = np.concatenate([p[key] for p in parts])
+            return out
         _, near = self._tree.query(dics / self._scale, k=k)
         pair = owner[:, None] * self.n_targets + near.reshape(len(dics), -1)
         uniq, inverse = np.unique(pair, return_inverse=True)
