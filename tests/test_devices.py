@@ -197,3 +197,20 @@ def test_a_program_that_rejects_its_input_is_an_error_not_a_silent_default(cache
     g = _reference_g()[:2]
     with pytest.raises(RuntimeError, match="failed.*g_Na"):
         program.run(cell_values(model, g, _initial_state(model, g, "published")))
+
+
+def _simulate_short(scale: float) -> int:
+    return int(simulate("stg", _reference_g()[:2] * scale, device="cpp_standalone",
+                        **SHORT).n_spikes.sum())  # fmt: skip
+
+
+def test_processes_needing_the_same_program_share_one_build(cache):
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        counts = list(pool.map(_simulate_short, [1.0, 1.01]))
+    assert all(c > 0 for c in counts)
+    assert len(_programs(cache)) == 1
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no staging

@@ -582,6 +582,9 @@ def _network(b2, task: dict, n_cells: int):
     )
     group.run_on_event("repolarised", "armed = 0\nt_end = t")
     for key, value in cell_values(model, task["conductances"], task["initial"]).items():
+        if key in task["initial"] and key != "v" and not group.variables[key].dim.is_dimensionless:
+            raise ValueError(f"model {model.name!r}: state variable {key!r} must be "
+                             "dimensionless (only v has units, mV)")  # fmt: skip
         setattr(group, f"{key}_", value)
     group.armed = 0
     group.t_end = -1 * b2.second
