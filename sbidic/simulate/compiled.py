@@ -16,7 +16,7 @@ the initial state of each cell are handed to the program on its command line (Br
   run; delete the directory to reclaim the space.
 * Populations are padded up to a slot count with four sizes per octave
   (:func:`slot_count`: 20 cells run in 20 slots, 33 in 40), so nearby sizes share a
-  program while at most a quarter of the work is padding; larger populations run in
+  program while at most a fifth of the work is padding; larger populations run in
   chunks of at most :data:`MAX_SLOTS` cells of one program, ``n_jobs`` processes at a
   time.
 * Processes building the same program wait for each other (a lock file) and publish it
