@@ -524,3 +524,15 @@ def _codegen_with_warnings(brian):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         return brian.codegen_target(), caught
+
+
+def test_c_programs_freeze_what_exponential_euler_holds_constant_and_nothing_else():
+    from brian2 import Equations
+
+    from sbidic.models import get_model
+    from sbidic.simulate.brian import frozen_subexpressions
+
+    eqs = Equations(get_model("stg").equations + "\nI_ext = 0*amp/meter**2 : amp/meter**2\n")
+    frozen = frozen_subexpressions(eqs)
+    taus = {name for name in eqs.names if name.startswith("tau_")}
+    assert len(taus) == 11 and frozen == taus | {"I_ext"}  # never a current v enters

@@ -57,7 +57,7 @@ __all__ = [
 #: Most cells one program simulates at once; more run in chunks of one program.
 MAX_SLOTS = 256
 #: Version of the network layout written by this module; part of every key.
-_LAYOUT = 1
+_LAYOUT = 2
 _OUTPUTS = {  # result name: (object, variable)
     "spike_i": ("spikes", "i"),
     "spike_t": ("spikes", "t"),
