@@ -175,7 +175,8 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
 
 
 def run_chunks(
-    root: str | os.PathLike, spec: DatasetSpec, chunks, device: str = "runtime"
+    root: str | os.PathLike, spec: DatasetSpec, chunks, device: str = "runtime",
+    n_jobs: int = 1,
 ) -> list[str]:
     """Compute several chunks with one simulation and write each atomically.
 
@@ -213,7 +214,8 @@ def run_chunks(
         noise = BandLimitedNoise.reference(model, spec.noise_sigma)
     g = np.concatenate([c[1][k] for c, k in zip(cells, ok, strict=True)])
     ids = np.concatenate([c[5][k] for c, k in zip(cells, ok, strict=True)])
-    sim = simulate(model, g, noise=noise, seed=spec.seed, cell_ids=ids, device=device, **kwargs)
+    sim = simulate(model, g, noise=noise, seed=spec.seed, cell_ids=ids, device=device,
+                   n_jobs=n_jobs, **kwargs)  # fmt: skip
     wall = time.perf_counter() - t0
     edges = np.cumsum([0] + [int(k.sum()) for k in ok])
     for i, (chunk, c, k) in enumerate(zip(todo, cells, ok, strict=True)):
@@ -352,8 +354,9 @@ def generate_dataset(
     device : str
         Brian2 device (:mod:`sbidic.simulate.devices`). With a standalone device
         (``"cuda"``, ``"cpp_standalone"``) the pending chunks are simulated together,
-        up to ``max_cells_per_run`` cells per compiled program, in this process
-        (``n_jobs`` are the OpenMP threads of ``"cpp_standalone"``).
+        up to ``max_cells_per_run`` cells per run, from this process (with
+        ``"cpp_standalone"``, ``n_jobs`` processes of the cached program, or OpenMP
+        threads of a one-off program with noise).
     max_cells_per_run : int
         Cells per standalone program.
 
@@ -397,7 +400,8 @@ def generate_dataset(
     if device != "runtime":
         per_run = max(1, max_cells_per_run // (spec.targets_per_chunk * spec.cells_per_target))
         for i in range(0, len(pending), per_run):
-            done.extend(run_chunks(root, spec, pending[i : i + per_run], device=device))
+            done.extend(run_chunks(root, spec, pending[i : i + per_run], device=device,
+                                   n_jobs=n_jobs or os.cpu_count() or 1))  # fmt: skip
             bar.update(len(pending[i : i + per_run]))
     elif scheduler is not None:
         from dask.distributed import Client, as_completed
