@@ -13,8 +13,9 @@ per time step:
   populations such as dataset generation (``sbidic dataset --device cuda``).
 
 A standalone run compiles its program first (measured: 2-8 s for C++, about 18 s for
-CUDA), so it only pays for long or large simulations; see ``docs/simulation.md`` for
-measured speeds.
+CUDA). Without noise, C++ programs are built once per settings and cached
+(:mod:`sbidic.simulate.compiled`), so only the first run pays; see
+``docs/simulation.md`` for measured speeds.
 
 References
 ----------
