@@ -11,7 +11,14 @@ import numpy as np
 from sbidic.datasets.generate import DatasetSpec, decode_spike_steps
 from sbidic.datasets.sampling import SPLITS, split_of
 
-__all__ = ["cells_per_target", "dataset_status", "dic_targets", "load_dataset", "subset_dataset"]
+__all__ = [
+    "cells_per_target",
+    "dataset_spec",
+    "dataset_status",
+    "dic_targets",
+    "load_dataset",
+    "subset_dataset",
+]
 
 
 def _chunks(root: Path) -> list[Path]:
@@ -46,6 +53,13 @@ def subset_dataset(
     for chunk in chunks[: int(n_chunks)]:
         (sub / "chunks" / chunk.name).symlink_to(chunk.resolve())
     return sub
+
+
+def dataset_spec(ds) -> dict:
+    """The :class:`DatasetSpec` fields of a dataset loaded by :func:`load_dataset`
+    (its ``spec`` attribute, a JSON string or already a dict), as a dict."""
+    spec = ds.attrs["spec"]
+    return json.loads(spec) if isinstance(spec, str) else dict(spec)
 
 
 def dic_targets(ds) -> np.ndarray:

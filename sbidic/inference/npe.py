@@ -525,11 +525,10 @@ def load_npe(directory) -> NPEPosterior:
 # --------------------------------------------------------------- training
 def _training_data(dataset, conditioner, max_spikes) -> tuple[Tensor, Tensor, dict]:
     """``theta = log g`` and ``x`` of the non-silent training cells, and data facts."""
-    from sbidic.datasets import load_dataset
+    from sbidic.datasets import dataset_spec, load_dataset
 
     ds = load_dataset(dataset)
-    spec = ds.attrs["spec"]
-    spec = json.loads(spec) if isinstance(spec, str) else spec
+    spec = dataset_spec(ds)
     if spec.get("mode") != "mc":
         raise ValueError(
             f"{dataset} is a {spec.get('mode')!r} dataset; NPE trains on a Monte Carlo "

@@ -221,15 +221,14 @@ def refit_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.datasets import dic_targets, load_dataset
+    from sbidic.datasets import dataset_spec, dic_targets, load_dataset
     from sbidic.inference.tokens import MIN_SPIKES
     from sbidic.inference.training import _card_path, load_estimator, save_estimator
     from sbidic.spikes import SpikeTrains
 
     est = load_estimator(estimator_dir)
     ds = load_dataset(dataset_dir, split=split)
-    spec = ds.attrs["spec"]
-    model = (json.loads(spec) if isinstance(spec, str) else spec)["model"]
+    model = dataset_spec(ds)["model"]
     if est.model_name is not None and model != est.model_name:
         raise ValueError(f"{dataset_dir} holds {model!r} cells but {estimator_dir} is an "
                          f"estimator of the {est.model_name!r} model")  # fmt: skip

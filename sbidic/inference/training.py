@@ -837,13 +837,12 @@ def train_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.datasets import dataset_status, dic_targets, load_dataset
+    from sbidic.datasets import dataset_spec, dataset_status, dic_targets, load_dataset
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     t0 = time.perf_counter()
     ds = load_dataset(dataset_dir)
-    spec = ds.attrs["spec"]
-    spec = json.loads(spec) if isinstance(spec, str) else spec
+    spec = dataset_spec(ds)
     theta = dic_targets(ds)
     trains = SpikeTrains.from_dataset(ds, check=False)
     split = np.asarray(ds["split"].values).astype(str)

@@ -340,7 +340,7 @@ def run_compiled(
                 n_rec = len(task["record"])
                 recorded = out["v_recorded"].reshape(-1, n_rec).T
                 v_rec = voltage_traces(recorded, out["v"][task["record"]])
-            results[k] = {"trains": trains, "v": v_rec, "diverged": diverged, "timings": {}}
+            results[k] = {"trains": trains, "v": v_rec, "diverged": diverged}
             shutil.rmtree(Path(tmp) / str(k), ignore_errors=True)
             if progress is not None:
                 progress(float(sizes[[r is not None for r in results]].sum() / sizes.sum()))
