@@ -594,6 +594,11 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
                 "--throughput-repeats", "1", "--split", "validation"])  # fmt: skip
     text = capsys.readouterr().out
     assert "MAE g_s" in text and "coverage 95%" in text and "recordings/s" in text
+    result = bench.main(["--data", str(tiny_dataset), "--estimator", str(out), "--split", "train",
+                         "--throughput-repeats", "0", "--sbc-samples", "20"])  # fmt: skip
+    assert "SBC rank KS p g_u" in capsys.readouterr().out
+    row = result["calibration"][0]
+    assert row["n"] >= 10 and 0 < row["SE mean rank g_u"] < 0.5
 
 
 def test_token_stats_round_trip():
