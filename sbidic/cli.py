@@ -394,8 +394,12 @@ def _refit_flow(args: argparse.Namespace) -> int:
 
     check_input(Path(args.data) / "manifest.json", "dataset manifest")
     check_input(args.estimator, "--estimator", directory=True)
+    new_flow = {k: v for k, v in (("transforms", args.flow_transforms),
+                                  ("hidden", args.flow_hidden), ("bins", args.flow_bins))
+                if v is not None}  # fmt: skip
     refit_from_dataset(args.data, args.estimator, args.output, views=args.views,
-                       epochs=args.epochs, learning_rate=args.lr, seed=args.seed)  # fmt: skip
+                       epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
+                       new_flow=new_flow or None)  # fmt: skip
     step = json.loads((Path(args.output) / "model_card.json").read_text())["recipe"][-1]
     print(f"flow refitted on {step['n_fit']} trains x {step['views']} views: held-out NLL "
           f"{step['initial_holdout_nll']:.4f} -> {step['best_holdout_nll']:.4f} (epoch "
@@ -861,6 +865,14 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--epochs", type=int, default=6, help="epochs (default 6)")
     rf.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     rf.add_argument("--seed", type=int, default=0)
+    new = rf.add_argument_group(
+        "new flow", "fit a freshly initialised flow of this architecture instead of refining "
+        "the trained one (give a larger --lr, e.g. 1e-3, and more --epochs)",
+    )  # fmt: skip
+    new.add_argument("--flow-transforms", type=int, help="autoregressive spline transforms")
+    new.add_argument("--flow-hidden", type=int, nargs="+", metavar="H",
+                     help="hidden layer sizes of each transform's conditioner")  # fmt: skip
+    new.add_argument("--flow-bins", type=int, help="spline bins")
     rf.set_defaults(handler=_refit_flow)
 
     tn = sub.add_parser(

@@ -160,6 +160,18 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     step = recipe[-1]
     assert step["step"] == "refit_flow" and step["views"] == 2 and step["n_holdout"] > 0
     assert len(step["history"]) == 2 and step["best_holdout_nll"] <= step["initial_holdout_nll"]
+    # a fresh flow of another architecture: the encoder is kept, the saved config has it
+    bigger = tmp_path / "bigger"
+    assert main(["refit-flow", str(tmp_path / "ds"), "--estimator", str(out), "-o", str(bigger),
+                 "--views", "1", "--epochs", "1", "--lr", "1e-3", "--flow-hidden", "24", "24",
+                 "--flow-bins", "4"]) == 0  # fmt: skip
+    new = load_estimator(bigger)
+    assert new.flow_hidden == (24, 24) and new.flow_bins == 4
+    assert new.flow_transforms == est.flow_transforms
+    after = new.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("flow."))
+    step = json.loads((bigger / "model_card.json").read_text())["recipe"][-1]
+    assert step["new_flow"] == {"transforms": est.flow_transforms, "hidden": [24, 24], "bins": 4}
     # an estimator of another model is refused, naming both
     from sbidic.inference.pretrained import pretrained_dir
 

@@ -195,19 +195,53 @@ class DICEstimator(nn.Module):
         self.register_buffer("box_lo", lo)
         self.register_buffer("box_hi", hi)
         e = self.encoder.embed_dim
-        self.flow = zuko.flows.NSF(
-            features=2,
-            context=e,
-            transforms=self.flow_transforms,
-            bins=self.flow_bins,
-            hidden_features=self.flow_hidden,
-        )
+        self.flow = self._new_flow()
         self.aux_heads = bool(aux_heads)
         if self.aux_heads:
             self.class_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 2))
             self.feature_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 5))
             self.register_buffer("feature_mu", torch.zeros(5))
             self.register_buffer("feature_sigma", torch.ones(5))
+
+    def _new_flow(self) -> zuko.flows.NSF:
+        return zuko.flows.NSF(
+            features=2,
+            context=self.encoder.embed_dim,
+            transforms=self.flow_transforms,
+            bins=self.flow_bins,
+            hidden_features=self.flow_hidden,
+        )
+
+    def replace_flow(
+        self,
+        *,
+        transforms: int | None = None,
+        hidden: Sequence[int] | None = None,
+        bins: int | None = None,
+    ) -> None:
+        """Replace the flow by a freshly initialised one of this architecture.
+
+        The encoder and heads are kept; arguments left out keep their current value.
+        The new flow is untrained: fit it with
+        :func:`~sbidic.inference.refit.refit_flow` (``sbidic refit-flow --flow-hidden
+        ...``). The architecture is part of :meth:`config`, so the saved estimator
+        loads with it.
+
+        Examples
+        --------
+        >>> enc = SpikeTrainEncoder(d_model=16, n_heads=2, n_blocks=1, embed_dim=8)
+        >>> est = DICEstimator(enc, flow_transforms=2, flow_hidden=(16,))
+        >>> est.replace_flow(hidden=(32, 32))
+        >>> est.config()["flow_hidden"], est.config()["flow_transforms"]
+        ([32, 32], 2)
+        """
+        if transforms is not None:
+            self.flow_transforms = int(transforms)
+        if hidden is not None:
+            self.flow_hidden = tuple(int(h) for h in hidden)
+        if bins is not None:
+            self.flow_bins = int(bins)
+        self.flow = self._new_flow()
 
     # ------------------------------------------------------------- config
     def config(self) -> dict:

@@ -205,6 +205,7 @@ def refit_from_dataset(
     split: str = "train",
     holdout_fraction: float = 0.1,
     seed: int = 0,
+    new_flow: dict | None = None,
     **kwargs,
 ) -> DICEstimator:
     """:func:`refit_flow` on a dataset's ``train`` split (or ``split``); save to
@@ -216,6 +217,11 @@ def refit_from_dataset(
     the training targets are held out for early stopping. The saved model card is the
     source's, with this step appended to its ``recipe`` (and its held-out metrics
     dropped: rerun the benchmark).
+
+    ``new_flow`` (keys ``transforms``, ``hidden``, ``bins``; see
+    :meth:`DICEstimator.replace_flow`) fits a freshly initialised flow of that
+    architecture instead of refining the trained one (seeded by ``seed``; pass a
+    larger ``learning_rate``, e.g. 1e-3, and more ``epochs``).
 
     Returns
     -------
@@ -236,6 +242,9 @@ def refit_from_dataset(
     keep = np.flatnonzero(trains.n_spikes >= MIN_SPIKES)
     if keep.size < 2:
         raise ValueError(f"{dataset_dir}: fewer than 2 non-silent training trains")
+    if new_flow:
+        torch.manual_seed(seed)
+        est.replace_flow(**new_flow)
     theta = torch.from_numpy(dic_targets(ds)[keep])
     times, lengths = trains[keep].to_padded(max_len=est.encoder.max_spikes)
     target = np.asarray(ds["target_index"].values)[keep]
@@ -259,6 +268,8 @@ def refit_from_dataset(
         "command": f"sbidic refit-flow {_card_path(dataset_dir)} --estimator "
         f"{_card_path(estimator_dir)} -o {_card_path(out_dir)}",
         "dropped_silent": int(trains.n_trains - keep.size),
+        **({"new_flow": {k: est.config()[f"flow_{k}"] for k in ("transforms", "hidden", "bins")}}
+           if new_flow else {}),
         **summary,
     }]  # fmt: skip
     if "wall_time_s_total" in card:
