@@ -399,7 +399,7 @@ def _refit_flow(args: argparse.Namespace) -> int:
                 if v is not None}  # fmt: skip
     refit_from_dataset(args.data, args.estimator, args.output, views=args.views,
                        epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
-                       new_flow=new_flow or None)  # fmt: skip
+                       new_flow=new_flow)  # fmt: skip
     step = json.loads((Path(args.output) / "model_card.json").read_text())["recipe"][-1]
     print(f"flow refitted on {step['n_fit']} trains x {step['views']} views: held-out NLL "
           f"{step['initial_holdout_nll']:.4f} -> {step['best_holdout_nll']:.4f} (epoch "

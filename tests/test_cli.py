@@ -172,6 +172,10 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("flow."))
     step = json.loads((bigger / "model_card.json").read_text())["recipe"][-1]
     assert step["new_flow"] == {"transforms": est.flow_transforms, "hidden": [24, 24], "bins": 4}
+    # an invalid architecture is a one-line error before any work, and writes nothing
+    assert main(["refit-flow", str(tmp_path / "ds"), "--estimator", str(out), "-o",
+                 str(tmp_path / "nobins"), "--flow-bins", "0"]) == 2  # fmt: skip
+    assert not (tmp_path / "nobins").exists()
     # an estimator of another model is refused, naming both
     from sbidic.inference.pretrained import pretrained_dir
 

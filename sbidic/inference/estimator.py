@@ -187,30 +187,19 @@ class DICEstimator(nn.Module):
         self.encoder = SpikeTrainEncoder() if encoder is None else encoder
         self.model_name = model
         self.box = _box(box)
-        self.flow_transforms, self.flow_bins = int(flow_transforms), int(flow_bins)
-        self.flow_hidden = tuple(int(h) for h in flow_hidden)
         self.augmentation = Augmentation() if augmentation is None else augmentation
         lo = torch.tensor([self.box[0][0], self.box[1][0]], dtype=torch.float64)
         hi = torch.tensor([self.box[0][1], self.box[1][1]], dtype=torch.float64)
         self.register_buffer("box_lo", lo)
         self.register_buffer("box_hi", hi)
         e = self.encoder.embed_dim
-        self.flow = self._new_flow()
+        self.replace_flow(transforms=flow_transforms, hidden=flow_hidden, bins=flow_bins)
         self.aux_heads = bool(aux_heads)
         if self.aux_heads:
             self.class_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 2))
             self.feature_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 5))
             self.register_buffer("feature_mu", torch.zeros(5))
             self.register_buffer("feature_sigma", torch.ones(5))
-
-    def _new_flow(self) -> zuko.flows.NSF:
-        return zuko.flows.NSF(
-            features=2,
-            context=self.encoder.embed_dim,
-            transforms=self.flow_transforms,
-            bins=self.flow_bins,
-            hidden_features=self.flow_hidden,
-        )
 
     def replace_flow(
         self,
@@ -225,7 +214,8 @@ class DICEstimator(nn.Module):
         The new flow is untrained: fit it with
         :func:`~sbidic.inference.refit.refit_flow` (``sbidic refit-flow --flow-hidden
         ...``). The architecture is part of :meth:`config`, so the saved estimator
-        loads with it.
+        loads with it. An invalid architecture raises ``ValueError`` and leaves the
+        estimator as it was.
 
         Examples
         --------
@@ -235,13 +225,21 @@ class DICEstimator(nn.Module):
         >>> est.config()["flow_hidden"], est.config()["flow_transforms"]
         ([32, 32], 2)
         """
-        if transforms is not None:
-            self.flow_transforms = int(transforms)
-        if hidden is not None:
-            self.flow_hidden = tuple(int(h) for h in hidden)
-        if bins is not None:
-            self.flow_bins = int(bins)
-        self.flow = self._new_flow()
+        transforms = int(self.flow_transforms if transforms is None else transforms)
+        hidden = tuple(int(h) for h in (self.flow_hidden if hidden is None else hidden))
+        bins = int(self.flow_bins if bins is None else bins)
+        if transforms < 1 or bins < 1 or any(h < 1 for h in hidden):
+            raise ValueError("the flow needs transforms >= 1, bins >= 1 and hidden layer "
+                             f"sizes >= 1, got transforms={transforms}, bins={bins}, "
+                             f"hidden={list(hidden)}")  # fmt: skip
+        self.flow = zuko.flows.NSF(
+            features=2,
+            context=self.encoder.embed_dim,
+            transforms=transforms,
+            bins=bins,
+            hidden_features=hidden,
+        )
+        self.flow_transforms, self.flow_hidden, self.flow_bins = transforms, hidden, bins
 
     # ------------------------------------------------------------- config
     def config(self) -> dict:

@@ -233,6 +233,10 @@ def refit_from_dataset(
     from sbidic.spikes import SpikeTrains
 
     est = load_estimator(estimator_dir)
+    if new_flow:  # before any data is read: an invalid architecture fails at once
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            est.replace_flow(**new_flow)
     ds = load_dataset(dataset_dir, split=split)
     model = dataset_spec(ds)["model"]
     if est.model_name is not None and model != est.model_name:
@@ -242,9 +246,6 @@ def refit_from_dataset(
     keep = np.flatnonzero(trains.n_spikes >= MIN_SPIKES)
     if keep.size < 2:
         raise ValueError(f"{dataset_dir}: fewer than 2 non-silent training trains")
-    if new_flow:
-        torch.manual_seed(seed)
-        est.replace_flow(**new_flow)
     theta = torch.from_numpy(dic_targets(ds)[keep])
     times, lengths = trains[keep].to_padded(max_len=est.encoder.max_spikes)
     target = np.asarray(ds["target_index"].values)[keep]
@@ -268,8 +269,8 @@ def refit_from_dataset(
         "command": f"sbidic refit-flow {_card_path(dataset_dir)} --estimator "
         f"{_card_path(estimator_dir)} -o {_card_path(out_dir)}",
         "dropped_silent": int(trains.n_trains - keep.size),
-        **({"new_flow": {k: est.config()[f"flow_{k}"] for k in ("transforms", "hidden", "bins")}}
-           if new_flow else {}),
+        **({"new_flow": {"transforms": est.flow_transforms, "hidden": list(est.flow_hidden),
+                         "bins": est.flow_bins}} if new_flow else {}),
         **summary,
     }]  # fmt: skip
     if "wall_time_s_total" in card:
