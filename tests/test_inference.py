@@ -599,6 +599,39 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
     assert "SBC rank KS p g_u" in capsys.readouterr().out
     row = result["calibration"][0]
     assert row["n"] >= 10 and 0 < row["SE mean rank g_u"] < 0.5
+    result = bench.main(["--data", str(tiny_dataset), "--estimator", str(out), "--split", "train",
+                         "--throughput-repeats", "0", "--sbc-samples", "20",
+                         "--cells-per-target", "1", "--sbc-redraws", "4"])  # fmt: skip
+    assert "share of draws failing" in capsys.readouterr().out
+    redraws = {r["class"]: r for r in result["sbc_redraws"]}
+    assert set(redraws) == {"spiking g_s", "spiking g_u", "bursting g_s", "bursting g_u", "any"}
+    assert all(0 <= r["draws failing"] <= 1 for r in redraws.values())
+    with pytest.raises(SystemExit):  # the redraws need every cell's rank
+        bench.main(["--data", str(tiny_dataset), "--estimator", str(out), "--sbc-redraws", "4"])
+
+
+def test_sbc_redraws_fail_on_biased_ranks_only():
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_estimator.py"
+    spec = importlib.util.spec_from_file_location("bench_estimator", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(0)
+    target = np.repeat(np.arange(2000), 3)
+    label = np.tile([1, 2, 0], 2000)  # one spiking, one bursting, one silent cell per target
+    keep = np.flatnonzero(label > 0)
+    uniform = torch.from_numpy(rng.integers(0, 101, (keep.size, 2)))
+    biased = uniform.clone()
+    biased[label[keep] == 2, 1] = torch.from_numpy(rng.integers(0, 81, int((label == 2).sum())))
+    kwargs = dict(k=2, seeds=range(10), n_samples=100)
+    fair = {r["class"]: r for r in bench._sbc_redraws(uniform, label[keep], label, target,
+                                                        keep, **kwargs)}  # fmt: skip
+    bad = {r["class"]: r for r in bench._sbc_redraws(biased, label[keep], label, target, keep,
+                                                       **kwargs)}  # fmt: skip
+    assert 2000 < fair["any"]["n per draw"] < 3300 and fair["any"]["draws failing"] <= 0.2
+    assert bad["bursting g_u"]["draws failing"] == 1.0
+    assert bad["spiking g_u"]["draws failing"] <= 0.2
 
 
 def test_token_stats_round_trip():

@@ -114,8 +114,8 @@ class FiringAtlas:
         *,
         owner: np.ndarray | None = None,
         k: int = 4,
-        block: int = 2**15,
-        candidates: int = 2**16,
+        block: int = 2**12,
+        candidates: int = 2**14,
     ) -> dict[str, np.ndarray]:
         """Shares of atlas cells near each target with the class, and the features, of
         its recording.
@@ -135,7 +135,8 @@ class FiringAtlas:
         k : int, default 4
             Nearest dataset targets pooled per candidate.
         block : int
-            (recording, target) pairs compared at once (memory).
+            (recording, target) pairs compared at once (memory: each pair compares the
+            target's cells, about 20 arrays of ``block`` x cells floats live at once).
         candidates : int
             Candidates handled at once, whole recordings together (memory: the
             neighbour lists of a batch of many draws per recording would otherwise all
