@@ -235,12 +235,13 @@ def _print_rows(rows: list[dict], fmt: str = ".3f") -> None:
     """One column per class, one row per metric."""
     keys = [k for k in rows[0] if k != "class"]
     width = max(len(k) for k in keys) + 2
-    print("metric".ljust(width) + "".join(r["class"].rjust(12) for r in rows))
+    col = max(12, *(len(r["class"]) + 2 for r in rows))
+    print("metric".ljust(width) + "".join(r["class"].rjust(col) for r in rows))
     for k in keys:
         cells = []
         for r in rows:
             v = r.get(k, float("nan"))
-            cells.append(f"{v:12d}" if isinstance(v, int) else f"{v:12{fmt}}")
+            cells.append(f"{v:{col}d}" if isinstance(v, int) else f"{v:{col}{fmt}}")
         print(k.ljust(width) + "".join(cells))
 
 
