@@ -198,37 +198,27 @@ def _sbc_redraws(ranks, label, label_all, target_all, keep, *, k: int, seeds,
     position = np.full(len(label_all), -1)
     position[keep] = np.arange(len(keep))
     gen = torch.Generator().manual_seed(0)
-    names = [(c, j) for c in ("spiking", "bursting") for j in ("g_s", "g_u")]
-    p = {name: [] for name in names}
-    ref = {name: [] for name in names}
-    sizes = {c: [] for c in ("spiking", "bursting")}
-    for seed in seeds:
+    got, uniform = np.empty((2, len(seeds), 4))  # p-values: (spiking, bursting) x (g_s, g_u)
+    sizes = np.empty((len(seeds), 2))
+    for r, seed in enumerate(seeds):
         pick = cells_per_target(np.arange(len(label_all)), target_all, k, seed)
         pick = position[pick[label_all[pick] > 0]]
         if (pick < 0).any():
             raise ValueError("--sbc-redraws needs the ranks of every non-silent cell")
-        for code, c in ((1, "spiking"), (2, "bursting")):
+        for i, code in enumerate((1, 2)):
             rows = pick[label[pick] == code]
-            sizes[c].append(rows.size)
-            got = check_uniformity_frequentist(ranks[rows], n_samples)
-            uniform = torch.randint(0, n_samples + 1, (rows.size, 2), generator=gen)
-            want = check_uniformity_frequentist(uniform, n_samples)
-            for j, d in enumerate(("g_s", "g_u")):
-                p[c, d].append(float(got[j]))
-                ref[c, d].append(float(want[j]))
-    out = []
-    for c, d in names:
-        out.append({"class": f"{c} {d}", "n per draw": float(np.mean(sizes[c])),
-                    "draws failing": float(np.mean(np.array(p[c, d]) <= alpha)),
-                    "uniform ranks failing": float(np.mean(np.array(ref[c, d]) <= alpha)),
-                    "median KS p": float(np.median(p[c, d]))})  # fmt: skip
-    worst = np.min([p[name] for name in names], axis=0)
-    worst_ref = np.min([ref[name] for name in names], axis=0)
-    out.append({"class": "any", "n per draw": float(np.mean(sizes["spiking"])
-                + np.mean(sizes["bursting"])), "draws failing": float(np.mean(worst <= alpha)),
-                "uniform ranks failing": float(np.mean(worst_ref <= alpha)),
-                "median KS p": float(np.median(worst))})  # fmt: skip
-    return out
+            sizes[r, i] = rows.size
+            got[r, 2 * i : 2 * i + 2] = check_uniformity_frequentist(ranks[rows], n_samples)
+            fair = torch.randint(0, n_samples + 1, (rows.size, 2), generator=gen)
+            uniform[r, 2 * i : 2 * i + 2] = check_uniformity_frequentist(fair, n_samples)
+    names = ("spiking g_s", "spiking g_u", "bursting g_s", "bursting g_u", "any")
+    got, uniform = (np.column_stack([p, p.min(axis=1)]) for p in (got, uniform))
+    sizes = sizes[:, [0, 0, 1, 1]].sum(axis=0).tolist() + [float(sizes.sum())]
+    return [{"class": name, "n per draw": sizes[i] / len(seeds),
+             "draws failing": float(np.mean(got[:, i] <= alpha)),
+             "uniform ranks failing": float(np.mean(uniform[:, i] <= alpha)),
+             "median KS p": float(np.median(got[:, i]))}
+            for i, name in enumerate(names)]  # fmt: skip
 
 
 def _print_rows(rows: list[dict], fmt: str = ".3f") -> None:
