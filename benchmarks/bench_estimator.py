@@ -180,8 +180,8 @@ def _calibration(est, trains, theta, label, target, n_samples: int):
     return rows, ranks
 
 
-def _sbc_redraws(ranks, label, label_all, target_all, keep, *, k: int, seeds,
-                 n_samples: int, alpha: float = 0.01) -> list[dict]:
+def _sbc_redraws(ranks, label_all, target_all, keep, *, k: int, seeds, n_samples: int,
+                 alpha: float = 0.01) -> list[dict]:
     """Share of draws of ``k`` cells per target whose per-class KS test rejects.
 
     ``ranks`` (N, 2) are the ``run_sbc`` ranks of the cells ``keep`` (indices into the
@@ -197,6 +197,7 @@ def _sbc_redraws(ranks, label, label_all, target_all, keep, *, k: int, seeds,
 
     position = np.full(len(label_all), -1)
     position[keep] = np.arange(len(keep))
+    label = label_all[keep]  # of the ranked cells, in the order of ``ranks``
     gen = torch.Generator().manual_seed(0)
     got, uniform = np.empty((2, len(seeds), 4))  # p-values: (spiking, bursting) x (g_s, g_u)
     sizes = np.empty((len(seeds), 2))
@@ -334,22 +335,21 @@ def main(argv: list[str] | None = None) -> dict:
     ds = _load_splits(args.data, args.split)
     trains = SpikeTrains.from_dataset(ds, check=False)
     theta = dic_targets(ds)
-    label = np.asarray(ds["label_code"].values)
-    keep = np.arange(len(label))
+    label_all = np.asarray(ds["label_code"].values)
+    target_all = np.asarray(ds["target_index"].values)
+    keep = np.arange(len(label_all))
     if args.cells_per_target is not None and not args.sbc_redraws:
         # cells drawn among all of a target's, silent included, then the silent dropped:
         # theta ~ prior, x ~ p(x | theta, not silent), as the estimator was trained
-        keep = cells_per_target(keep, ds["target_index"].values, args.cells_per_target,
-                                args.seed)  # fmt: skip
-    n_silent = int((label[keep] == 0).sum())
-    keep = keep[label[keep] > 0]
+        keep = cells_per_target(keep, target_all, args.cells_per_target, args.seed)
+    n_silent = int((label_all[keep] == 0).sum())
+    keep = keep[label_all[keep] > 0]
     if args.max_recordings is not None and keep.size > args.max_recordings:
         rng = np.random.default_rng(args.seed)
         keep = np.sort(rng.choice(keep, args.max_recordings, replace=False))
     if keep.size == 0:
         raise SystemExit(f"no non-silent recording in split {args.split!r}")
-    target = np.asarray(ds["target_index"].values)
-    trains, theta, label, target = trains[keep], theta[keep], label[keep], target[keep]
+    trains, theta, label, target = trains[keep], theta[keep], label_all[keep], target_all[keep]
     perturbation = _perturbation_name(args)
     if perturbation != "none":
         trains = _perturb(trains, args)
@@ -370,8 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
                                               args.sbc_samples)  # fmt: skip
         if args.sbc_redraws:
             seeds = range(args.seed, args.seed + args.sbc_redraws)
-            redraws = _sbc_redraws(ranks, label, np.asarray(ds["label_code"].values),
-                                   np.asarray(ds["target_index"].values), keep,
+            redraws = _sbc_redraws(ranks, label_all, target_all, keep,
                                    k=args.cells_per_target, seeds=seeds,
                                    n_samples=args.sbc_samples)  # fmt: skip
     max_spikes = est.encoder.max_spikes

@@ -569,6 +569,17 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
+def _bench_estimator_module():
+    """``benchmarks/bench_estimator.py`` as a module (benchmarks are not a package)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_estimator.py"
+    spec = importlib.util.spec_from_file_location("bench_estimator", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, capsys):
     from sbidic.inference import train_from_dataset
 
@@ -584,12 +595,7 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
     assert card["data"]["content_sha256"] == dataset_status(tiny_dataset)["content_sha256"]
     assert isinstance(est, DICEstimator)
 
-    import importlib.util
-
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_estimator.py"
-    spec = importlib.util.spec_from_file_location("bench_estimator", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_estimator_module()
     bench.main(["--data", str(tiny_dataset), "--estimator", str(out), "--n-samples", "50",
                 "--throughput-repeats", "1", "--split", "validation"])  # fmt: skip
     text = capsys.readouterr().out
@@ -611,12 +617,7 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
 
 
 def test_sbc_redraws_fail_on_biased_ranks_only():
-    import importlib.util
-
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_estimator.py"
-    spec = importlib.util.spec_from_file_location("bench_estimator", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_estimator_module()
     rng = np.random.default_rng(0)
     target = np.repeat(np.arange(2000), 3)
     label = np.tile([1, 2, 0], 2000)  # one spiking, one bursting, one silent cell per target
@@ -625,10 +626,8 @@ def test_sbc_redraws_fail_on_biased_ranks_only():
     biased = uniform.clone()
     biased[label[keep] == 2, 1] = torch.from_numpy(rng.integers(0, 81, int((label == 2).sum())))
     kwargs = dict(k=2, seeds=range(10), n_samples=100)
-    fair = {r["class"]: r for r in bench._sbc_redraws(uniform, label[keep], label, target,
-                                                        keep, **kwargs)}  # fmt: skip
-    bad = {r["class"]: r for r in bench._sbc_redraws(biased, label[keep], label, target, keep,
-                                                       **kwargs)}  # fmt: skip
+    fair = {r["class"]: r for r in bench._sbc_redraws(uniform, label, target, keep, **kwargs)}
+    bad = {r["class"]: r for r in bench._sbc_redraws(biased, label, target, keep, **kwargs)}
     assert 2000 < fair["any"]["n per draw"] < 3300 and fair["any"]["draws failing"] <= 0.2
     assert bad["bursting g_u"]["draws failing"] == 1.0
     assert bad["spiking g_u"]["draws failing"] <= 0.2

@@ -234,7 +234,7 @@ def refit_from_dataset(
 
     est = load_estimator(estimator_dir)
     if new_flow:  # before any data is read: an invalid architecture fails at once
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             est.replace_flow(**new_flow)
     ds = load_dataset(dataset_dir, split=split)
