@@ -59,21 +59,31 @@ def run(n: int, cells: int, workdir: Path) -> dict:
     out = workdir / f"pop{n}.nc"
     argv = ["infer", str(rec), "--model", "stg", "-n", str(cells), "--seed", "0", "--quiet",
             "-o", str(out)]  # fmt: skip
-    # a fresh process per size, reporting its own peak resident memory
+    # a fresh process per size, reporting its own peak resident memory and the median
+    # of its resident memory sampled every 0.1 s over the second half of the run
     code = (
-        "import resource, sys\nfrom sbidic.cli import main\n"
+        "import os, resource, sys, threading, time\n"
+        "from sbidic.cli import main\n"
+        "page, rss = os.sysconf('SC_PAGE_SIZE'), []\n"
+        "def sample():\n"
+        "    with open('/proc/self/statm') as f:\n"
+        "        while True:\n"
+        "            f.seek(0); rss.append(int(f.read().split()[1]) * page); time.sleep(0.1)\n"
+        "threading.Thread(target=sample, daemon=True).start()\n"
         f"rc = main({argv!r})\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "half = sorted(rss[len(rss) // 2:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,\n"
+        "      half[len(half) // 2] if half else 0, file=sys.stderr)\n"
         "sys.exit(rc)"
     )
     t0, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                           text=True)  # fmt: skip
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
-    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    peak, median = (int(v) for v in done.stderr.strip().splitlines()[-1].split())
     return {"recordings": n, "wall_s": wall, "cpu_s": cpu, "load": os.getloadavg()[0],
-            "rate": n / wall,
-            "peak_mb": peak_kb / 1024, "output_mb": out.stat().st_size / 2**20}
+            "rate": n / wall, "peak_mb": peak / 2**20, "median_mb": median / 2**20,
+            "output_mb": out.stat().st_size / 2**20}  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -87,15 +97,15 @@ def main(argv=None) -> int:
             rows.append(run(n, args.cells, Path(tmp)))
             r = rows[-1]
             print(f"{n} recordings: {r['wall_s']:.1f} s ({r['cpu_s']:.1f} CPU s), peak RSS "
-                  f"{r['peak_mb']:.0f} MB",
+                  f"{r['peak_mb']:.0f} MB, median RSS (second half) {r['median_mb']:.0f} MB",
                   flush=True)  # fmt: skip
-    print("\n| recordings | cells each | wall s | CPU s | recordings/s | peak RSS MB | output MB "
-          "| load (1 min) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| recordings | cells each | wall s | CPU s | recordings/s | peak RSS MB "
+          "| median RSS MB, second half | output MB | load (1 min) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['recordings']} | {args.cells} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
-              f"{r['rate']:.1f} | {r['peak_mb']:.0f} | {r['output_mb']:.0f} | "
-              f"{r['load']:.1f} |")  # fmt: skip
+              f"{r['rate']:.1f} | {r['peak_mb']:.0f} | {r['median_mb']:.0f} | "
+              f"{r['output_mb']:.0f} | {r['load']:.1f} |")  # fmt: skip
     print(f"\n{os.cpu_count()} cores; a load above 1 means other processes shared them")
     if len(rows) > 1:
         a, b = sorted(rows, key=lambda r: r["recordings"])[-2:]

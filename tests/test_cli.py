@@ -160,6 +160,20 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     step = recipe[-1]
     assert step["step"] == "refit_flow" and step["views"] == 2 and step["n_holdout"] > 0
     assert len(step["history"]) == 2 and step["best_holdout_nll"] <= step["initial_holdout_nll"]
+    # recalibrate: only the flow shift may change; the card records the step and the
+    # shift survives saving
+    cal = tmp_path / "cal"
+    assert main(["recalibrate", str(tmp_path / "ds"), "--estimator", str(refit), "-o", str(cal),
+                 "--split", "train", "--alpha", "0.99", "--samples", "50"]) == 0  # fmt: skip
+    step = json.loads((cal / "model_card.json").read_text())["recipe"][-1]
+    assert step["step"] == "recalibrate" and step["split"] == "train"
+    assert [(r["class"], r["dic"]) for r in step["rows"]] == [
+        ("spiking", "g_s"), ("spiking", "g_u"), ("bursting", "g_s"), ("bursting", "g_u")]
+    assert load_estimator(cal).flow_shift.tolist() == step["flow_shift"]
+    assert torch.equal(load_estimator(refit).flow_shift, torch.zeros(2, 2))
+    assert main(["recalibrate", str(tmp_path / "ds"), "--estimator", str(refit), "-o",
+                 str(tmp_path / "cal2"), "--alpha", "2"]) == 2  # fmt: skip
+    assert not (tmp_path / "cal2").exists()
     # a fresh flow of another architecture: the encoder is kept, the saved config has it
     bigger = tmp_path / "bigger"
     assert main(["refit-flow", str(tmp_path / "ds"), "--estimator", str(out), "-o", str(bigger),

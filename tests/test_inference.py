@@ -745,6 +745,7 @@ def test_refit_flow_fits_only_the_flow_and_keeps_the_best_epoch():
     from sbidic.inference.refit import embed_views, refit_flow
 
     est, theta, times, lengths = _refit_problem()
+    est.set_flow_shift([[0.0, 0.0], [0.0, 0.1]])  # a recalibration of the old flow
     encoder = {k: v.clone() for k, v in est.encoder.state_dict().items()}
     holdout = np.arange(len(lengths)) % 5 == 0
     out = refit_flow(est, theta, times, lengths, holdout, views=2, epochs=3,
@@ -755,10 +756,101 @@ def test_refit_flow_fits_only_the_flow_and_keeps_the_best_epoch():
     assert out["best_holdout_nll"] == best
     assert all(torch.equal(v, est.encoder.state_dict()[k]) for k, v in encoder.items())
     assert all(p.requires_grad for p in est.parameters())
+    assert not est.flow_shift.any()
     # view 0 is the clean trains' evaluation-mode embedding
     views = embed_views(est, times, lengths, 2, seed=1)
     torch.testing.assert_close(views[0], est.embed(times, lengths))
     assert not torch.allclose(views[0], views[1])
+
+
+def test_flow_shift_translates_samples_and_density_consistently():
+    """The per-class shift moves every draw by ``p @ shift`` in the flow's space and
+    ``log_prob`` follows (a translation: unit Jacobian); zero is the default."""
+    est, theta, times, lengths = _refit_problem(6)
+    assert est.config()["flow_shift"] == [[0.0, 0.0], [0.0, 0.0]]
+    shift = torch.tensor([[0.3, -0.2], [0.1, 0.4]])
+    with torch.no_grad():
+        p = torch.softmax(est.class_head(est.embed(times, lengths)), dim=-1)
+    torch.manual_seed(3)
+    before = est.sample(5, times, lengths)
+    lp_before = est.log_prob(theta, times, lengths)
+    est.set_flow_shift(shift)
+    torch.manual_seed(3)
+    after = est.sample(5, times, lengths)
+    moved = est.to_flow_space(after)[0] - est.to_flow_space(before)[0]
+    torch.testing.assert_close(moved, (p @ shift).expand(5, -1, -1), atol=2e-4, rtol=0)
+    # log q_shifted(theta) = log q(theta') + log|dz/dtheta| - log|dz'/dtheta'| with z' = z - s
+    z, ladj = est.to_flow_space(theta)
+    moved_theta = est.from_flow_space(z - p @ shift)
+    est.set_flow_shift(torch.zeros(2, 2))
+    lp_moved = est.log_prob(moved_theta, times, lengths)
+    ladj_moved = est.to_flow_space(moved_theta)[1]
+    torch.testing.assert_close(est.log_prob(theta, times, lengths), lp_before)
+    est.set_flow_shift(shift)
+    torch.testing.assert_close(est.log_prob(theta, times, lengths),
+                               lp_moved + ladj - ladj_moved, atol=1e-4, rtol=0)  # fmt: skip
+    # saved in the config; a new flow (or a refit) drops it
+    torch.testing.assert_close(type(est).from_config(est.config()).flow_shift, shift)
+    est.replace_flow()
+    assert not est.flow_shift.any()
+
+
+@pytest.mark.parametrize(
+    ("shift", "message"),
+    [([0.1, 0.2], "finite \\(2, 2\\)"), ([[0, float("nan")], [0, 0]], "finite"),
+     ([[0, 0], [0, 0.1]], "class head")],
+)
+def test_flow_shift_rejects_bad_values(shift, message):
+    from sbidic.inference import DICEstimator, SpikeTrainEncoder
+
+    enc = SpikeTrainEncoder(d_model=8, n_heads=2, n_blocks=1, embed_dim=4)
+    est = DICEstimator(enc, flow_transforms=1, flow_hidden=(8,), aux_heads=message != "class head")
+    if message == "class head":
+        est.set_flow_shift(np.zeros((2, 2)))  # zero needs no class head
+    with pytest.raises(ValueError, match=message):
+        est.set_flow_shift(shift)
+    assert not est.flow_shift.any()
+
+
+def test_recalibrate_shifts_only_the_miscalibrated_class_and_dic():
+    """Truths drawn from q itself, then moved up in g_u for bursting recordings only:
+    only that (class, DIC) is shifted, and fresh draws then rank the truths at 1/2."""
+    from sbidic.inference.recalibrate import recalibrate
+
+    est, _, times, lengths = _refit_problem(400)
+    labels = np.arange(400) % 2
+    torch.manual_seed(0)
+    z, _ = est.to_flow_space(est.sample(1, times, lengths)[0])
+    with torch.no_grad():
+        p = torch.softmax(est.class_head(est.embed(times, lengths)), dim=-1)
+    z[:, 1] += torch.from_numpy(labels == 1) * p[:, 1] * 1.5
+    theta = est.from_flow_space(z)
+    report = recalibrate(est, times, theta, labels, lengths=lengths, n_samples=100, seed=1)
+    rows = {(r["class"], r["dic"]): r for r in report["rows"]}
+    assert rows["bursting", "g_u"]["p_value"] < 1e-6 and rows["bursting", "g_u"]["mean_rank"] > 0.6
+    assert rows["bursting", "g_u"]["shift"] == pytest.approx(1.5, abs=0.3)
+    assert [r["shift"] for k, r in rows.items() if k != ("bursting", "g_u")] == [0.0] * 3
+    assert est.flow_shift[1, 1] == pytest.approx(rows["bursting", "g_u"]["shift"])
+    torch.manual_seed(2)  # independent draws from the recalibrated estimator
+    draws = est.sample(200, times, lengths)
+    ranks = (draws < theta).double().mean(0)[torch.from_numpy(labels == 1), 1]
+    assert abs(float(ranks.mean()) - 0.5) < 0.04
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"labels": np.full(10, 2)}, "labels must be 0"), ({"alpha": 0.0}, "alpha"),
+     ({"n_samples": 1}, "n_samples"), ({"theta": np.full((10, 2), 50.0)}, "inside the estimator"),
+     ({"theta": np.zeros((9, 2))}, "theta of shape")],
+)
+def test_recalibrate_rejects_bad_input(kwargs, message):
+    from sbidic.inference.recalibrate import recalibrate
+
+    est, theta, times, lengths = _refit_problem(10)
+    args = {"theta": theta, "labels": np.arange(10) % 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        recalibrate(est, times, lengths=lengths, **args)
+    assert not est.flow_shift.any()
 
 
 @pytest.mark.parametrize("bad", ["all", "none", "short"])

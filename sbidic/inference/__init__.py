@@ -9,6 +9,8 @@
   resumable safetensors checkpoints;
 * :func:`refit_flow` / :func:`refit_from_dataset`: refit a trained estimator's flow on
   its frozen encoder's evaluation-mode embeddings (calibration);
+* :func:`recalibrate` / :func:`recalibrate_from_dataset`: a per-class shift of the
+  posterior, fitted where held-out simulation-based-calibration ranks are off;
 * :class:`ConductancePosterior`: an sbi ``NeuralPosterior`` whose samples are
   conductance sets (one compensated cell per DIC draw);
 * :func:`load_pretrained`: the shipped STG / DA posteriors (``estimator="npe"``: the
@@ -25,6 +27,7 @@ from sbidic.inference.infer import infer, iter_infer
 from sbidic.inference.npe import NPEPosterior, load_npe, train_npe
 from sbidic.inference.posterior import ConductancePosterior, DICPosterior
 from sbidic.inference.pretrained import available_pretrained, load_pretrained
+from sbidic.inference.recalibrate import recalibrate, recalibrate_from_dataset
 from sbidic.inference.refit import refit_flow, refit_from_dataset
 from sbidic.inference.result import InferenceResult, ResultWriter
 from sbidic.inference.tokens import SpikeTruncationWarning, TokenStats, pad_trains, token_stats
@@ -57,6 +60,8 @@ __all__ = [
     "load_npe",
     "load_pretrained",
     "pad_trains",
+    "recalibrate",
+    "recalibrate_from_dataset",
     "refit_flow",
     "refit_from_dataset",
     "save_estimator",

@@ -17,6 +17,12 @@ Optional auxiliary heads on the embedding (as in the published network): firing 
 logits (spiking / bursting, cross-entropy) and the five class-specific spike features
 (log1p-transformed and standardised, squared error masked by class).
 
+An optional per-class translation of the flow's space, ``flow_shift``, is a post-hoc
+recalibration fitted on held-out recordings (:mod:`sbidic.inference.recalibrate`): the
+flow's variable becomes ``z + (1 - p) * shift[0] + p * shift[1]`` with ``p`` the class
+head's probability of bursting. A translation has a unit Jacobian, so densities and
+samples stay consistent; training never sees it.
+
 References
 ----------
 J. Brandoit, D. Ernst, G. Drion, A. Fyon (2025). Fast reconstruction of degenerate
@@ -156,6 +162,10 @@ class DICEstimator(nn.Module):
         Build the auxiliary class and feature heads.
     augmentation : Augmentation, optional
         Used by :meth:`loss` in training mode only.
+    flow_shift : array_like, shape (2, 2), optional
+        Translation of the flow's space per firing class (rows spiking, bursting) and
+        DIC (columns g_s, g_u), weighted by the class head's probabilities; set by
+        :func:`~sbidic.inference.recalibrate.recalibrate`. Default zeros (none).
 
     Examples
     --------
@@ -178,6 +188,7 @@ class DICEstimator(nn.Module):
         flow_bins: int = 8,
         aux_heads: bool = True,
         augmentation: Augmentation | None = None,
+        flow_shift=None,
     ) -> None:
         super().__init__()
         if box is None:
@@ -200,6 +211,30 @@ class DICEstimator(nn.Module):
             self.feature_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 5))
             self.register_buffer("feature_mu", torch.zeros(5))
             self.register_buffer("feature_sigma", torch.ones(5))
+        self.register_buffer("flow_shift", torch.zeros(2, 2), persistent=False)
+        if flow_shift is not None:
+            self.set_flow_shift(flow_shift)
+
+    def set_flow_shift(self, shift) -> None:
+        """Set the per-class translation of the flow's space (see the class docstring).
+
+        Raises ``ValueError`` for a shape other than (2, 2), a non-finite value, or a
+        non-zero shift on an estimator without a class head.
+        """
+        shift = torch.as_tensor(np.asarray(shift, dtype=np.float32))
+        if shift.shape != (2, 2) or not torch.isfinite(shift).all():
+            raise ValueError(f"flow_shift must be a finite (2, 2) array (rows spiking, "
+                             f"bursting; columns g_s, g_u), got {shift.tolist()}")  # fmt: skip
+        if shift.any() and not self.aux_heads:
+            raise ValueError("a per-class flow_shift needs the class head (aux_heads=True)")
+        self.flow_shift.copy_(shift)
+
+    def _shift(self, context: Tensor) -> Tensor | None:
+        """Flow-space translation ``(B, 2)`` for embeddings ``(B, embed_dim)``, or None."""
+        if not self.flow_shift.any():
+            return None
+        p = torch.softmax(self.class_head(context), dim=-1)
+        return p @ self.flow_shift
 
     def replace_flow(
         self,
@@ -240,6 +275,8 @@ class DICEstimator(nn.Module):
             hidden_features=hidden,
         )
         self.flow_transforms, self.flow_hidden, self.flow_bins = transforms, hidden, bins
+        if hasattr(self, "flow_shift"):  # a recalibration belongs to the flow it was fit on
+            self.flow_shift.zero_()
 
     # ------------------------------------------------------------- config
     def config(self) -> dict:
@@ -253,6 +290,7 @@ class DICEstimator(nn.Module):
             "flow_bins": self.flow_bins,
             "aux_heads": self.aux_heads,
             "augmentation": asdict(self.augmentation),
+            "flow_shift": self.flow_shift.tolist(),
         }
 
     @classmethod
@@ -338,6 +376,9 @@ class DICEstimator(nn.Module):
     # --------------------------------------------------------- densities
     def _log_prob_context(self, theta: Tensor, context: Tensor) -> Tensor:
         z, ladj = self.to_flow_space(theta)
+        shift = self._shift(context)
+        if shift is not None:
+            z = z - shift
         lp = self.flow(context).log_prob(z).to(torch.float64)
         return torch.where(torch.isfinite(ladj), lp + ladj, ladj)
 
@@ -392,8 +433,12 @@ class DICEstimator(nn.Module):
         out = torch.empty(n, b, 2, dtype=torch.float64)
         with torch.no_grad():
             for start in range(0, b, step):
-                z = sample_flow(self.flow, context[start : start + step], n)
-                out[:, start : start + step] = self.from_flow_space(z)
+                c = context[start : start + step]
+                z = sample_flow(self.flow, c, n)
+                shift = self._shift(c)
+                out[:, start : start + step] = self.from_flow_space(
+                    z if shift is None else z + shift
+                )
         return out
 
     def point_estimate(self, x, lengths=None, *, n_samples: int = 1000, kind: str = "mean"):

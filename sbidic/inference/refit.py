@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from torch import Tensor
 from sbidic.inference.estimator import Augmentation, DICEstimator
 from sbidic.inference.tokens import PaddedSpikes, augment_padded
 
-__all__ = ["embed_views", "refit_flow", "refit_from_dataset"]
+__all__ = ["DatasetTrains", "dataset_trains", "embed_views", "refit_flow", "refit_from_dataset"]
 
 
 def embed_views(
@@ -177,6 +178,7 @@ def refit_flow(
         for p, flag in trainable.items():
             p.requires_grad_(flag)
     flow.load_state_dict(best["state"])
+    estimator.set_flow_shift(np.zeros((2, 2)))  # a recalibration belonged to the old flow
     return {
         "views": int(views),
         "epochs": int(epochs),
@@ -227,56 +229,102 @@ def refit_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.datasets import dataset_spec, dic_targets, load_dataset
-    from sbidic.inference.tokens import MIN_SPIKES
-    from sbidic.inference.training import _card_path, load_estimator, save_estimator
-    from sbidic.spikes import SpikeTrains
+    from sbidic.inference.training import _card_path, load_estimator
 
     est = load_estimator(estimator_dir)
     if new_flow:  # before any data is read: an invalid architecture fails at once
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             est.replace_flow(**new_flow)
-    ds = load_dataset(dataset_dir, split=split)
-    model = dataset_spec(ds)["model"]
-    if est.model_name is not None and model != est.model_name:
-        raise ValueError(f"{dataset_dir} holds {model!r} cells but {estimator_dir} is an "
-                         f"estimator of the {est.model_name!r} model")  # fmt: skip
-    trains = SpikeTrains.from_dataset(ds, check=False)
-    keep = np.flatnonzero(trains.n_spikes >= MIN_SPIKES)
-    if keep.size < 2:
-        raise ValueError(f"{dataset_dir}: fewer than 2 non-silent training trains")
-    theta = torch.from_numpy(dic_targets(ds)[keep])
-    times, lengths = trains[keep].to_padded(max_len=est.encoder.max_spikes)
-    target = np.asarray(ds["target_index"].values)[keep]
+    data = dataset_trains(dataset_dir, est, split, estimator_dir)
+    if data.keep.size < 2:
+        raise ValueError(f"{dataset_dir}: fewer than 2 non-silent {split} trains")
+    target = data.targets
     uniq = np.unique(target)
     rng = np.random.default_rng([seed, 7])
     n_held = min(max(1, round(holdout_fraction * uniq.size)), uniq.size - 1)
     holdout = np.isin(target, rng.choice(uniq, n_held, replace=False))
     summary = refit_flow(
-        est, theta, torch.from_numpy(times), torch.from_numpy(lengths.astype(np.int64)),
-        holdout, seed=seed, **kwargs,
+        est, data.theta, data.times, data.lengths, holdout, seed=seed, **kwargs,
     )  # fmt: skip
-    card_file = Path(estimator_dir) / "model_card.json"
-    card = json.loads(card_file.read_text()) if card_file.exists() else {}
-    for key in ("name", "model", "n_parameters", "sbidic_version", "torch_version", "python"):
-        card.pop(key, None)
-    for key in ("test_metrics", "perturbed_test_metrics"):
-        card.pop(key, None)
-    earlier = card.get("recipe") or ([{"command": card["command"]}] if "command" in card else [])
-    card["recipe"] = [*earlier, {
+    save_with_step(est, estimator_dir, out_dir, {
         "step": "refit_flow",
         "command": f"sbidic refit-flow {_card_path(dataset_dir)} --estimator "
         f"{_card_path(estimator_dir)} -o {_card_path(out_dir)}",
-        "dropped_silent": int(trains.n_trains - keep.size),
+        "dropped_silent": data.dropped,
         **({"new_flow": {"transforms": est.flow_transforms, "hidden": list(est.flow_hidden),
                          "bins": est.flow_bins}} if new_flow else {}),
         **summary,
-    }]  # fmt: skip
-    if "wall_time_s_total" in card:
-        card["wall_time_s_total"] += summary["seconds"]
-    save_estimator(est, out_dir, card)
-    atlas = Path(estimator_dir) / "firing_atlas.safetensors"
-    if atlas.exists():  # the atlas belongs to the data, not to the network
-        (Path(out_dir) / atlas.name).write_bytes(atlas.read_bytes())
+    })  # fmt: skip
     return est
+
+
+@dataclass(frozen=True)
+class DatasetTrains:
+    """The non-silent trains of one dataset split, ready for an estimator."""
+
+    theta: Tensor  #: (N, 2) float64, the target DICs of each train
+    times: Tensor  #: (N, L) padded spike times, ms
+    lengths: Tensor  #: (N,) int64 spike counts
+    labels: np.ndarray  #: (N,) dataset label codes (1 spiking, 2 bursting)
+    targets: np.ndarray  #: (N,) target index (cells of one target are not independent)
+    keep: np.ndarray  #: (N,) indices of these trains among the split's cells
+    dropped: int  #: silent trains left out (fewer than MIN_SPIKES spikes)
+
+
+def dataset_trains(
+    dataset_dir: str | os.PathLike,
+    estimator: DICEstimator,
+    split: str | None,
+    estimator_dir: str | os.PathLike = "the estimator",
+) -> DatasetTrains:
+    """Load a split's trains with at least ``MIN_SPIKES`` spikes, checking that the
+    dataset's model is the estimator's."""
+    from sbidic.datasets import dataset_spec, dic_targets, load_dataset
+    from sbidic.inference.tokens import MIN_SPIKES
+    from sbidic.spikes import SpikeTrains
+
+    ds = load_dataset(dataset_dir, split=split)
+    model = dataset_spec(ds)["model"]
+    if estimator.model_name is not None and model != estimator.model_name:
+        raise ValueError(f"{dataset_dir} holds {model!r} cells but {estimator_dir} is an "
+                         f"estimator of the {estimator.model_name!r} model")  # fmt: skip
+    trains = SpikeTrains.from_dataset(ds, check=False)
+    keep = np.flatnonzero(trains.n_spikes >= MIN_SPIKES)
+    times, lengths = trains[keep].to_padded(max_len=estimator.encoder.max_spikes)
+    return DatasetTrains(
+        theta=torch.from_numpy(dic_targets(ds)[keep]),
+        times=torch.from_numpy(times),
+        lengths=torch.from_numpy(lengths.astype(np.int64)),
+        labels=np.asarray(ds["label_code"].values)[keep],
+        targets=np.asarray(ds["target_index"].values)[keep],
+        keep=keep,
+        dropped=int(trains.n_trains - keep.size),
+    )
+
+
+def save_with_step(
+    estimator: DICEstimator,
+    source_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    step: dict,
+) -> None:
+    """Save ``estimator`` to ``out_dir`` with the source's model card, ``step``
+    appended to its ``recipe`` and its held-out metrics dropped (rerun the benchmark);
+    the source's firing atlas is copied (it belongs to the data, not to the network)."""
+    from sbidic.inference.training import save_estimator
+
+    card_file = Path(source_dir) / "model_card.json"
+    card = json.loads(card_file.read_text()) if card_file.exists() else {}
+    for key in ("name", "model", "n_parameters", "sbidic_version", "torch_version", "python",
+                "test_metrics", "perturbed_test_metrics", "held_out_metrics"):
+        card.pop(key, None)
+    earlier = card.get("recipe") or ([{"command": card["command"]}] if "command" in card else [])
+    card["recipe"] = [*earlier, step]
+    if "wall_time_s_total" in card and "seconds" in step:
+        card["wall_time_s_total"] += step["seconds"]
+    atlas = Path(source_dir) / "firing_atlas.safetensors"
+    atlas_bytes = atlas.read_bytes() if atlas.exists() else None
+    save_estimator(estimator, out_dir, card)
+    if atlas_bytes is not None:
+        (Path(out_dir) / atlas.name).write_bytes(atlas_bytes)
