@@ -475,6 +475,9 @@ def main(argv: list[str] | None = None) -> dict:
             key = f"{args.split}, {args.cells_per_target or 'all'} cell(s) per target"
             if args.sbc_redraws:  # every cell scored, the K-per-target draw repeated
                 key += f", {args.sbc_redraws} draws"
+            trained_on = Path(card.get("data", {}).get("dataset_dir", args.data)).name
+            if Path(args.data).name != trained_on:  # e.g. a fresh held-out dataset
+                key = f"{Path(args.data).name}: {key}"
             card.setdefault("held_out_metrics", {})[key] = metrics
         elif perturbation == "none":
             card["test_metrics"] = metrics

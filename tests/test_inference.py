@@ -265,9 +265,12 @@ def test_timing_branch_starts_at_zero_and_then_reads_the_drift(tmp_path):
     from sbidic.inference.training import _transfer
 
     source = small_estimator()
+    source.set_flow_shift([[0.0, 0.0], [0.0, 0.1]])  # a recalibration of the source
     save_estimator(source, tmp_path / "src")
+    assert load_estimator(tmp_path / "src").flow_shift[1, 1] == pytest.approx(0.1)
     est = _transfer(load_estimator(tmp_path / "src"), "stg", timing_features=True).eval()
     assert est.encoder.config()["timing_features"] and not source.encoder.timing_features
+    assert not est.flow_shift.any()  # training from it starts without the shift
     x = regular_and_drifting()
     torch.testing.assert_close(est.embed(x), source.eval().embed(x))  # unchanged at start
     with torch.no_grad():
@@ -614,6 +617,15 @@ def test_train_from_dataset_and_benchmark_end_to_end(tiny_dataset, tmp_path, cap
     assert all(0 <= r["draws failing"] <= 1 for r in redraws.values())
     with pytest.raises(SystemExit):  # the redraws need every cell's rank
         bench.main(["--data", str(tiny_dataset), "--estimator", str(out), "--sbc-redraws", "4"])
+    # metrics on a dataset the estimator was not trained on are stored under its name
+    fresh = tmp_path / "fresh_set"
+    fresh.symlink_to(tiny_dataset, target_is_directory=True)
+    for data in (tiny_dataset, fresh):
+        bench.main(["--data", str(data), "--estimator", str(out), "--split", "train",
+                    "--throughput-repeats", "0", "--cells-per-target", "1",
+                    "--update-card"])  # fmt: skip
+    held = json.loads((out / "model_card.json").read_text())["held_out_metrics"]
+    assert set(held) == {"train, 1 cell(s) per target", "fresh_set: train, 1 cell(s) per target"}
 
 
 def test_sbc_redraws_fail_on_biased_ranks_only():

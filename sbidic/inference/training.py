@@ -780,6 +780,7 @@ def _transfer(source: DICEstimator, model: str, timing_features: bool = False) -
     config["model"] = model.name  # a user's file model is saved by its name, not its path
     config["box"] = {k: list(v) for k, v in model.target_box.items()}
     config["encoder"]["timing_features"] |= timing_features
+    config.pop("flow_shift", None)  # a recalibration belongs to the source's training
     est = DICEstimator.from_config(config)
     state = {k: v for k, v in source.state_dict().items() if k not in ("box_lo", "box_hi")}
     missing, unexpected = est.load_state_dict(state, strict=False)
