@@ -53,10 +53,10 @@ def _children_cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def run(n: int, cells: int, workdir: Path) -> dict:
+def run(n: int, cells: int, workdir: Path, suffix: str = ".nc") -> dict:
     rec = workdir / f"rec{n}.csv"
     make_recordings(n, rec)
-    out = workdir / f"pop{n}.nc"
+    out = workdir / f"pop{n}{suffix}"
     argv = ["infer", str(rec), "--model", "stg", "-n", str(cells), "--seed", "0", "--quiet",
             "-o", str(out)]  # fmt: skip
     # a fresh process per size, reporting its own peak resident memory and the median
@@ -90,11 +90,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     p.add_argument("--cells", type=int, default=100)
+    p.add_argument("--output-format", choices=("nc", "csv"), default="nc",
+                   help="populations file written by sbidic infer (default nc)")  # fmt: skip
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            rows.append(run(n, args.cells, Path(tmp)))
+            rows.append(run(n, args.cells, Path(tmp), "." + args.output_format))
             r = rows[-1]
             print(f"{n} recordings: {r['wall_s']:.1f} s ({r['cpu_s']:.1f} CPU s), peak RSS "
                   f"{r['peak_mb']:.0f} MB, median RSS (second half) {r['median_mb']:.0f} MB",

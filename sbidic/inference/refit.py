@@ -239,11 +239,10 @@ def refit_from_dataset(
     data = dataset_trains(dataset_dir, est, split, estimator_dir)
     if data.keep.size < 2:
         raise ValueError(f"{dataset_dir}: fewer than 2 non-silent {split} trains")
-    target = data.targets
-    uniq = np.unique(target)
+    uniq = np.unique(data.targets)
     rng = np.random.default_rng([seed, 7])
     n_held = min(max(1, round(holdout_fraction * uniq.size)), uniq.size - 1)
-    holdout = np.isin(target, rng.choice(uniq, n_held, replace=False))
+    holdout = np.isin(data.targets, rng.choice(uniq, n_held, replace=False))
     summary = refit_flow(
         est, data.theta, data.times, data.lengths, holdout, seed=seed, **kwargs,
     )  # fmt: skip
