@@ -9,11 +9,13 @@ settings, ``-n`` cells per recording) in a fresh process on recordings drawn fro
 bundled examples (tonic and bursting STG trains, repeated with small time shifts), and
 reports wall time, recordings per second and the process's peak resident memory. With
 recordings processed in bounded batches (``sbidic.infer(batch_size=256)``) the memory
-should stay flat as the number of recordings grows. The peak rises over the first
-twenty or so batches, while the C allocator's heap settles, and then stays put: the
-last line gives the growth between the two largest sizes per 1,000 recordings, which
-for bounded memory is about what the recordings themselves hold (their spike times
-and report rows, under 1 MB per 1,000).
+should stay flat as the number of recordings grows; the recordings themselves (their
+spike times and report rows) hold under 1 MB per 1,000. Besides the peak, each run
+reports the median of its resident memory over its second half (sampled every 0.1 s),
+which a single large batch does not move; the last line gives the peak's growth
+between the two largest sizes per 1,000 recordings. Measured 2026-11-27 (README): both
+still rise, by about 8 MB per 1,000 recordings up to 10,000 and 3-6 MB per 1,000
+after, the heap glibc keeps between batches (``docs/pipeline.md``, Scale).
 """
 
 from __future__ import annotations

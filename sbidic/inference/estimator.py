@@ -204,6 +204,7 @@ class DICEstimator(nn.Module):
         self.register_buffer("box_lo", lo)
         self.register_buffer("box_hi", hi)
         e = self.encoder.embed_dim
+        self.register_buffer("flow_shift", torch.zeros(2, 2), persistent=False)
         self.replace_flow(transforms=flow_transforms, hidden=flow_hidden, bins=flow_bins)
         self.aux_heads = bool(aux_heads)
         if self.aux_heads:
@@ -211,7 +212,6 @@ class DICEstimator(nn.Module):
             self.feature_head = nn.Sequential(nn.Linear(e, 64), nn.GELU(), nn.Linear(64, 5))
             self.register_buffer("feature_mu", torch.zeros(5))
             self.register_buffer("feature_sigma", torch.ones(5))
-        self.register_buffer("flow_shift", torch.zeros(2, 2), persistent=False)
         if flow_shift is not None:
             self.set_flow_shift(flow_shift)
 
@@ -229,12 +229,15 @@ class DICEstimator(nn.Module):
             raise ValueError("a per-class flow_shift needs the class head (aux_heads=True)")
         self.flow_shift.copy_(shift)
 
+    def _class_probabilities(self, context: Tensor) -> Tensor:
+        """Class head's ``(B, 2)`` probabilities (spiking, bursting) for embeddings."""
+        return torch.softmax(self.class_head(context), dim=-1)
+
     def _shift(self, context: Tensor) -> Tensor | None:
         """Flow-space translation ``(B, 2)`` for embeddings ``(B, embed_dim)``, or None."""
         if not self.flow_shift.any():
             return None
-        p = torch.softmax(self.class_head(context), dim=-1)
-        return p @ self.flow_shift
+        return self._class_probabilities(context) @ self.flow_shift
 
     def replace_flow(
         self,
@@ -275,8 +278,7 @@ class DICEstimator(nn.Module):
             hidden_features=hidden,
         )
         self.flow_transforms, self.flow_hidden, self.flow_bins = transforms, hidden, bins
-        if hasattr(self, "flow_shift"):  # a recalibration belongs to the flow it was fit on
-            self.flow_shift.zero_()
+        self.flow_shift.zero_()  # a recalibration belongs to the flow it was fitted on
 
     # ------------------------------------------------------------- config
     def config(self) -> dict:
@@ -476,7 +478,7 @@ class DICEstimator(nn.Module):
             raise ValueError("this estimator was built without auxiliary heads")
         with self._evaluating():
             c = self.embed(x, lengths)
-            p = torch.softmax(self.class_head(c), dim=-1)[:, 1]
+            p = self._class_probabilities(c)[:, 1]
             f = torch.expm1(self.feature_head(c) * self.feature_sigma + self.feature_mu)
         return {"p_bursting": p, "features": f}
 

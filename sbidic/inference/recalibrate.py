@@ -148,7 +148,7 @@ def recalibrate(
         raise ValueError(f"n_samples must be >= 2, got {n_samples}")
     with estimator._evaluating():
         context = estimator.embed(x, lengths)
-        p_bursting = torch.softmax(estimator.class_head(context), dim=-1)[:, 1].numpy()
+        weight = estimator._class_probabilities(context).numpy()  # as applied at inference
     n = context.shape[0]
     theta = torch.as_tensor(np.asarray(theta, dtype=np.float64))
     labels = np.asarray(labels)
@@ -167,7 +167,6 @@ def recalibrate(
         z = torch.cat([sample_flow(estimator.flow, context[s : s + block], int(n_samples))
                        for s in range(0, n, block)], dim=1).numpy()  # fmt: skip
     z_true = z_true.numpy()
-    weight = np.stack([1 - p_bursting, p_bursting], axis=1)  # (N, 2) class probabilities
     shift = np.zeros((2, 2))
     rows = []
     for c, name in enumerate(CLASSES):

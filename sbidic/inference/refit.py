@@ -178,7 +178,7 @@ def refit_flow(
         for p, flag in trainable.items():
             p.requires_grad_(flag)
     flow.load_state_dict(best["state"])
-    estimator.set_flow_shift(np.zeros((2, 2)))  # a recalibration belonged to the old flow
+    estimator.flow_shift.zero_()  # a recalibration belonged to the old flow
     return {
         "views": int(views),
         "epochs": int(epochs),
