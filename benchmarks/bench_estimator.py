@@ -118,39 +118,22 @@ def _throughput(est, trains, batch: int, n_samples: int, repeats: int) -> tuple[
     return tuple(batch * reps / t for t in rates)
 
 
-def _mean_rank_se(ranks: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Standard error of the mean rank, clustered by target, per column.
-
-    Cells of one target share their DICs, so their ranks are correlated and the KS
-    test of ``check_sbc`` over several cells per target is anti-conservative; the
-    mean rank with a cluster-robust standard error stays valid (a shift of the
-    posterior shows as a mean rank off 0.5 by several standard errors).
-
-    >>> r = np.array([[0.1], [0.3], [0.6], [0.8]])
-    >>> _mean_rank_se(r, np.array([0, 0, 1, 1])).round(3).tolist()
-    [0.25]
-    """
-    dev = ranks - ranks.mean(axis=0)
-    _, inv = np.unique(groups, return_inverse=True)
-    sums = np.zeros((inv.max() + 1, ranks.shape[1]))
-    np.add.at(sums, inv, dev)
-    g = sums.shape[0]
-    return np.sqrt(g / max(g - 1, 1) * (sums**2).sum(axis=0)) / len(ranks)
-
-
 def _calibration(est, trains, theta, label, target, n_samples: int):
     """Simulation-based calibration per class with sbi's own diagnostics.
 
     ``run_sbc`` ranks of each DIC (KS p-value of their uniformity by ``check_sbc``),
     and TARP (``run_tarp`` / ``check_tarp``: ATC and KS p-value) on the DIC posterior,
     for all recordings and per firing class, with the mean rank and its standard
-    error clustered by ``target`` (:func:`_mean_rank_se`). The test targets are
+    error clustered by ``target`` (:func:`~sbidic.inference.recalibrate.clustered_mean`:
+    cells of one target share their DICs, so their ranks are correlated and the KS
+    test over several cells per target is anti-conservative). The test targets are
     Latin-hypercube draws from the training box, i.e. from the prior, as SBC requires.
     Returns the rows and the ranks ``(N, 2)``.
     """
     from sbi.diagnostics import check_sbc, check_tarp, run_sbc, run_tarp
 
     from sbidic.inference import DICPosterior, pad_trains
+    from sbidic.inference.recalibrate import clustered_mean
 
     post = DICPosterior(est)
     x = pad_trains(trains)  # negative padding: sbi drops NaN-padded rows
@@ -161,20 +144,22 @@ def _calibration(est, trains, theta, label, target, n_samples: int):
     rows = []
     for name, mask in (("all", label > 0), ("spiking", label == 1), ("bursting", label == 2)):
         m = torch.from_numpy(mask)
-        if int(m.sum()) < 10:
+        if int(m.sum()) < 10 or np.unique(target[mask]).size < 2:
             continue
         stats = check_sbc(ranks[m], thetas[m], dap[m], num_posterior_samples=n_samples)
         ecp, alpha = run_tarp(thetas[m], x[m], post, num_posterior_samples=n_samples,
                               show_progress_bar=False)  # fmt: skip
         atc, tarp_p = check_tarp(ecp, alpha)
         unit = ranks[m].double().numpy() / n_samples
-        mean_rank, se = unit.mean(0), _mean_rank_se(unit, target[mask])
+        (mean_g_s, se_g_s), (mean_g_u, se_g_u) = (
+            clustered_mean(unit[:, j], target[mask]) for j in (0, 1)
+        )
         rows.append({
             "class": name, "n": int(m.sum()),
             "SBC rank KS p g_s": float(stats["ks_pvals"][0]),
             "SBC rank KS p g_u": float(stats["ks_pvals"][1]),
-            "mean rank g_s": float(mean_rank[0]), "mean rank g_u": float(mean_rank[1]),
-            "SE mean rank g_s": float(se[0]), "SE mean rank g_u": float(se[1]),
+            "mean rank g_s": mean_g_s, "mean rank g_u": mean_g_u,
+            "SE mean rank g_s": se_g_s, "SE mean rank g_u": se_g_u,
             "TARP ATC": float(atc), "TARP KS p": float(tarp_p),
         })  # fmt: skip
     return rows, ranks

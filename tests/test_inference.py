@@ -721,6 +721,28 @@ def test_fast_flow_sampler_is_zukos_transformation_of_the_same_base_draws(featur
     assert not torch.allclose(got[:, 0], got[:, 1])  # contexts differ
 
 
+def test_fast_flow_sampler_leaves_no_reference_cycles():
+    """A cycle would hold a batch's spline parameters until the cyclic collector runs
+    (torch's ``Transform.inv`` and the inverse keep each other)."""
+    import gc
+
+    import zuko
+
+    from sbidic.inference.flows import sample_flow
+
+    flow = zuko.flows.NSF(2, 3, transforms=2, hidden_features=(16,))
+    context = torch.randn(4, 3)
+    with torch.no_grad():
+        sample_flow(flow, context, 5)  # first call: lazily created module state
+        gc.collect()
+        gc.disable()
+        try:
+            sample_flow(flow, context, 5)
+            assert gc.collect() == 0
+        finally:
+            gc.enable()
+
+
 def test_fast_flow_sampler_falls_back_to_zuko_for_other_flows():
     import zuko
 
