@@ -7,15 +7,14 @@ Run::
 Each size runs ``sbidic infer`` (the command a user runs: CSV in, netCDF out, default
 settings, ``-n`` cells per recording) in a fresh process on recordings drawn from the
 bundled examples (tonic and bursting STG trains, repeated with small time shifts), and
-reports wall time, recordings per second and the process's peak resident memory. With
-recordings processed in bounded batches (``sbidic.infer(batch_size=256)``) the memory
-should stay flat as the number of recordings grows; the recordings themselves (their
-spike times and report rows) hold under 1 MB per 1,000. Besides the peak, each run
-reports the median of its resident memory over its second half (sampled every 0.1 s),
-which a single large batch does not move; the last line gives the peak's growth
-between the two largest sizes per 1,000 recordings. Measured 2026-11-27 (README): both
-still rise, by about 8 MB per 1,000 recordings up to 10,000 and 3-6 MB per 1,000
-after, the heap glibc keeps between batches (``docs/pipeline.md``, Scale).
+reports wall time, recordings per second and the process's peak resident memory.
+Recordings are processed in bounded batches (``sbidic.infer(batch_size=256)``), each
+batch's reference cycles collected and the heap trimmed (``sbidic._memory``), so the
+memory should stay flat as the number of recordings grows; the recordings themselves
+(their spike times and report rows) hold under 1 MB per 1,000. Besides the peak, each
+run reports the median of its resident memory over its second half (sampled every
+0.1 s), which a single large batch does not move; the last lines give the growth of
+both from the smallest to the largest size (README and ``docs/pipeline.md``, Scale).
 """
 
 from __future__ import annotations
@@ -74,17 +73,19 @@ def run(n: int, cells: int, workdir: Path, suffix: str = ".nc") -> dict:
         "threading.Thread(target=sample, daemon=True).start()\n"
         f"rc = main({argv!r})\n"
         "half = sorted(rss[len(rss) // 2:])\n"
+        "at = rss.index(max(rss)) / len(rss) if rss else 0\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,\n"
-        "      half[len(half) // 2] if half else 0, file=sys.stderr)\n"
+        "      half[len(half) // 2] if half else 0, at, file=sys.stderr)\n"
         "sys.exit(rc)"
     )
     t0, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                           text=True)  # fmt: skip
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
-    peak, median = (int(v) for v in done.stderr.strip().splitlines()[-1].split())
+    peak, median, at = done.stderr.strip().splitlines()[-1].split()
     return {"recordings": n, "wall_s": wall, "cpu_s": cpu, "load": os.getloadavg()[0],
-            "rate": n / wall, "peak_mb": peak / 2**20, "median_mb": median / 2**20,
+            "rate": n / wall, "peak_mb": int(peak) / 2**20, "median_mb": int(median) / 2**20,
+            "peak_at": float(at),
             "output_mb": out.stat().st_size / 2**20}  # fmt: skip
 
 
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
             rows.append(run(n, args.cells, Path(tmp), "." + args.output_format))
             r = rows[-1]
             print(f"{n} recordings: {r['wall_s']:.1f} s ({r['cpu_s']:.1f} CPU s), peak RSS "
-                  f"{r['peak_mb']:.0f} MB, median RSS (second half) {r['median_mb']:.0f} MB",
+                  f"{r['peak_mb']:.0f} MB (sampled maximum at {r['peak_at']:.0%} of the run), "
+                  f"median RSS (second half) {r['median_mb']:.0f} MB",
                   flush=True)  # fmt: skip
     print("\n| recordings | cells each | wall s | CPU s | recordings/s | peak RSS MB "
           "| median RSS MB, second half | output MB | load (1 min) |")  # fmt: skip
@@ -112,10 +114,12 @@ def main(argv=None) -> int:
               f"{r['output_mb']:.0f} | {r['load']:.1f} |")  # fmt: skip
     print(f"\n{os.cpu_count()} cores; a load above 1 means other processes shared them")
     if len(rows) > 1:
-        a, b = sorted(rows, key=lambda r: r["recordings"])[-2:]
-        slope = (b["peak_mb"] - a["peak_mb"]) / (b["recordings"] - a["recordings"]) * 1000
-        print(f"peak RSS growth from {a['recordings']} to {b['recordings']} recordings: "
-              f"{slope:.1f} MB per 1,000 recordings")  # fmt: skip
+        a, b = sorted(rows, key=lambda r: r["recordings"])[:: len(rows) - 1]
+        for key, name in (("peak_mb", "peak RSS"), ("median_mb", "median RSS")):
+            slope = (b[key] - a[key]) / (b["recordings"] - a["recordings"]) * 1000
+            print(f"{name} from {a['recordings']} to {b['recordings']} recordings: "
+                  f"{a[key]:.0f} -> {b[key]:.0f} MB ({b[key] / a[key] - 1:+.1%}, "
+                  f"{slope:.1f} MB per 1,000 recordings)")  # fmt: skip
     return 0
 
 
