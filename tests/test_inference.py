@@ -645,6 +645,26 @@ def test_sbc_redraws_fail_on_biased_ranks_only():
     assert bad["spiking g_u"]["draws failing"] <= 0.2
 
 
+def test_sbc_redraws_reference_links_the_cells_of_a_target():
+    """Calibrated ranks that the cells of a target share fail the KS test over two
+    cells per target more often than independent ranks; the linked reference says so."""
+    from scipy.stats import norm
+
+    bench = _bench_estimator_module()
+    rng = np.random.default_rng(0)
+    target = np.repeat(np.arange(1300), 16)
+    label = np.where(np.arange(1300) % 2 == 0, 1, 2)[target]
+    z = 0.8**0.5 * rng.standard_normal((1300, 2))[target]
+    z = z + 0.2**0.5 * rng.standard_normal((target.size, 2))
+    ranks = torch.from_numpy(np.minimum(norm.cdf(z) * 201, 200).astype(np.int64))
+    rows = bench._sbc_redraws(ranks, label, target, np.arange(target.size), k=2,
+                              seeds=range(40), n_samples=200)  # fmt: skip
+    for r in rows[:4]:
+        assert abs(r["within-target correlation"] - 0.8) < 0.05
+    anyone = rows[-1]
+    assert anyone["linked uniform ranks failing"] >= anyone["uniform ranks failing"] + 0.1
+
+
 def test_token_stats_round_trip():
     s = TokenStats((1.0, 0.0), (0.5, 0.7))
     assert TokenStats.from_dict(json.loads(json.dumps(s.to_dict()))) == s
