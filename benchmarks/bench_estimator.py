@@ -250,7 +250,8 @@ def _intraclass_correlation(values: np.ndarray, groups: np.ndarray) -> float:
 
 def _linked_uniform_ranks(groups: np.ndarray, rho, n_samples: int, gen) -> torch.Tensor:
     """Exactly uniform ranks (0..n_samples) of g_s and g_u, correlated within each of
-    ``groups`` by ``rho`` (one per DIC) on the normal scale (a Gaussian copula)."""
+    ``groups`` by ``rho`` (one per DIC) on the normal scale (a Gaussian copula); g_s
+    and g_u independent of each other, as in the independent reference."""
     _, inv = np.unique(groups, return_inverse=True)
     shared = torch.randn(int(inv.max()) + 1, 2, generator=gen, dtype=torch.float64)
     own = torch.randn(len(inv), 2, generator=gen, dtype=torch.float64)
