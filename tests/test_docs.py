@@ -57,6 +57,11 @@ def test_every_shipped_estimator_card_renders():
         text = sbidic_docs.estimator_card_markdown(card)
         assert card["test_metrics"]["command"] in text
         assert f"{card['n_parameters']:,}" in text
+        for metrics in (card.get("held_out_metrics") or {}).values():  # calibration runs
+            assert metrics["command"] in text
+            if "sbc_redraws" in metrics:
+                last = metrics["sbc_redraws"]["tests"][-1]
+                assert f"| any | {last['n per draw']:.0f} | {last['draws failing']:.3f} |" in text
 
 
 def test_npe_cards_render_with_their_budget_and_silent_fraction():

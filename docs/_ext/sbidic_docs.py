@@ -126,6 +126,47 @@ _METRIC_HEADER = ["class", "n", "MAE g_s", "MAE g_u", "cov. 50/80/95 % g_s", "",
                   "cov. 50/80/95 % g_u", "", ""]  # fmt: skip
 
 
+def _calibration_markdown(metrics: dict) -> str:
+    """Per-class SBC (KS p, mean rank +- its standard error clustered by target) and,
+    where the benchmark repeated the draw of cells, how often the KS tests failed."""
+    out = []
+    calibration = metrics.get("calibration_by_class")
+    if calibration:
+        def rank(m, dic):
+            se = m.get(f"SE mean rank {dic}")
+            return f"{m[f'mean rank {dic}']:.3f}" + ("" if se is None else f" +- {se:.3f}")
+
+        out.append("\n" + _table(
+            ["class", "n", "SBC rank KS p g_s", "SBC rank KS p g_u", "mean rank g_s",
+             "mean rank g_u", "TARP ATC"],
+            [[m["class"], m["n"], f"{m['SBC rank KS p g_s']:.2g}",
+              f"{m['SBC rank KS p g_u']:.2g}", rank(m, "g_s"), rank(m, "g_u"),
+              f"{m['TARP ATC']:.4f}"] for m in calibration],
+        ))  # fmt: skip
+    redraws = metrics.get("sbc_redraws")
+    if redraws:
+        out.append(
+            f"\nShare of {redraws['draws']} draws of {redraws['cells_per_target']} cell(s) per "
+            "target whose KS test has p <= 0.01, next to exactly uniform ranks of the same "
+            "sizes (independent, and linked within targets as the network's ranks are):\n\n"
+        )
+        out.append(_table(
+            ["test", "recordings per draw", "draws failing", "uniform, independent",
+             "uniform, linked", "within-target correlation"],
+            [[t["class"], f"{t['n per draw']:.0f}", f"{t['draws failing']:.3f}",
+              f"{t['uniform ranks failing']:.3f}",
+              _optional(t.get("linked uniform ranks failing"), ".3f"),
+              _optional(t.get("within-target correlation"), ".2f")]
+             for t in redraws["tests"]],
+        ))  # fmt: skip
+    return "".join(out)
+
+
+def _optional(value, fmt: str) -> str:
+    """``value`` formatted, or a dash where it is missing or NaN."""
+    return "-" if value is None or value != value else format(value, fmt)
+
+
 def estimator_card_markdown(card: dict) -> str:
     """Markdown of a shipped estimator's ``model_card.json``."""
     data = card.get("data", {})
@@ -162,6 +203,10 @@ def estimator_card_markdown(card: dict) -> str:
             continue
         out.append(f"\n**Held-out test split, {label}** (`{metrics['command']}`):\n\n")
         out.append(_table(_METRIC_HEADER, _metrics_rows(metrics["by_class"])))
+    for label, metrics in (card.get("held_out_metrics") or {}).items():
+        out.append(f"\n**Calibration, {label}** (`{metrics['command']}`):\n\n")
+        out.append(_table(_METRIC_HEADER, _metrics_rows(metrics["by_class"])))
+        out.append(_calibration_markdown(metrics))
     if card.get("transfer_vs_scratch"):
         out.append(
             f"\nTransfer from STG vs from scratch: {card['transfer_vs_scratch']['selected']}.\n"
