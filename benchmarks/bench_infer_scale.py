@@ -10,8 +10,8 @@ bundled examples (tonic and bursting STG trains, repeated with small time shifts
 reports wall time, recordings per second and the process's peak resident memory.
 Recordings are processed in bounded batches (``sbidic.infer(batch_size=256)``), each
 batch's reference cycles collected and the heap trimmed (``sbidic._memory``), so the
-memory should stay flat as the number of recordings grows; the recordings themselves
-(their spike times and report rows) hold under 1 MB per 1,000. Besides the peak, each
+memory should stay flat as the number of recordings grows, but for the recordings
+themselves (spike times and report rows: about 1 MB per 1,000). Besides the peak, each
 run reports the median of its resident memory over its second half (sampled every
 0.1 s), which a single large batch does not move; the last lines give the growth of
 both from the smallest to the largest size (README and ``docs/pipeline.md``, Scale).
@@ -114,7 +114,8 @@ def main(argv=None) -> int:
               f"{r['output_mb']:.0f} | {r['load']:.1f} |")  # fmt: skip
     print(f"\n{os.cpu_count()} cores; a load above 1 means other processes shared them")
     if len(rows) > 1:
-        a, b = sorted(rows, key=lambda r: r["recordings"])[:: len(rows) - 1]
+        by_size = sorted(rows, key=lambda r: r["recordings"])
+        a, b = by_size[0], by_size[-1]
         for key, name in (("peak_mb", "peak RSS"), ("median_mb", "median RSS")):
             slope = (b[key] - a[key]) / (b["recordings"] - a["recordings"]) * 1000
             print(f"{name} from {a['recordings']} to {b['recordings']} recordings: "

@@ -543,11 +543,12 @@ def _infer(args: argparse.Namespace) -> int:
             budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
             simulation=simulation, progress=bar.update_to,
         ):  # fmt: skip
-            reports.append(part.report)
-            if writer is not None:
-                writer.write(part)
+            if writer is None:
+                reports.append(part.report)
+            else:
+                writer.write(part)  # keeps the report
     _print_warnings(caught)
-    report = pd.concat(reports, ignore_index=True)
+    report = writer.report if writer else pd.concat(reports, ignore_index=True)
     print(f"sbidic infer: model {posterior.model.name}, {len(report)} recording(s), "
           f"{args.n} cells per non-silent recording")  # fmt: skip
     print(format_report(report, max_rows=20 if writer and len(report) > 40 else None))

@@ -278,6 +278,7 @@ def test_streamed_parts_are_the_whole_result(tmp_path, score):
         with ResultWriter(tmp_path / f"streamed{suffix}") as out:
             for part in parts:
                 out.write(part)
+        assert out.report.equals(whole.report)
         saved = whole.save(tmp_path / f"whole{suffix}")
         assert [Path(p).name.replace("whole", "streamed") for p in saved] == [
             Path(p).name for p in out.written

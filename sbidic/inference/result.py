@@ -102,9 +102,10 @@ class ResultWriter:
     """Write :class:`InferenceResult` parts of consecutive recordings to one output.
 
     The same files as :meth:`InferenceResult.save` of the joined result, written part
-    by part: only the report (one row per recording) is kept until the end. Files are
-    written to temporary names and renamed when the block ends without an error; after
-    an error nothing is left at the output paths.
+    by part: only the report (one row per recording) is kept until the end, and is
+    :attr:`report` once the block ends. Files are written to temporary names and
+    renamed when the block ends without an error; after an error nothing is left at
+    the output paths.
 
     Examples
     --------
@@ -128,6 +129,7 @@ class ResultWriter:
         if self.csv:
             self._targets += [Path(stem + "_report.csv"), Path(stem + "_fidelity.csv")]
         self._reports: list = []
+        self.report = None  #: the joined report (pandas DataFrame) after the block
         self._n_written = 0  # populations (non-silent recordings) written so far
         self.written: list[str] = []
 
@@ -194,7 +196,7 @@ class ResultWriter:
         import pandas as pd
         import xarray as xr
 
-        report = pd.concat(self._reports, ignore_index=True)
+        report = self.report = pd.concat(self._reports, ignore_index=True)
         if self.nwb:  # layout: sbidic.spikes.readers.nwb
             from sbidic.spikes.readers.nwb import write_population_nwb
 
