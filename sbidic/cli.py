@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sbidic.files import atomic_outputs, check_input, check_output, open_text
-from sbidic.models import available_models, get_model
+from sbidic.files import atomic_outputs, check_input, check_not_input, check_output, open_text
+from sbidic.models import available_models, get_model, is_model_file, model_from_data
 from sbidic.population import Population, UnreachableTargetError, sample_populations
 
 __all__ = ["main", "read_targets", "summarize"]
@@ -107,6 +107,11 @@ def _warn_if_large(path, n_cells: int, n_conductances: int) -> None:
               file=sys.stderr)  # fmt: skip
 
 
+def _model_file(model: str | None) -> str | None:
+    """The file of a ``--model path.py:NAME`` (an input no output may overwrite)."""
+    return model.rpartition(":")[0] if model is not None and is_model_file(model) else None
+
+
 def _protocol(args: argparse.Namespace) -> dict:
     """``simulate`` keywords of the --duration, --transient and --dt options given."""
     given = (("duration_ms", args.duration), ("transient_ms", args.transient), ("dt_ms", args.dt))
@@ -183,6 +188,7 @@ def _population(args: argparse.Namespace) -> int:
 
     if args.output:
         check_output(args.output, POPULATION_SUFFIXES)
+        check_not_input([args.output], [args.targets, _model_file(args.model)])
     ids = None
     if args.targets is not None:
         with warnings.catch_warnings(record=True) as caught:
@@ -275,6 +281,19 @@ def _dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _survey(args: argparse.Namespace) -> int:
+    from sbidic.datasets.survey import survey
+
+    if args.cells < 1:
+        raise ValueError(f"--cells must be >= 1, got {args.cells}")
+    space = survey(args.model, args.cells, args.output, seed=args.seed,
+                   duration_ms=args.duration, transient_ms=args.transient, n_jobs=args.jobs,
+                   device=args.device)  # fmt: skip
+    print(space.summary())
+    print(f"firing space written to {Path(args.output) / 'firing_space.json'} (.csv, .png)")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from sbidic.population import load_population, read_conductance_csv
     from sbidic.simulate import simulate
@@ -287,6 +306,7 @@ def _simulate(args: argparse.Namespace) -> int:
     check_output(args.output, SPIKE_SUFFIXES)
     if args.plot:
         check_output(args.plot, PLOT_SUFFIXES, "figure")
+    check_not_input([args.output, args.plot], [args.input, _model_file(args.model)])
     if args.input.lower().endswith(".csv"):
         if args.model is None:
             raise ValueError("a conductance CSV needs --model to name its model")
@@ -295,8 +315,9 @@ def _simulate(args: argparse.Namespace) -> int:
         model = get_model(args.model)
     else:
         pop = load_population(args.input)
-        model = get_model(pop.model if args.model is None else args.model)
-        if model.name != pop.model:
+        # the population names its model: a model file runs only if --model names it too
+        model = model_from_data(pop.model, args.model, source=args.input)
+        if not is_model_file(pop.model) and model.name != pop.model:
             raise ValueError(f"{args.input} holds a {pop.model!r} population, not {model.name!r}")
         g = pop.conductances.reshape(-1, len(pop.conductance_names))
         population_id = np.repeat(pop.obs_id, pop.n_cells)
@@ -384,6 +405,7 @@ def _train(args: argparse.Namespace) -> int:
         independent_steps=args.independent_augmentation or None,
         jitter_ms=None if args.jitter_ms is None else _jitter(args.jitter_ms),
         timing_features=args.timing_features,
+        model=args.model,
     )
     print(f"estimator, checkpoint and model card written to {args.output}")
     return 0
@@ -437,7 +459,7 @@ def _train_npe(args: argparse.Namespace) -> int:
     posterior = train_npe(
         args.data, args.output, args.conditioner, max_epochs=args.max_epochs,
         max_time_s=args.max_time, batch_size=args.batch_size, learning_rate=args.lr,
-        patience=args.patience, seed=args.seed,
+        patience=args.patience, seed=args.seed, model=args.model,
     )  # fmt: skip
     t, d = posterior.card["training"], posterior.card["data"]
     print(f"NPE ({args.conditioner}) on {d['cells_used']} of {d['simulations']} simulations "
@@ -493,6 +515,10 @@ def format_report(report, max_rows: int | None = None) -> str:
                     f"{r.acceptance_rate:>8.0%}{r.class_match:>7.0%}{r.feature_match:>9.0%}"
                     f"{r.van_rossum:>8.3f}  {r.adequacy or 'ok'}"
                 )
+    warned = [r for r in report.itertuples(index=False) if getattr(r, "warning", "")]
+    if warned:
+        lines.append("")
+        lines.extend(f"warning: {r.obs_id}: {r.warning}" for r in warned)
     if more:
         lines.append(f"... and {more} more recordings (every row is in the written report)")
     return "\n".join(lines)
@@ -504,7 +530,7 @@ def _infer(args: argparse.Namespace) -> int:
     from sbidic.fidelity import FidelityCriteria
     from sbidic.inference import ResultWriter, iter_infer
     from sbidic.inference.pretrained import load_estimator_or_pretrained
-    from sbidic.inference.result import check_result_path
+    from sbidic.inference.result import check_result_path, result_paths
     from sbidic.inference.verify import VerifyBudget
     from sbidic.spikes import detect_format, read_spikes
     from sbidic.spikes.readers import FORMATS
@@ -514,8 +540,7 @@ def _infer(args: argparse.Namespace) -> int:
         check_input(args.estimator, "estimator", directory=True)
     if args.output:
         check_result_path(args.output)
-    posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
-                                             args.estimator_kind, args.conditioner)  # fmt: skip
+        check_not_input(result_paths(args.output), [args.recordings, _model_file(args.model)])
     in_format = args.format or detect_format(args.recordings)
     print(f"sbidic infer: reading {args.recordings} as {in_format} "
           f"({FORMATS[in_format].description})",
@@ -526,6 +551,16 @@ def _infer(args: argparse.Namespace) -> int:
         recordings, repaired = recordings.repair()
         if repaired.changed:
             print(f"repaired: {repaired}", file=sys.stderr)
+    if args.model.lower().split(":")[0] == "auto":
+        from sbidic.inference.model_choice import choose_model
+
+        if args.estimator is not None:
+            raise ValueError("--model auto chooses among the shipped models; drop --estimator")
+        _, _, like = args.model.partition(":")
+        args.model, reason = choose_model(recordings, get_model(like).cell_type if like else None)
+        print(f"sbidic infer: {reason}", file=sys.stderr)
+    posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
+                                             args.estimator_kind, args.conditioner)  # fmt: skip
     _warn_if_large(args.output, recordings.n_trains * args.n, posterior.model.n_conductances)
     simulation = {"n_jobs": args.jobs, **_protocol(args)}
 
@@ -582,7 +617,12 @@ def _app(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can use "
               "the app and read what is uploaded", file=sys.stderr)  # fmt: skip
     from sbidic.app import serve
+    from sbidic.app.guard import normalize_host
 
+    for name in args.allow_host:
+        normalize_host(name)  # ValueError: "not a host name: ..."
+    if args.max_jobs < 1:
+        raise ValueError(f"sbidic app: --max-jobs must be >= 1, not {args.max_jobs}")
     if (args.model is None) != (args.estimator is None):
         raise ValueError("sbidic app: --model and --estimator go together (a model of your "
                          "own needs its trained estimator)")  # fmt: skip
@@ -593,7 +633,8 @@ def _app(args: argparse.Namespace) -> int:
         add_model(args.model, args.estimator)
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
-              upload_limit_mb=args.max_upload_mb)  # fmt: skip
+              upload_limit_mb=args.max_upload_mb, allowed_hosts=tuple(args.allow_host),
+              max_jobs=args.max_jobs)  # fmt: skip
     except ImportError as err:
         raise ValueError(f"the app needs its extra: pip install 'sbidic[app]' ({err})") from None
     return 0
@@ -667,6 +708,27 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("-o", "--output", required=True, help="dataset directory")
     ds.set_defaults(handler=_dataset)
 
+    sv = sub.add_parser(
+        "survey",
+        help="the firing space of a model: Monte Carlo cells, simulated, counted per pattern "
+        "(resumable)",
+        description="Draw every conductance uniformly over the model's Monte Carlo ranges, "
+        "simulate the cells (a Monte Carlo dataset in OUTPUT, resumable) and count them per "
+        "firing pattern: tonic rate (log bins, 1-100 Hz) and burst period (log bins, "
+        "0.1-3 s) x spikes per burst (2-20) with the median duty cycle. Writes "
+        "firing_space.json, .csv and .png in OUTPUT.",
+    )
+    sv.add_argument("--model", type=model_argument, required=True, help=MODEL_HELP)
+    sv.add_argument("--cells", type=int, default=2000, help="Monte Carlo cells (default 2000)")
+    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
+    sv.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
+    sv.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    sv.add_argument("--device", default="runtime",
+                    help="Brian2 device: runtime (default), " + DEVICE_HELP)  # fmt: skip
+    sv.add_argument("-o", "--output", required=True, help="survey directory")
+    sv.set_defaults(handler=_survey)
+
     sim = sub.add_parser(
         "simulate",
         help="simulate a population with Brian2 and write its spike trains",
@@ -719,8 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reader of the recordings (default: by extension/content)")  # fmt: skip
     inf.add_argument("--read-option", action="append", default=[], metavar="KEY=VALUE",
                      help="reader option, e.g. time_unit=s, id_column=label, source=signals, "
-                     "up_mV=0 (docs/formats.md)")  # fmt: skip
-    inf.add_argument("--model", required=True, type=model_argument, help=MODEL_HELP)
+                     "up_mV=0; nerve recordings: mode=extracellular, channel=1, threshold=7, "
+                     "unit=1 (docs/formats.md)")  # fmt: skip
+    inf.add_argument(
+        "--model", required=True, type=infer_model_argument,
+        help=MODEL_HELP + "; auto: the shipped model whose firing atlas reaches most "
+        "recordings, auto:NAME: among the shipped models of NAME's cell type (e.g. auto:stg)",
+    )  # fmt: skip
     inf.add_argument("-n", type=int, default=100, help="cells per recording (default 100)")
     inf.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
     inf.add_argument(
@@ -813,6 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("data", help="dataset directory")
     tr.add_argument("-o", "--output", required=True, help="estimator directory")
+    tr.add_argument("--model", type=model_argument, help=DATASET_MODEL_HELP)
     tr.add_argument("--epochs", type=int, default=50, help="maximum epochs (default 50)")
     tr.add_argument("--max-time", type=float, help="stop after this many seconds")
     tr.add_argument("--batch-size", type=int, default=256)
@@ -853,6 +921,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1: this machine only)",
     )
     app.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    app.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests for this host name or address (repeatable; default: "
+        "only 127.0.0.1, localhost, [::1] and the --host address)",
+    )
+    app.add_argument(
+        "--max-jobs",
+        type=int,
+        default=2,
+        help="inference and simulation jobs computing at once, over all pages (default 2)",
+    )
     app.add_argument(
         "--max-upload-mb",
         type=float,
@@ -932,6 +1014,7 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("data", help="Monte Carlo dataset directory")
     tn.add_argument("--conditioner", choices=["embedding", "features"], required=True)
     tn.add_argument("-o", "--output", required=True, help="NPE posterior directory")
+    tn.add_argument("--model", type=model_argument, help=DATASET_MODEL_HELP)
     tn.add_argument("--max-epochs", type=int, default=200, help="maximum epochs (default 200)")
     tn.add_argument("--max-time", type=float, help="stop after this many seconds")
     tn.add_argument("--batch-size", type=int, default=256)
@@ -952,6 +1035,12 @@ MODEL_HELP = (
     "(a model declared as in docs/models.md)"
 )
 
+DATASET_MODEL_HELP = (
+    "the dataset's model (default: the one its manifest names); a dataset of your own "
+    "model file needs it, path/to/model.py:NAME: a model file named in a data file is "
+    "never run"
+)
+
 
 def model_argument(value: str) -> str:
     """``--model``: a registered or entry-point name, or ``file.py:NAME``, loaded and
@@ -961,6 +1050,17 @@ def model_argument(value: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return value
+
+
+def infer_model_argument(value: str) -> str:
+    """``infer --model``: as :func:`model_argument`, or ``auto`` / ``auto:NAME`` (the
+    shipped model, of NAME's cell type, whose firing atlas reaches most recordings)."""
+    head, _, name = value.partition(":")
+    if head.lower() == "auto" and not value.lower().endswith(".py"):
+        if name:
+            model_argument(name)
+        return value
+    return model_argument(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["atomic_outputs", "check_input", "check_output", "open_text"]
+__all__ = ["atomic_outputs", "check_input", "check_not_input", "check_output", "open_text"]
 
 
 def open_text(path: str | os.PathLike):
@@ -114,6 +114,54 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str], what: str = "
     if p.exists() and not os.access(p, os.W_OK):
         raise ValueError(f"{what} {p}: exists and is not writable")
     return p
+
+
+def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    """A path's resolved form (links followed) and, if it exists, its device and inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    return path.resolve(), None if st is None else (st.st_dev, st.st_ino)
+
+
+def check_not_input(
+    outputs: Sequence[str | os.PathLike | None], inputs: Sequence[str | os.PathLike | None]
+) -> None:
+    """Refuse, before any work, to write an output over an input file.
+
+    An output is an input when both paths resolve to the same place (symbolic links
+    followed) or, if both exist, are the same file (device and inode: hard links).
+    Give every file the command will write, side files (``NAME_report.csv``,
+    figures) included. None entries are skipped.
+
+    Raises
+    ------
+    ValueError
+        Naming the output and the input.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "rec.csv").write_text("ID,spiking_times")
+    >>> check_not_input([d / "pop.csv"], [d / "rec.csv"])  # distinct: nothing to say
+    >>> check_not_input([d / "." / "rec.csv"], [d / "rec.csv"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: output .../rec.csv is the input file .../rec.csv: writing it would destroy ...
+    """
+    given = [(Path(p), _identity(Path(p))) for p in inputs if p is not None]
+    for out in outputs:
+        if out is None:
+            continue
+        resolved, inode = _identity(Path(out))
+        for path, (in_resolved, in_inode) in given:
+            if resolved == in_resolved or (inode is not None and inode == in_inode):
+                raise ValueError(
+                    f"output {out} is the input file {path}: writing it would destroy the "
+                    "input; choose another output path"
+                )
 
 
 def _umask() -> int:

@@ -52,3 +52,28 @@ def app_server(*args: str, timeout: float = 120.0):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def app_in_thread(app, timeout: float = 60.0):
+    """Serve an ASGI ``app`` with uvicorn on a free loopback port in a thread; yields
+    the port."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() - start > timeout:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

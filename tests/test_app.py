@@ -40,8 +40,17 @@ def test_load_pasted_errors(text, message):
         state.load_pasted(text)
 
 
+def uploaded(tmp_path, data: bytes, name: str = "0.csv") -> Path:
+    """A file as Shiny's upload mechanism stores it: in its upload folder."""
+    path = tmp_path / "fileupload-test" / "job" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def test_load_upload_reads_under_its_own_name(tmp_path):
-    got = state.load_upload(CSV, "recordings.csv", CSV.stat().st_size, 50, tmp_path)
+    upload = uploaded(tmp_path, CSV.read_bytes())
+    got = state.load_upload(upload, "recordings.csv", 50, tmp_path, upload.parent.parent)
     assert got.source == "recordings.csv" and got.path.name == "recordings.csv"
     assert got.trains.equals(read_spikes(CSV))
 
@@ -49,26 +58,28 @@ def test_load_upload_reads_under_its_own_name(tmp_path):
 def test_load_upload_netcdf(tmp_path):
     from sbidic.spikes import write_spikes
 
-    nc = tmp_path / "upload.bin"
     write_spikes(read_spikes(CSV), tmp_path / "trains.nc")
-    (tmp_path / "trains.nc").rename(nc)
-    got = state.load_upload(nc, "trains.nc", nc.stat().st_size, 50, tmp_path)
+    nc = uploaded(tmp_path, (tmp_path / "trains.nc").read_bytes(), "upload.bin")
+    (tmp_path / "trains.nc").unlink()
+    got = state.load_upload(nc, "trains.nc", 50, tmp_path, nc.parent.parent)
     assert got.trains.equals(read_spikes(CSV))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["upload.bin"]  # nothing left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fileupload-test"]  # nothing left
 
 
 def test_load_upload_error_names_the_file_not_the_temporary_folder(tmp_path):
-    bad = tmp_path / "x"
-    bad.write_text('ID,spiking_times\nok,"[1.0, 2.0]"\nb,"[1.0, oops]"\n')
+    bad = uploaded(tmp_path, b'ID,spiking_times\nok,"[1.0, 2.0]"\nb,"[1.0, oops]"\n', "x")
     with pytest.raises(ValueError) as err:
-        state.load_upload(bad, "../my data.csv", 40, 50, tmp_path)
+        state.load_upload(bad, "../my data.csv", 50, tmp_path, bad.parent.parent)
     assert str(err.value).startswith("my data.csv, line 3: ")
     assert str(tmp_path) not in str(err.value)
 
 
 def test_load_upload_limit(tmp_path):
-    with pytest.raises(ValueError, match=r"big.csv is 60.0 MB, over the upload limit of 50 MB"):
-        state.load_upload(CSV, "big.csv", 60_000_000, 50, tmp_path)
+    """The limit is checked on the file's real size (4,737 bytes here)."""
+    upload = uploaded(tmp_path, CSV.read_bytes())
+    with pytest.raises(ValueError, match=r"big.csv is 0.00474 MB, over the upload limit of 0.004"):
+        state.load_upload(upload, "big.csv", 0.004, tmp_path, upload.parent.parent)
+    assert state.load_upload(upload, "ok.csv", 0.005, tmp_path, upload.parent.parent)
 
 
 def test_examples_load():
@@ -224,7 +235,8 @@ def test_cli_app_warns_off_localhost(monkeypatch, capsys):
     assert main(["app", "--host", "0.0.0.0", "--port", "9", "--no-browser",
                  "--max-upload-mb", "3"]) == 0  # fmt: skip
     assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
-    assert calls == [(("0.0.0.0", 9), {"open_browser": False, "upload_limit_mb": 3.0})]
+    assert calls == [(("0.0.0.0", 9), {"open_browser": False, "upload_limit_mb": 3.0,
+                                       "allowed_hosts": (), "max_jobs": 2})]  # fmt: skip
     assert main(["app", "--no-browser"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert calls[-1][0] == ("127.0.0.1", 0)

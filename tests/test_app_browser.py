@@ -7,7 +7,10 @@ Run alone with ``pytest -m browser``. Needs ``pip install sbidic[app]`` and Chro
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -215,3 +218,46 @@ def test_pasted_times(browser, url):
     sync_api.expect(pg.locator("#loaded")).to_have_text(
         "2 recording(s) loaded from pasted text.")
     pg.close()
+
+
+HOSTILE = """<!doctype html><title>another site</title><script>
+window.result = {opened: false, messages: []};
+const ws = new WebSocket("ws://127.0.0.1:PORT/websocket/");
+ws.onopen = () => {
+  window.result.opened = true;
+  const file = {name: "p.csv", size: 1, type: "text/csv", datapath: "/etc/passwd"};
+  ws.send(JSON.stringify({method: "init", data: {}}));
+  ws.send(JSON.stringify({method: "update", data: {upload: [file]}}));
+};
+ws.onmessage = (e) => window.result.messages.push(e.data);
+ws.onclose = (e) => { window.result.closed = e.code; };
+</script>"""
+
+
+def test_another_page_cannot_drive_the_app(browser, url):
+    """A page of another origin (another port of this machine) opens a WebSocket to the
+    app and sets the upload input to /etc/passwd: the app refuses the connection."""
+    page_html = HOSTILE.replace("PORT", str(urlsplit(url).port)).encode()
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pg = browser.new_page()
+    try:
+        pg.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        done = "() => window.result.closed !== undefined || window.result.messages.length"
+        pg.wait_for_function(done, timeout=30_000)
+        result = pg.evaluate("window.result")
+        assert not result["opened"] and result["messages"] == []
+    finally:
+        pg.close()
+        server.shutdown()

@@ -83,23 +83,26 @@ def test_load_pretrained_gives_a_ready_conductance_posterior(stg):
 
 
 def test_infer_reports_every_recording_and_samples_the_active_ones():
+    long = np.arange(0.0, 30000.0, 100.0)  # 30 s: ten of the network's 3 s windows
+    dense = np.arange(0.0, 2990.0, 10.0)  # 299 spikes in one window
     with pytest.warns(SpikeTruncationWarning, match="first 250 spikes"):
-        res = infer([TONIC, [10.0, 500.0], BURSTS, np.arange(0.0, 30000.0, 100.0)], "stg",
-                    n=20, ids=["tonic", "two", "bursts", "long"], seed=1)  # fmt: skip
+        res = infer([TONIC, [10.0, 500.0], BURSTS, long, dense], "stg", n=20,
+                    ids=["tonic", "two", "bursts", "long", "dense"], seed=1)  # fmt: skip
     rep = res.report
-    assert rep["obs_id"].tolist() == ["tonic", "two", "bursts", "long"]
-    assert rep["label"].tolist() == ["spiking", "silent", "bursting", "spiking"]
+    assert rep["obs_id"].tolist() == ["tonic", "two", "bursts", "long", "dense"]
+    assert rep["label"].tolist() == ["spiking", "silent", "bursting", "spiking", "spiking"]
     assert rep["status"].tolist() == [
-        "ok", "silent: fewer than 3 spikes", "ok", "truncated: first 250 of 300 spikes used"
+        "ok", "silent: fewer than 3 spikes", "ok",
+        "windows: 9 x 3 s pooled, 270 of 300 spikes used", "truncated: first 250 of 299 spikes used",
     ]  # fmt: skip
-    assert rep["n_cells"].tolist() == [20, 0, 20, 20]
+    assert rep["n_cells"].tolist() == [20, 0, 20, 20, 20]
     assert rep.loc[1, ["g_s_mean", "g_u_sd"]].isna().all()
     active = rep.drop(index=1)
     assert (active["g_s_q05"] <= active["g_s_mean"]).all()
     assert (active["g_s_mean"] <= active["g_s_q95"]).all() and (active["g_u_sd"] > 0).all()
     pop = res.population
-    assert pop.obs_id.tolist() == ["tonic", "bursts", "long"]
-    assert pop.conductances.shape == (3, 20, 8) and (pop.conductances >= 0).all()
+    assert pop.obs_id.tolist() == ["tonic", "bursts", "long", "dense"]
+    assert pop.conductances.shape == (4, 20, 8) and (pop.conductances >= 0).all()
     assert np.nanmax(pop.residual) < 1e-6
 
 

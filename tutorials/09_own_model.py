@@ -155,7 +155,8 @@ fig.savefig(FIGURES / "09_traces.png", dpi=80)
 # ```bash
 # sbidic dataset --model examples/models/pospischil.py:Pospischil --targets 300 \
 #     --cells-per-target 10 --seed 0 --jobs 1 -o pospischil_data
-# sbidic train pospischil_data -o examples/models/pospischil_estimator --max-time 360 --seed 0
+# sbidic train pospischil_data --model examples/models/pospischil.py:Pospischil \
+#     -o examples/models/pospischil_estimator --max-time 360 --seed 0
 # ```
 #
 # Here it reads the spike trains simulated above (cells of known targets), and `score`

@@ -6,7 +6,8 @@ and download everything, in the browser. Built with Shiny for Python
 The modules: :mod:`~sbidic.app.state` (loading inputs, running jobs),
 :mod:`~sbidic.app.figures`, :mod:`~sbidic.app.tables`, :mod:`~sbidic.app.downloads`
 (the bytes the CLI writes), :mod:`~sbidic.app.views` (the page) and
-:mod:`~sbidic.app.server` (the wiring).
+:mod:`~sbidic.app.server` (the wiring), behind :mod:`~sbidic.app.guard` (Host and
+Origin checks, the upload limit on the bytes received).
 """
 
 from __future__ import annotations
@@ -15,21 +16,44 @@ __all__ = ["create_app", "serve"]
 
 #: Default largest upload, MB.
 UPLOAD_LIMIT_MB = 50.0
+#: Default number of inference or simulation jobs computing at once, over all pages.
+MAX_JOBS = 2
+#: Bind addresses that accept connections from other machines.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
-def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB):
-    """The Shiny application (an ASGI app)."""
+def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
+               max_jobs: int = MAX_JOBS):  # fmt: skip
+    """The Shiny application behind its guard (an ASGI app).
+
+    Parameters
+    ----------
+    upload_limit_mb : float
+        Largest accepted upload, MB, counted on the bytes received.
+    allowed_hosts : iterable of str
+        Host names accepted in ``Host`` headers besides 127.0.0.1, localhost and
+        [::1] (:class:`~sbidic.app.guard.Guard`).
+    max_jobs : int
+        Inference and simulation jobs computing at once, across all pages.
+    """
     from shiny import App
 
+    from sbidic.app.guard import Guard
     from sbidic.app.server import make_server
     from sbidic.app.views import page
 
-    return App(page(upload_limit_mb), make_server(upload_limit_mb))
+    app = App(page(upload_limit_mb), make_server(upload_limit_mb, max_jobs))
+    return Guard(app, allowed_hosts, upload_limit_bytes=int(upload_limit_mb * 1e6))
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
-          upload_limit_mb: float = UPLOAD_LIMIT_MB) -> None:  # fmt: skip
-    """Serve the app until interrupted; prints its URL (port 0: a free port)."""
+          upload_limit_mb: float = UPLOAD_LIMIT_MB, allowed_hosts=(),
+          max_jobs: int = MAX_JOBS) -> None:  # fmt: skip
+    """Serve the app until interrupted; prints its URL (port 0: a free port).
+
+    The address bound (``host``, unless a wildcard such as 0.0.0.0) is accepted in
+    ``Host`` headers besides the loopback names and ``allowed_hosts``.
+    """
     import socket
     import threading
     import webbrowser
@@ -40,10 +64,19 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
         with socket.socket() as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-    app = create_app(upload_limit_mb)  # imports first: the URL printed is ready to serve
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    hosts = list(allowed_hosts)
+    if host not in WILDCARD_HOSTS:
+        hosts.append(host)
+    # imports first: the URL printed is ready to serve
+    app = create_app(upload_limit_mb, allowed_hosts=hosts, max_jobs=max_jobs)
+    shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    if ":" in shown:
+        shown = f"[{shown}]"
     url = f"http://{shown}:{port}/"
     print(f"sbidic app: serving on {url} (Ctrl+C to stop)", flush=True)
+    if host in WILDCARD_HOSTS and not allowed_hosts:
+        print("sbidic app: other machines must be named with --allow-host NAME (the name "
+              "or address they use in the URL)", flush=True)  # fmt: skip
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")

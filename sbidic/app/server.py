@@ -3,6 +3,7 @@ outputs to :mod:`~sbidic.app.figures` and :mod:`~sbidic.app.downloads`."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
@@ -14,8 +15,41 @@ from sbidic.app.tables import cells_table, fidelity_table, report_table
 __all__ = ["make_server"]
 
 
-def make_server(upload_limit_mb: float):
-    """The server function of the Shiny app."""
+def upload_dir(session) -> str | None:
+    """The folder where Shiny stores this session's uploads (its upload manager's own
+    temporary directory); None where this Shiny version keeps it elsewhere, and every
+    upload is then refused."""
+    manager = getattr(session, "_file_upload_manager", None)
+    folder = getattr(manager, "_basedir", None)
+    return folder if isinstance(folder, str) else None
+
+
+def uploaded(value) -> tuple[str, str]:
+    """``(datapath, name)`` of the one file in an upload input's value.
+
+    Raises
+    ------
+    ValueError
+        ``"upload rejected: ..."`` where the value is not the list of one file
+        description Shiny's upload mechanism sets (it can be sent by any client).
+    """
+    if (not isinstance(value, list | tuple) or len(value) != 1 or not isinstance(value[0], dict)
+            or not isinstance(value[0].get("datapath"), str)
+            or not isinstance(value[0].get("name"), str)):  # fmt: skip
+        raise ValueError("upload rejected: not a file from the upload button")
+    return value[0]["datapath"], value[0]["name"]
+
+
+def make_server(upload_limit_mb: float, max_jobs: int = 2):
+    """The server function of the Shiny app.
+
+    Parameters
+    ----------
+    upload_limit_mb : float
+        Largest accepted upload, MB (checked on the file received).
+    max_jobs : int
+        Inference and simulation jobs computing at once, across all pages.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,6 +58,7 @@ def make_server(upload_limit_mb: float):
     state.prepare()
 
     workdir = Path(tempfile.mkdtemp(prefix="sbidic-app-"))
+    limit = state.JobLimit(max_jobs)
 
     def server(input, output, session):  # noqa: C901 (one place wires the page)
         loaded = reactive.value(None)
@@ -33,32 +68,63 @@ def make_server(upload_limit_mb: float):
         job = reactive.value(None)
         tick = reactive.value(0)
 
+        def show_loaded(value: state.Loaded) -> None:
+            load_error.set("")
+            loaded.set(value)
+            inference.set(None)
+            sim.set(None)
+
         def set_loaded(load, *args):
             try:
                 value = load(*args)
             except (ValueError, OSError) as err:
                 load_error.set(str(err))
                 return
-            load_error.set("")
-            loaded.set(value)
-            inference.set(None)
-            sim.set(None)
+            show_loaded(value)
+
+        @reactive.extended_task
+        async def parse_upload(datapath: str, name: str, folder: str):
+            """Read an upload in a worker thread: the server keeps serving meanwhile."""
+            try:
+                return await asyncio.to_thread(state.load_upload, datapath, name,
+                                               upload_limit_mb, workdir, folder)  # fmt: skip
+            except (ValueError, OSError) as err:
+                return str(err)
 
         @reactive.effect
         @reactive.event(input.upload)
         def _upload():
-            f = input.upload()[0]
-            set_loaded(state.load_upload, f["datapath"], f["name"], f["size"],
-                       upload_limit_mb, workdir)  # fmt: skip
+            try:
+                datapath, name = uploaded(input.upload())
+                folder = upload_dir(session)
+                if folder is None:
+                    raise ValueError("upload rejected: Shiny's upload folder is unknown")
+                state.upload_file(datapath, folder)  # refused at once, before any reading
+            except ValueError as err:
+                load_error.set(str(err))
+                return
+            parse_upload.invoke(datapath, name, folder)
+
+        @reactive.effect
+        def _upload_read():
+            if parse_upload.status() != "success":
+                return
+            got = parse_upload.value.get()
+            if isinstance(got, str):
+                load_error.set(got)
+            else:
+                show_loaded(got)
 
         @reactive.effect
         @reactive.event(input.load_example)
         def _example():
+            parse_upload.cancel()
             set_loaded(state.load_example, input.example())
 
         @reactive.effect
         @reactive.event(input.load_paste)
         def _paste():
+            parse_upload.cancel()
             set_loaded(state.load_pasted, input.paste() or "")
 
         def start(kind: str, fn):
@@ -66,7 +132,10 @@ def make_server(upload_limit_mb: float):
             if current is not None and current.running:
                 ui.notification_show("wait for the running job, or cancel it", type="warning")
                 return
-            job.set(state.Job(kind, fn))
+            try:
+                job.set(limit.start(kind, fn))
+            except state.ServerBusy as err:
+                ui.notification_show(str(err), type="error", duration=10)
 
         @reactive.effect
         @reactive.event(input.run)
@@ -148,6 +217,9 @@ def make_server(upload_limit_mb: float):
 
         @render.ui
         def load_status():
+            if parse_upload.status() == "running":
+                return ui.div("Reading the uploaded file...", id="reading",
+                              class_="alert alert-info")  # fmt: skip
             if load_error.get():
                 return ui.div(load_error.get(), id="load_error", class_="alert alert-danger")
             data = loaded.get()

@@ -8,8 +8,10 @@ specific to the web framework, so it is tested directly.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import warnings
@@ -24,7 +26,9 @@ __all__ = [
     "Cancelled",
     "Inference",
     "Job",
+    "JobLimit",
     "Loaded",
+    "ServerBusy",
     "Simulation",
     "add_model",
     "example_names",
@@ -36,6 +40,7 @@ __all__ = [
     "prepare",
     "run_inference",
     "run_simulation",
+    "upload_file",
 ]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -107,29 +112,82 @@ def load_example(name: str) -> Loaded:
     return Loaded(read_spikes(path), f"example {name}", path)
 
 
-def load_upload(datapath: str | Path, name: str, size: int, limit_mb: float,
-                workdir: Path) -> Loaded:  # fmt: skip
-    """An uploaded file, read under its own name so that errors name it.
+def upload_file(datapath: str | Path, upload_dir: str | Path) -> Path:
+    """The real path of an uploaded file, checked to lie in ``upload_dir``.
+
+    The path comes from the browser (the upload input's ``datapath``), so it is only
+    trusted where it names a regular file inside the upload mechanism's own temporary
+    folder (Shiny's per-session upload directory), after resolving every symbolic link.
 
     Raises
     ------
     ValueError
-        Too large (over ``limit_mb``), an unknown suffix, or what
-        :func:`sbidic.read_spikes` finds wrong (with the file name and line).
+        ``"upload rejected: ..."``: not a path, outside ``upload_dir``, a symbolic link
+        or not a regular file.
     """
-    name = Path(name).name or "upload"
-    if size > limit_mb * 1e6:
-        raise ValueError(
-            f"{name} is {size / 1e6:.1f} MB, over the upload limit of {limit_mb:g} MB "
-            "(start the app with 'sbidic app --max-upload-mb N' to allow more)"
-        )
-    with tempfile.TemporaryDirectory(dir=workdir) as folder:
-        path = Path(folder) / name
-        shutil.copyfile(datapath, path)
-        try:
-            trains = read_spikes(path)
-        except (ValueError, OSError, KeyError) as err:
-            raise ValueError(str(err).replace(f"{folder}/", "")) from None
+    if not isinstance(datapath, str | Path) or not str(datapath) or "\0" in str(datapath):
+        raise ValueError("upload rejected: no file path from the upload")
+    base = Path(os.path.realpath(upload_dir))
+    given = Path(os.path.abspath(datapath))
+    real = Path(os.path.realpath(given))
+    if real == base or base not in real.parents:
+        raise ValueError("upload rejected: the file is not one this page uploaded")
+    if given.is_symlink() or not real.is_file():
+        raise ValueError("upload rejected: not a regular uploaded file")
+    return real
+
+
+def load_upload(datapath: str | Path, name: str, limit_mb: float, workdir: Path,
+                upload_dir: str | Path) -> Loaded:  # fmt: skip
+    """An uploaded file, read under its own name so that errors name it.
+
+    Parameters
+    ----------
+    datapath : str or Path
+        Where the upload mechanism stored the file (sent by the browser: checked by
+        :func:`upload_file` to lie in ``upload_dir``).
+    name : str
+        The file's name on the user's machine (only its last part is used).
+    limit_mb : float
+        Largest accepted size, MB, checked on the file's real size (not on the size the
+        browser declares).
+    workdir : Path
+        Where a temporary copy under ``name`` is made (and removed).
+    upload_dir : str or Path
+        The upload mechanism's own folder for this session.
+
+    Raises
+    ------
+    ValueError
+        The upload is rejected (:func:`upload_file`), too large (over ``limit_mb``),
+        has an unknown suffix, or what :func:`sbidic.read_spikes` finds wrong (with the
+        file name and line).
+    """
+    real = upload_file(datapath, upload_dir)
+    name = Path(str(name)).name or "upload"
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError:
+        raise ValueError("upload rejected: the uploaded file cannot be opened") from None
+    with open(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("upload rejected: not a regular uploaded file")
+        if info.st_size > limit_mb * 1e6:
+            raise ValueError(
+                f"{name} is {info.st_size / 1e6:.3g} MB, over the upload limit of "
+                f"{limit_mb:g} MB (start the app with 'sbidic app --max-upload-mb N' to "
+                "allow more)"
+            )
+        with tempfile.TemporaryDirectory(dir=workdir) as folder:
+            path = Path(folder) / name
+            with open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            try:
+                trains = read_spikes(path)
+            except (ValueError, OSError, KeyError) as err:
+                raise ValueError(str(err).replace(f"{folder}/", "")) from None
     return Loaded(trains, name, Path(name))
 
 
@@ -229,6 +287,53 @@ class Job:
     @property
     def running(self) -> bool:
         return self.status == "running" and self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """Whether its thread still computes (a cancelled job until its next report)."""
+        return self._thread.is_alive()
+
+
+class ServerBusy(Exception):
+    """Raised by :meth:`JobLimit.start` when the server runs its limit of jobs."""
+
+
+class JobLimit:
+    """At most ``max_jobs`` jobs computing at once, across every page of the server
+    (``sbidic app --max-jobs``); a cancelled job counts until its thread stops."""
+
+    def __init__(self, max_jobs: int) -> None:
+        if int(max_jobs) < 1:
+            raise ValueError(f"max_jobs must be >= 1, not {max_jobs}")
+        self.max_jobs = int(max_jobs)
+        self._jobs: list[Job] = []
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Jobs whose thread still computes."""
+        with self._lock:
+            self._jobs = [j for j in self._jobs if j.alive]
+            return len(self._jobs)
+
+    def start(self, label: str, fn) -> Job:
+        """A new :class:`Job`, if fewer than ``max_jobs`` are computing.
+
+        Raises
+        ------
+        ServerBusy
+            ``max_jobs`` jobs are computing (on this page or others).
+        """
+        with self._lock:
+            self._jobs = [j for j in self._jobs if j.alive]
+            if len(self._jobs) >= self.max_jobs:
+                raise ServerBusy(
+                    f"the server is busy: {len(self._jobs)} job(s) running, its limit "
+                    "(sbidic app --max-jobs N); try again when one has finished"
+                )
+            job = Job(label, fn)
+            self._jobs.append(job)
+            return job
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
 from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
 from sbidic.datasets.store import (
     cells_per_target,
+    dataset_model,
     dataset_spec,
     dataset_status,
     dic_targets,
@@ -14,6 +15,7 @@ from sbidic.datasets.store import (
 __all__ = [
     "DatasetSpec",
     "cells_per_target",
+    "dataset_model",
     "dataset_spec",
     "dataset_status",
     "dic_targets",

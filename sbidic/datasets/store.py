@@ -13,6 +13,7 @@ from sbidic.datasets.sampling import SPLITS, split_of
 
 __all__ = [
     "cells_per_target",
+    "dataset_model",
     "dataset_spec",
     "dataset_status",
     "dic_targets",
@@ -60,6 +61,40 @@ def dataset_spec(ds) -> dict:
     (its ``spec`` attribute, a JSON string or already a dict), as a dict."""
     spec = ds.attrs["spec"]
     return json.loads(spec) if isinstance(spec, str) else dict(spec)
+
+
+def dataset_model(ds, model=None, *, source: str = "the dataset manifest"):
+    """The model of a dataset loaded by :func:`load_dataset`, found without importing
+    a model file its manifest names.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A dataset from :func:`load_dataset`.
+    model : str or ConductanceModel, optional
+        The model the user gave (``--model``). A dataset of a model file needs it:
+        the file (code) is imported only when the user names it.
+    source : str
+        The manifest, as named in error messages.
+
+    Returns
+    -------
+    ConductanceModel
+
+    Raises
+    ------
+    ValueError
+        The manifest names a model file that ``model`` does not give, an unknown
+        model, or another model than ``model``.
+    """
+    from sbidic.models import is_model_file, model_from_data
+
+    stored = str(dataset_spec(ds)["model"])
+    resolved = model_from_data(stored, model, source=source)
+    if (model is not None and not is_model_file(stored)
+            and stored.lower() not in (resolved.name.lower(), str(model).lower())):  # fmt: skip
+        raise ValueError(f"{source} is a dataset of the model {stored!r}, not {resolved.name!r}")
+    return resolved
 
 
 def dic_targets(ds) -> np.ndarray:

@@ -5,7 +5,9 @@ recording) and scores them (:func:`~sbidic.fidelity.score_trains`);
 :func:`score_population` does it for a :class:`~sbidic.population.Population` whose
 ``obs_id`` name the recordings; :func:`recording_summary` turns cell scores into one
 row per recording, with a **model-adequacy** line when no cell reproduces it: the
-best match found and the feature out of reach.
+best match found and the feature out of reach, and a note when the recording is too
+short for its features to be compared (``"class only: ..."``: a feature match is then
+a class match only).
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sbidic.fidelity.scores import FidelityCriteria, FidelityScores, score_trains
+from sbidic.fidelity.scores import (
+    MIN_RATE_ISIS,
+    FidelityCriteria,
+    FidelityScores,
+    _checked,
+    checked_features,
+    score_trains,
+)
 from sbidic.spikes import LABEL_NAMES, SpikeTrains
+from sbidic.spikes.features import BURSTING, SPIKING
 
 __all__ = ["recording_summary", "score_population", "simulate_and_score"]
 
@@ -25,6 +35,8 @@ def simulate_and_score(
     recordings: SpikeTrains,
     recording_index: ArrayLike,
     criteria: FidelityCriteria | None = None,
+    *,
+    deadline: float | None = None,
     **simulate_kwargs,
 ):
     """Simulate cells with Brian2 and score each against its recording.
@@ -39,6 +51,9 @@ def simulate_and_score(
     recording_index : array_like of int, shape (n_cells,)
         Recording of each cell.
     criteria : FidelityCriteria, optional
+    deadline : float, optional
+        A :func:`time.perf_counter` value: van Rossum distances not computed by then
+        are NaN (see :func:`~sbidic.fidelity.score_trains`).
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate` (protocol, ``dt_ms``, ``n_jobs``,
         ``noise``, ``seed``...).
@@ -70,6 +85,7 @@ def simulate_and_score(
         recording_index,
         criteria,
         window_ms=s["duration_ms"] - s["transient_ms"],
+        deadline=deadline,
     )
     return result, scores
 
@@ -157,8 +173,12 @@ def recording_summary(
         ``n_scored``, ``n_passed``, ``pass_fraction``, ``class_match_fraction``,
         ``feature_match_fraction``, ``best_mismatch`` (smallest ``mismatch``),
         ``van_rossum_mean`` (1/ms), ``out_of_reach`` (feature failed by the best cell,
-        ``""`` when some cell passes) and ``adequacy``: ``""`` when some cell passes,
-        otherwise a sentence naming the best match and what it misses.
+        ``""`` when some cell passes), ``checked_features`` (the recording's features
+        the criterion compares, comma-separated; ``""``: the class only) and
+        ``adequacy``: ``""`` when some cell passes and the features were compared,
+        otherwise a sentence naming the best match and what it misses, and a note on
+        the features a too short recording does not allow to compare (``"class only:
+        too short to compare features (...)"`` when none).
 
     Examples
     --------
@@ -172,6 +192,16 @@ def recording_summary(
     (array([1, 0]), array(['', 'rate'], dtype='<U4'))
     >>> print(summary["adequacy"][1])  # doctest: +ELLIPSIS
     not reproduced: 0 of 1 simulated cells pass (features); rate out of reach: best rate 12.5 Hz...
+
+    A 9-spike bursting step response has no interior burst: its cell passes on the
+    class alone, and the summary says so.
+
+    >>> step = SpikeTrains.from_list([[0.0, 5, 12, 20, 30, 45, 65, 90, 120]])
+    >>> summary = recording_summary(score_trains(step, step, [0]), step)
+    >>> summary["n_passed"], summary["checked_features"].tolist()
+    (array([1]), [''])
+    >>> print(summary["adequacy"][0])
+    class only: too short to compare features (bursting: no interior burst)
     """
     crit = FidelityCriteria() if criteria is None else criteria
     s = scores.reshape(-1)
@@ -219,6 +249,28 @@ def recording_summary(
             f"not reproduced: 0 of {count[i]} simulated cells pass ({crit.criterion}); "
             f"{what} out of reach: {detail}"
         )
+    checked = checked_features(feats)
+    for i in np.flatnonzero(count > 0):
+        note = _unchecked_note(feats, i)
+        if note:
+            adequacy[i] = f"{adequacy[i]}; {note}" if adequacy[i] else note
     out["out_of_reach"] = reach.astype(str)
+    out["checked_features"] = checked.astype(str)
     out["adequacy"] = adequacy.astype(str)
     return out
+
+
+def _unchecked_note(feats: dict, i: int) -> str:
+    """What the feature criterion could not compare for recording ``i`` ("" if all)."""
+    flags = {k: bool(v[i]) for k, v in _checked(feats).items()}
+    label = feats["label"][i]
+    if label == SPIKING and not flags["rate"]:
+        n_isi = int(feats["n_spikes"][i]) - 1
+        return (f"class only: too short to compare features (spiking: {n_isi} ISIs, the "
+                f"rate needs {MIN_RATE_ISIS})")  # fmt: skip
+    if label == BURSTING and not flags["spikes_per_burst"]:
+        # the first and the last bursts are never used (they may be cut by the window)
+        return "class only: too short to compare features (bursting: no interior burst)"
+    if label == BURSTING and not flags["burst_period"]:
+        return "burst period not compared (bursting: 1 interior burst, the period needs 2)"
+    return ""

@@ -8,9 +8,13 @@ published labels and features (:func:`sbidic.spikes.spike_features`):
   mean firing rate ``1000 / mean(ISI)`` within ``rate_tolerance`` (relative, default
   10 %); for a bursting one, mean spikes per burst within
   ``spikes_per_burst_tolerance`` (absolute, default 0.5) and burst period within
-  ``burst_period_tolerance`` (relative, default 10 %). A burst feature the recording
-  itself does not define (too few complete bursts) is not checked; one the cell does
-  not define while the recording does fails.
+  ``burst_period_tolerance`` (relative, default 10 %). A feature the recording itself
+  does not define well enough is not checked: the rate of a tonic recording with
+  fewer than 3 ISIs (:data:`MIN_RATE_ISIS`), the spikes per burst of a bursting one
+  without an interior burst, its burst period with fewer than 2 (the first and the
+  last bursts are never used). ``checked_features`` says which features were
+  compared; ``""`` means the class only, and :func:`~sbidic.fidelity.recording_summary`
+  then says so. A feature the cell does not define while the recording does fails.
 
 Also reported, not part of the criterion: ISI CV, duty cycle (burst duration / burst
 period) and the van Rossum distance to the recording (:mod:`sbidic.fidelity.distance`,
@@ -34,14 +38,27 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
+from sbidic.fidelity.distance import mid_range_tau, van_rossum_to_recordings
 from sbidic.spikes import LABEL_NAMES, SpikeTrains, spike_features
 from sbidic.spikes.features import BURSTING, CV_THRESHOLD, MIN_SPIKES, SPIKING
 
-__all__ = ["CRITERIA", "FidelityCriteria", "FidelityScores", "score_trains"]
+__all__ = [
+    "CRITERIA",
+    "MIN_RATE_ISIS",
+    "FidelityCriteria",
+    "FidelityScores",
+    "checked_features",
+    "score_trains",
+]
 
 #: Names of the acceptance criteria.
 CRITERIA = ("features", "class")
+#: A tonic recording's rate is compared only with at least this many ISIs.
+MIN_RATE_ISIS = 3
+#: Features of the feature criterion, in the order ``checked_features`` lists them.
+FEATURES = ("rate", "spikes_per_burst", "burst_period")
+#: ``checked_features`` of scores read from files written before it was recorded.
+_UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,12 @@ class FidelityScores:
     failed_feature : ndarray of str
         The feature furthest out of tolerance (``"class"``, ``"rate"``,
         ``"spikes_per_burst"``, ``"burst_period"``), ``""`` for a feature match.
+    checked_features : ndarray of str
+        The features of the recording the feature criterion compared, comma-separated
+        (e.g. ``"rate"``, ``"spikes_per_burst,burst_period"``); ``""``: none, the
+        recording is too short (a feature match is then a class match only, see
+        :attr:`features_compared`); ``"unknown"`` in files written before it was
+        recorded.
     rate_hz, rate_error : ndarray of float
         Cell's ``1000 / mean(ISI)`` and its relative error ``cell / recording - 1``.
     cv_isi, cv_error : ndarray of float
@@ -141,6 +164,8 @@ class FidelityScores:
     ((2,), [True, False], [10.5, 12.5])
     >>> s.take([1]).failed_feature.tolist(), s.reshape(1, 2).shape
     (['rate'], (1, 2))
+    >>> s.checked_features.tolist(), s.features_compared.tolist()
+    (['rate', 'rate'], [True, True])
     """
 
     recording: np.ndarray
@@ -151,6 +176,7 @@ class FidelityScores:
     passed: np.ndarray
     mismatch: np.ndarray
     failed_feature: np.ndarray
+    checked_features: np.ndarray
     rate_hz: np.ndarray
     rate_error: np.ndarray
     cv_isi: np.ndarray
@@ -171,6 +197,12 @@ class FidelityScores:
     def label(self) -> np.ndarray:
         """Label names of the cells."""
         return np.asarray(LABEL_NAMES)[self.label_code]
+
+    @property
+    def features_compared(self) -> np.ndarray:
+        """Whether any feature was compared (False: the class only, the recording is
+        too short; a ``feature_match`` is then a class match)."""
+        return np.asarray(self.checked_features) != ""
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -200,6 +232,7 @@ class FidelityScores:
                 "flag_meanings": " ".join(LABEL_NAMES),
             })  # fmt: skip
         data["failed_feature"] = (dims, self.failed_feature.astype(str))
+        data["checked_features"] = (dims, self.checked_features.astype(str))
         units = {"rate_hz": "Hz", "burst_period_ms": "ms", "van_rossum": "1/ms"}
         ds = xr.Dataset(data, coords=coords)
         for k, u in units.items():
@@ -208,8 +241,12 @@ class FidelityScores:
 
     @classmethod
     def from_dataset(cls, ds) -> FidelityScores:
-        """Inverse of :meth:`to_dataset`."""
-        return cls(**{f.name: np.asarray(ds[f.name].values) for f in fields(cls)})
+        """Inverse of :meth:`to_dataset` (``checked_features`` is ``"unknown"`` in a
+        dataset written before it was recorded)."""
+        values = {f.name: np.asarray(ds[f.name].values) for f in fields(cls) if f.name in ds}
+        if "checked_features" not in values:
+            values["checked_features"] = np.full(values["passed"].shape, _UNKNOWN)
+        return cls(**values)
 
 
 def score_trains(
@@ -219,6 +256,7 @@ def score_trains(
     criteria: FidelityCriteria | None = None,
     *,
     window_ms: float | None = None,
+    deadline: float | None = None,
 ) -> FidelityScores:
     """Score every simulated cell against its recording.
 
@@ -235,7 +273,12 @@ def score_trains(
         Tolerances and criterion (default: the published-style criteria above).
     window_ms : float, optional
         Length of the simulated window (ms): the van Rossum distance compares both
-        trains over at most this long from their first spike.
+        trains over at most this long from their first spike (spikes of a longer
+        recording after it are dropped first, so they cost nothing).
+    deadline : float, optional
+        A :func:`time.perf_counter` value (a time budget): the van Rossum distances,
+        computed in chunks of cells, of the cells not reached by then are NaN. The
+        other scores (and ``passed``) do not depend on it.
 
     Returns
     -------
@@ -259,6 +302,13 @@ def score_trains(
     (array([ True, False, False]), array(['', 'rate', 'class'], dtype='<U16'))
     >>> s.rate_error[:2].round(2), s.label[2]
     (array([0.05, 0.2 ]), np.str_('bursting'))
+
+    A 9-spike bursting response has no interior burst: only its class is compared.
+
+    >>> step = SpikeTrains.from_list([[0.0, 5, 12, 20, 30, 45, 65, 90, 120]])
+    >>> s = score_trains(step, step, [0])
+    >>> s.label[0], s.passed[0], s.features_compared[0]
+    (np.str_('bursting'), np.True_, np.False_)
     """
     crit = FidelityCriteria() if criteria is None else criteria
     idx = np.asarray(recording_index, dtype=np.int64).reshape(-1)
@@ -273,8 +323,8 @@ def score_trains(
     rec = {k: v[idx] for k, v in crit.summarize(recordings).items()}
     cell = crit.summarize(cells)
     c = compare(rec, cell, crit)
-    tau = mid_range_tau(recordings)[idx]
-    vr = van_rossum_distance(recordings[idx], cells, tau, duration_ms=window_ms)
+    vr = van_rossum_to_recordings(recordings, idx, cells, mid_range_tau(recordings),
+                                  duration_ms=window_ms, deadline=deadline)  # fmt: skip
     return FidelityScores(
         recording=idx,
         label_code=cell["label"],
@@ -298,8 +348,8 @@ def compare(
 
     Returns ``class_match``, ``feature_match``, ``passed``, ``mismatch`` and, unless
     ``details=False`` (the matches only, for ranking many candidates),
-    ``failed_feature``, ``rate_error``, ``spikes_per_burst_error`` and
-    ``burst_period_error``.
+    ``failed_feature``, ``checked_features``, ``rate_error``,
+    ``spikes_per_burst_error`` and ``burst_period_error``.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_err = cell["rate"] / rec["rate"] - 1.0
@@ -311,12 +361,8 @@ def compare(
             "burst_period": np.abs(period_err) / crit.burst_period_tolerance,
         }
     class_match = cell["label"] == rec["label"]
-    checked = {
-        "rate": rec["label"] == SPIKING,
-        "spikes_per_burst": (rec["label"] == BURSTING) & np.isfinite(rec["spb"]),
-        "burst_period": (rec["label"] == BURSTING) & np.isfinite(rec["period"]),
-    }
-    names = list(ratios)
+    checked = _checked(rec)
+    names = list(FEATURES)
     table = np.stack(np.broadcast_arrays(*[
         np.where(checked[k], np.nan_to_num(ratios[k], nan=np.inf), 0.0) for k in names
     ]))  # fmt: skip
@@ -335,16 +381,55 @@ def compare(
     return {
         **out,
         "failed_feature": failed,
+        "checked_features": np.broadcast_to(checked_features(rec), class_match.shape).copy(),
         "rate_error": rate_err,
         "spikes_per_burst_error": spb_err,
         "burst_period_error": period_err,
     }
 
 
+def _checked(rec: dict) -> dict[str, np.ndarray]:
+    """Which features of the recordings (:func:`summarize`) the criterion compares."""
+    label = np.asarray(rec["label"])
+    n_spikes = rec.get("n_spikes")  # absent: summaries made before it was added
+    enough = True if n_spikes is None else np.asarray(n_spikes) - 1 >= MIN_RATE_ISIS
+    return {
+        "rate": (label == SPIKING) & enough,
+        "spikes_per_burst": (label == BURSTING) & np.isfinite(rec["spb"]),
+        "burst_period": (label == BURSTING) & np.isfinite(rec["period"]),
+    }
+
+
+def checked_features(rec: dict) -> np.ndarray:
+    """The features the feature criterion compares for each recording, comma-separated
+    (``""``: none, the class only).
+
+    Parameters
+    ----------
+    rec : dict of ndarray
+        :func:`summarize` of the recordings.
+
+    Examples
+    --------
+    >>> from sbidic.spikes import SpikeTrains
+    >>> trains = SpikeTrains.from_list([np.arange(0.0, 1000.0, 100.0),  # tonic, 9 ISIs
+    ...                                 [0.0, 100.0, 200.0],  # tonic, 2 ISIs
+    ...                                 [0.0, 5, 12, 20, 30, 45, 65, 90, 120]])  # 1 burst
+    >>> checked_features(FidelityCriteria().summarize(trains)).tolist()
+    ['rate', '', '']
+    """
+    flags = _checked(rec)
+    code = sum(np.asarray(flags[name], dtype=np.int64) << k for k, name in enumerate(FEATURES))
+    table = np.array([",".join(name for k, name in enumerate(FEATURES) if c >> k & 1)
+                      for c in range(2 ** len(FEATURES))])  # fmt: skip
+    return table[code]
+
+
 def summarize(f) -> dict[str, np.ndarray]:
     """The per-train quantities the scores compare, from :class:`~sbidic.spikes.SpikeFeatures`
     computed with ``fill_value=np.nan``: ``label`` code, ``rate`` (Hz, ``1000 / mean
-    ISI``), ISI ``cv``, spikes per burst ``spb``, burst ``period`` (ms), ``duty``."""
+    ISI``), ISI ``cv``, spikes per burst ``spb``, burst ``period`` (ms), ``duty`` and
+    ``n_spikes``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         duty = f["duration_bursting"] / f["burst_period_ms"]
     return {
@@ -354,4 +439,5 @@ def summarize(f) -> dict[str, np.ndarray]:
         "spb": f.nbr_spikes_bursting,
         "period": f.burst_period_ms,
         "duty": duty,
+        "n_spikes": f.n_spikes,
     }

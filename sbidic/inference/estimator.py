@@ -300,6 +300,11 @@ class DICEstimator(nn.Module):
         cfg = dict(config)
         encoder = SpikeTrainEncoder.from_config(cfg.pop("encoder"))
         cfg["augmentation"] = Augmentation(**cfg["augmentation"])
+        if cfg.get("box") is None:  # a config names its model: never import a file it names
+            from sbidic.models import model_from_data
+
+            model = model_from_data(cfg.get("model") or "stg", source="the estimator's config")
+            cfg["box"] = model.target_box
         return cls(encoder, **cfg)
 
     @property

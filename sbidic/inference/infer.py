@@ -33,6 +33,7 @@ from torch import Tensor
 
 from sbidic._memory import release_free_memory
 from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
+from sbidic.inference.diagnostics import join_warnings, prior_edge_flags
 from sbidic.inference.posterior import ConductancePosterior, to_population
 from sbidic.inference.result import InferenceResult
 from sbidic.inference.tokens import (
@@ -48,6 +49,11 @@ from sbidic.inference.verify import (
     dic_targets,
     verify_populations,
 )
+from sbidic.inference.windows import (
+    consecutive_windows,
+    pool_window_draws,
+    representative_windows,
+)
 from sbidic.spikes import SpikeTrains, spike_features
 
 __all__ = ["InferenceResult", "infer", "iter_infer"]
@@ -57,7 +63,7 @@ CLASS_WEIGHT = 2.0
 
 #: Columns of :attr:`InferenceResult.report`.
 REPORT_COLUMNS = (
-    "obs_id", "n_spikes", "label", "status",
+    "obs_id", "n_spikes", "label", "status", "warning",
     "g_s_mean", "g_s_sd", "g_s_q05", "g_s_q95",
     "g_u_mean", "g_u_sd", "g_u_q05", "g_u_q95",
     "n_cells",
@@ -256,7 +262,7 @@ def iter_infer(
         )
     check_dic_strategy(dics, shrinkage)
     trains = _as_recordings(recordings, ids)
-    status = _status(trains, _spikes_read(posterior))
+    status = _status(trains, _spikes_read(posterior), _window_ms(posterior))
     return _batches(trains, status, posterior, n, seed=seed, n_summary=n_summary, dics=dics,
                     shrinkage=shrinkage, verify=verify, score=score, criteria=criteria,
                     budget=budget, simulation=simulation, progress=progress,
@@ -270,23 +276,41 @@ def _spikes_read(posterior) -> int | None:
     return posterior.estimator.encoder.max_spikes
 
 
-def _status(trains: SpikeTrains, max_spikes: int | None) -> np.ndarray:
-    """Status of every recording (silent, truncated, ok); warns about truncation."""
+def _window_ms(posterior) -> float | None:
+    """Length (ms) of the windows the posterior's network was trained on (the model's
+    protocol without its transient); None for NPE (it reads the first spikes)."""
+    if getattr(posterior, "draws_conductances", False):
+        return None
+    protocol = getattr(posterior.model, "protocol", None)
+    return None if protocol is None else float(protocol[0] - protocol[1])
+
+
+def _status(trains: SpikeTrains, max_spikes: int | None, window_ms: float | None = None):
+    """Status of every recording (silent, windows pooled, truncated, ok); warns about
+    truncation (:mod:`sbidic.inference.windows`)."""
     n_spikes = trains.n_spikes
     status = np.where(n_spikes >= MIN_SPIKES, "ok", f"silent: fewer than {MIN_SPIKES} spikes")
     status = status.astype(object)
-    if max_spikes is not None:
-        long = n_spikes > max_spikes
-        for i in np.flatnonzero(long):
-            status[i] = f"truncated: first {max_spikes} of {n_spikes[i]} spikes used"
-        if long.any():
-            warnings.warn(
-                f"{int(long.sum())} recording(s) ({trains.ids[long][:10].tolist()}) have "
-                f"more than {max_spikes} spikes; the network reads their first "
-                f"{max_spikes} spikes",
-                SpikeTruncationWarning,
-                stacklevel=3,
-            )
+    active = np.flatnonzero(n_spikes >= MIN_SPIKES)
+    if not active.size:
+        return status
+    win = consecutive_windows(trains[active], window_ms, max_spikes)
+    for i, k, used in zip(active, win.count, win.spikes_used, strict=True):
+        if k > 1:
+            status[i] = (f"windows: {k} x {window_ms / 1000:g} s pooled, {used} of "
+                         f"{n_spikes[i]} spikes used")  # fmt: skip
+        elif used < n_spikes[i]:
+            status[i] = f"truncated: first {used} of {n_spikes[i]} spikes used"
+    cut = win.spikes_used < n_spikes[active]
+    dense = cut & (win.count == 1) & (win.spikes_used == max_spikes)
+    if dense.any():
+        warnings.warn(
+            f"{int(dense.sum())} recording(s) ({trains.ids[active][dense][:10].tolist()}) have "
+            f"more than {max_spikes} spikes in one window; the network reads their first "
+            f"{max_spikes} spikes",
+            SpikeTruncationWarning,
+            stacklevel=3,
+        )
     return status
 
 
@@ -303,8 +327,10 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         cells = ConductancePosterior(est, posterior.model, rng=rng,
                                      **posterior.population_kwargs)  # fmt: skip
     simulation = _simulation_settings(simulation, posterior, seed)
+    window_ms = _window_ms(posterior)
     torch_seed = np.random.SeedSequence(seed).generate_state(1)[0].item()
     torch_state = None
+    budget = None if budget is None else budget.start()  # --max-seconds covers every batch
     for start in range(0, trains.n_trains, batch_size):
         batch = trains[np.arange(start, min(start + batch_size, trains.n_trains))]
         active = np.flatnonzero(batch.n_spikes >= MIN_SPIKES)
@@ -321,10 +347,12 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 if npe:
                     population = _npe_population(posterior, sub, n, n_draws, summary, active)
                 else:
-                    p = est.padded(sub)
+                    win = consecutive_windows(sub, window_ms, est.encoder.max_spikes)
                     with est._evaluating():
-                        context = est.embed(p)
-                        draws = est.sample_context(n_draws, context).numpy()  # (S, b, 2)
+                        embedded = est.embed(est.padded(win.trains))
+                        draws = pool_window_draws(  # (S, b, 2)
+                            est.sample_context(n_draws, embedded).numpy(), win)
+                        context = embedded[representative_windows(embedded.numpy(), win)]
                     summary[active] = _summarize_draws(draws)
                     rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
                     match = None
@@ -355,8 +383,15 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 fidelity_rows = recording_summary(scored, sub, criteria)
         rows = slice(start, start + batch.n_trains)
         report = _report(batch, status[rows], summary, n)
+        report["warning"] = join_warnings(
+            _reach_warnings(batch, getattr(posterior.model, "name", "")),
+            prior_edge_flags(report, est.box) if est is not None else "",
+        )
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
+            hint = report["warning"].str.partition("; within reach of ")[2]
+            short = report["adequacy"].str.startswith("not reproduced") & (hint != "")
+            report.loc[short, "adequacy"] += "; the pattern is within reach of " + hint[short]
         if progress is not None:
             progress(rows.stop, trains.n_trains)
         release_free_memory()  # memory stays flat over many batches
@@ -392,7 +427,29 @@ def _report(batch: SpikeTrains, status: np.ndarray, summary: np.ndarray, n: int)
         for k, stat in enumerate(("mean", "sd", "q05", "q95")):
             report[f"{dic}_{stat}"] = summary[:, j, k]
     report["n_cells"] = np.where(n_spikes >= MIN_SPIKES, n, 0)
+    report["warning"] = ""
     return report[list(REPORT_COLUMNS)]
+
+
+def _reach_warnings(batch: SpikeTrains, model: str) -> np.ndarray:
+    """Per recording: "" or a warning that the pattern lies outside the model's firing
+    atlas, naming the shipped models whose atlas reaches it
+    (:mod:`sbidic.inference.model_choice`). Models without a shipped atlas: no check."""
+    from sbidic.inference.model_choice import models_covering, shipped_firing_spaces
+
+    out = np.full(batch.n_trains, "", dtype=object)
+    spaces = shipped_firing_spaces()
+    if model not in spaces:
+        return out
+    reach = models_covering(batch, spaces)
+    names = list(spaces)
+    own = names.index(model)
+    for i in np.flatnonzero(~reach[:, own] & (batch.n_spikes >= MIN_SPIKES)):
+        others = [m for j, m in enumerate(names) if reach[i, j]]
+        hint = (f"; within reach of {', '.join(others)} (try --model {others[0]})" if others
+                else "; no shipped model's atlas reaches it")  # fmt: skip
+        out[i] = f"pattern outside the {model} model's firing atlas{hint}"
+    return out
 
 
 def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:
@@ -449,6 +506,6 @@ def _add_fidelity(report, active, rows, population, verified, n):
             adequacy[i] = (
                 f"only {passed[i]} of {n} cells pass within the budget "
                 f"({rows['n_scored'][i]} simulated); the other cells are the best matches"
-            )
+            ) + (f"; {adequacy[i]}" if adequacy[i] else "")
     put("adequacy", adequacy, "")
     return report

@@ -68,7 +68,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 
 from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES, SpikeTruncationWarning
-from sbidic.models import ConductanceModel, get_model
+from sbidic.models import ConductanceModel, get_model, is_model_file, model_from_data
 from sbidic.spikes import SpikeTrains, spike_features
 
 __all__ = [
@@ -488,15 +488,25 @@ def _dummy_x(conditioner: str, max_spikes: int, n: int = 16) -> Tensor:
     return times + torch.rand(n, 1)
 
 
-def load_npe(directory) -> NPEPosterior:
+def load_npe(directory, model=None) -> NPEPosterior:
     """Read an NPE posterior written by ``save_npe`` / :func:`train_npe`.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The posterior's directory.
+    model : str or ConductanceModel, optional
+        The model it is expected to be for. Its ``config.json`` names the model: a
+        built-in or installed one is found by name; a model file is never imported
+        from there, only when it is given here (``path.py:NAME``).
 
     Raises
     ------
     FileNotFoundError
         ``directory`` holds no saved NPE posterior.
     ValueError
-        ``directory`` holds a DIC estimator.
+        ``directory`` holds a DIC estimator, was trained for another model than
+        ``model``, or names a model file that ``model`` does not give.
     """
     from safetensors.torch import load_file
     from sbi.inference.posteriors import DirectPosterior
@@ -511,6 +521,11 @@ def load_npe(directory) -> NPEPosterior:
             f"{directory} holds a DIC estimator, not an NPE posterior: load it with "
             "sbidic.inference.load_estimator or without estimator='npe'"
         )
+    stored = str(config["model"])  # data: a model file it names is never imported
+    resolved = model_from_data(stored, model, source=str(config_file))
+    if model is not None and not is_model_file(stored) and resolved.name != stored:
+        raise ValueError(f"the NPE posterior in {directory} was trained for model "
+                         f"{stored!r}, not {resolved.name!r}")  # fmt: skip
     prior = LogConductancePrior(config["prior_low"], config["prior_high"])
     dummy = _dummy_x(config["conditioner"], config["max_spikes"])
     net = _build_net(config["conditioner"], prior.sample((16,)), dummy, config["encoder"])
@@ -518,14 +533,15 @@ def load_npe(directory) -> NPEPosterior:
     net.eval()
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
     log_posterior = DirectPosterior(posterior_estimator=net, prior=prior)
-    return NPEPosterior(log_posterior, config["model"], config["conditioner"],
+    return NPEPosterior(log_posterior, resolved, config["conditioner"],
                         config["max_spikes"], card)  # fmt: skip
 
 
 # --------------------------------------------------------------- training
-def _training_data(dataset, conditioner, max_spikes) -> tuple[Tensor, Tensor, dict]:
+def _training_data(dataset, conditioner, max_spikes, model=None
+                   ) -> tuple[Tensor, Tensor, dict]:  # fmt: skip
     """``theta = log g`` and ``x`` of the non-silent training cells, and data facts."""
-    from sbidic.datasets import dataset_spec, load_dataset
+    from sbidic.datasets import dataset_model, dataset_spec, load_dataset
 
     ds = load_dataset(dataset)
     spec = dataset_spec(ds)
@@ -535,7 +551,7 @@ def _training_data(dataset, conditioner, max_spikes) -> tuple[Tensor, Tensor, di
             "dataset of the prior: sbidic dataset --mode mc --model "
             f"{spec.get('model')} -o DIR"
         )
-    model = get_model(spec["model"])
+    model = dataset_model(ds, model, source=str(Path(dataset) / "manifest.json"))
     trains = SpikeTrains.from_dataset(ds, check=False)
     g = ds["conductances"].values.astype(np.float64)
     silent = trains.n_spikes < MIN_SPIKES
@@ -577,6 +593,7 @@ def train_npe(
     seed: int = 0,
     max_spikes: int = DEFAULT_MAX_SPIKES,
     encoder: dict | None = None,
+    model=None,
 ) -> NPEPosterior:
     """Train an NPE posterior on a Monte Carlo dataset with sbi's ``NPE`` trainer.
 
@@ -601,6 +618,10 @@ def train_npe(
         Spikes read per recording (embedding conditioner).
     encoder : dict, optional
         :class:`~sbidic.inference.SpikeTrainEncoder` sizes (default :data:`ENCODER`).
+    model : str or ConductanceModel, optional
+        The dataset's model (default: the one its manifest names). A dataset of a
+        model of your own needs it (``path.py:NAME``): a model file named in a
+        manifest is never imported.
 
     Returns
     -------
@@ -616,7 +637,7 @@ def train_npe(
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     torch.manual_seed(seed)
-    theta, x, info = _training_data(dataset, conditioner, max_spikes)
+    theta, x, info = _training_data(dataset, conditioner, max_spikes, model)
     model = info["model"]
     enc_config = None
     if conditioner == "embedding":

@@ -240,7 +240,8 @@ class ConductancePosterior(_Base):
     estimator : DICEstimator
         Trained estimator of ``q(g_s, g_u | x)``.
     model : str or ConductanceModel, optional
-        Conductance model of the cells; default the estimator's ``model``.
+        Conductance model of the cells; default the estimator's ``model``, found by
+        name (a model file the estimator names is never imported: give it here).
     rng : int or numpy.random.Generator, optional
         Random source of the cell draws (the DIC draws use torch's global RNG, as sbi).
     max_redraw_rounds : int, default 20
@@ -274,12 +275,14 @@ class ConductancePosterior(_Base):
         noise_sigma: float | None = None,
         **population_kwargs,
     ) -> None:
-        from sbidic.models import get_model
+        from sbidic.models import get_model, model_from_data
 
-        name = model if model is not None else estimator.model_name
-        if name is None:
+        if model is not None:
+            self.model = get_model(model)
+        elif estimator.model_name is None:
             raise ValueError("give the conductance model (e.g. 'stg'); the estimator has none")
-        self.model = get_model(name)
+        else:  # the estimator's config names it: found by name, a model file never imported
+            self.model = model_from_data(estimator.model_name, source="the estimator's config")
         super().__init__(estimator, model=self.model)
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.max_redraw_rounds = int(max_redraw_rounds)

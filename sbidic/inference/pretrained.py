@@ -21,7 +21,7 @@ from pathlib import Path
 from sbidic.inference.npe import load_npe
 from sbidic.inference.posterior import ConductancePosterior
 from sbidic.inference.training import load_estimator
-from sbidic.models import get_model
+from sbidic.models import is_model_file, model_from_data
 
 #: File name of the firing atlas beside an estimator's weights.
 ATLAS_FILE = "firing_atlas.safetensors"
@@ -182,17 +182,21 @@ def npe_dir(model: str, conditioner: str = "embedding") -> Path:
 def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
     """Estimator, firing atlas and training-noise level of a saved estimator directory."""
     estimator = load_estimator(directory)
-    if model is not None and estimator.model_name not in (None, get_model(model).name):
-        raise ValueError(
-            f"the estimator in {directory} was trained for model "
-            f"{estimator.model_name!r}, not {get_model(model).name!r}"
-        )
+    stored = estimator.model_name
+    if stored is not None:  # config.json names the model: never import a file it names
+        resolved = model_from_data(stored, model, source=f"{Path(directory) / 'config.json'}")
+        if model is not None and not is_model_file(stored) and resolved.name != stored:
+            raise ValueError(
+                f"the estimator in {directory} was trained for model {stored!r}, not "
+                f"{resolved.name!r}"
+            )
+        model = resolved
     kwargs.setdefault("atlas", load_atlas(directory))
     card = Path(directory) / "model_card.json"
     if card.is_file():
         spec = json.loads(card.read_text()).get("data", {}).get("spec", {})
         kwargs.setdefault("noise_sigma", spec.get("noise_sigma"))
-    return ConductancePosterior(estimator, model=model or estimator.model_name, **kwargs)
+    return ConductancePosterior(estimator, model=model, **kwargs)
 
 
 def load_atlas(directory):
@@ -225,13 +229,7 @@ def load_estimator_or_pretrained(
             raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
         if estimator_dir is None:
             return load_pretrained(model, estimator="npe", conditioner=conditioner)
-        posterior = load_npe(estimator_dir)
-        if posterior.model.name != get_model(model).name:
-            raise ValueError(
-                f"the NPE posterior in {estimator_dir} was trained for model "
-                f"{posterior.model.name!r}, not {get_model(model).name!r}"
-            )
-        return posterior
+        return load_npe(estimator_dir, model)
     if estimator_dir is None:
         return load_pretrained(model, regime=regime, **kwargs)
     return _posterior_from_dir(estimator_dir, model, **kwargs)

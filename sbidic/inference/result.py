@@ -16,7 +16,7 @@ import numpy as np
 
 from sbidic.population import Population
 
-__all__ = ["InferenceResult", "ResultWriter", "check_result_path"]
+__all__ = ["InferenceResult", "ResultWriter", "check_result_path", "result_paths"]
 
 #: Largest number of recordings per netCDF chunk of a streamed result.
 OBS_CHUNK = 256
@@ -98,6 +98,24 @@ def check_result_path(path: str | os.PathLike) -> Path:
     return check_output(path, POPULATION_SUFFIXES)
 
 
+def result_paths(path: str | os.PathLike) -> list[Path]:
+    """Every file :meth:`InferenceResult.save` may write for ``path``: the path itself
+    and, for a ``.csv``, ``<name>_report.csv`` and ``<name>_fidelity.csv`` beside it.
+
+    Examples
+    --------
+    >>> [p.name for p in result_paths("out/pops.csv")]
+    ['pops.csv', 'pops_report.csv', 'pops_fidelity.csv']
+    >>> [p.name for p in result_paths("pops.nc")]
+    ['pops.nc']
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return [path]
+    stem = str(path)[: -len(path.suffix)]
+    return [path, Path(stem + "_report.csv"), Path(stem + "_fidelity.csv")]
+
+
 class ResultWriter:
     """Write :class:`InferenceResult` parts of consecutive recordings to one output.
 
@@ -124,10 +142,7 @@ class ResultWriter:
         self.nwb = self.path.suffix.lower() == ".nwb"
         self.source = source
         self._parts: list[InferenceResult] = []
-        stem = str(self.path)[: -len(self.path.suffix)]
-        self._targets = [self.path]
-        if self.csv:
-            self._targets += [Path(stem + "_report.csv"), Path(stem + "_fidelity.csv")]
+        self._targets = result_paths(self.path)
         self._reports: list = []
         self.report = None  #: the joined report (pandas DataFrame) after the block
         self._n_written = 0  # populations (non-silent recordings) written so far

@@ -165,6 +165,7 @@ class DICTrainer:
     ) -> None:
         self.estimator = estimator
         self.model = model if model is not None else getattr(estimator, "model_name", None)
+        self._model_given = model is not None  # else the estimator's config names it
         self.box = box
         self.encoder_kwargs = dict(encoder_kwargs or {})
         self.estimator_kwargs = dict(estimator_kwargs or {})
@@ -676,7 +677,10 @@ class DICTrainer:
 
         if self.estimator is None:
             raise ValueError("train() the estimator before building the posterior")
-        return ConductancePosterior(self.estimator, model=model or self.model, rng=rng)
+        if model is None and self._model_given:
+            model = self.model
+        # None: the posterior finds the estimator's model by name, importing no file
+        return ConductancePosterior(self.estimator, model=model, rng=rng)
 
 
 # ---------------------------------------------------------------- save / load
@@ -810,6 +814,7 @@ def train_from_dataset(
     independent_steps: bool | None = None,
     jitter_ms: float | tuple[float, float] | None = None,
     timing_features: bool = False,
+    model=None,
     **train_kwargs,
 ) -> DICEstimator:
     """Train an estimator on a dataset written by :func:`sbidic.datasets.generate_dataset`.
@@ -834,16 +839,28 @@ def train_from_dataset(
     whole-train ISI-variability summaries (:class:`~.encoder.SpikeTrainEncoder`); with
     ``init_from`` it adds that branch (starting at zero) to the loaded encoder.
 
+    ``model`` is the dataset's model (default: the one its manifest names). A dataset
+    of a model of your own needs it (``path.py:NAME``, or the model): a model file
+    named in a manifest is data and is never imported
+    (:func:`~sbidic.models.model_from_data`).
+
     Returns
     -------
     DICEstimator
     """
-    from sbidic.datasets import dataset_spec, dataset_status, dic_targets, load_dataset
+    from sbidic.datasets import (
+        dataset_model,
+        dataset_spec,
+        dataset_status,
+        dic_targets,
+        load_dataset,
+    )
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     t0 = time.perf_counter()
     ds = load_dataset(dataset_dir)
     spec = dataset_spec(ds)
+    model = dataset_model(ds, model, source=str(Path(dataset_dir) / "manifest.json"))
     theta = dic_targets(ds)
     trains = SpikeTrains.from_dataset(ds, check=False)
     split = np.asarray(ds["split"].values).astype(str)
@@ -852,7 +869,7 @@ def train_from_dataset(
     if init_from is not None:
         if encoder_kwargs or estimator_kwargs:
             raise ValueError("init_from fixes the architecture: drop encoder/estimator kwargs")
-        estimator = _transfer(load_estimator(init_from), spec["model"], timing_features)
+        estimator = _transfer(load_estimator(init_from), model, timing_features)
     elif timing_features:
         encoder_kwargs = {**(encoder_kwargs or {}), "timing_features": True}
     changes = {"p_augment": p_augment, "independent_steps": independent_steps,
@@ -867,7 +884,7 @@ def train_from_dataset(
             estimator.augmentation = replace(estimator.augmentation, **changes)
     trainer = DICTrainer(
         estimator,
-        model=spec["model"],
+        model=model,
         encoder_kwargs=encoder_kwargs,
         estimator_kwargs=estimator_kwargs,
         max_spikes=max_spikes,

@@ -38,7 +38,7 @@ pass, the best matches (smallest ``mismatch``) fill the population, marked
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -127,19 +127,29 @@ class VerifyBudget:
     max_cells : int, optional
         Simulated cells per recording; default ``10 * n``.
     max_seconds : float, optional
-        Wall-clock limit of the whole call (checked between rounds); default none.
+        Wall-clock limit (s) of the whole call, or of everything after :meth:`start`;
+        default none. Looked at between rounds and, while a round's cells are scored,
+        between chunks of cells: the van Rossum distances not computed by then are NaN
+        (``passed`` does not depend on them). A round under way still finishes its
+        simulation, and the first round always runs (it gives the ``n`` cells).
     max_rounds : int, default 8
         Rounds of simulation.
+    deadline : float, optional
+        A :func:`time.perf_counter` value that ends the budget (set by :meth:`start`).
 
     Examples
     --------
     >>> VerifyBudget(max_cells=200)
     VerifyBudget(max_cells=200, max_seconds=None, max_rounds=8)
+    >>> b = VerifyBudget(max_seconds=300).start()
+    >>> b.deadline > 0, b.start().deadline == b.deadline  # started once
+    (True, True)
     """
 
     max_cells: int | None = None
     max_seconds: float | None = None
     max_rounds: int = 8
+    deadline: float | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_cells is not None and self.max_cells < 1:
@@ -148,6 +158,22 @@ class VerifyBudget:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
         if self.max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
+
+    def start(self) -> VerifyBudget:
+        """The same budget with its clock started now (``max_seconds`` then covers every
+        later :func:`verify_populations` call with it, e.g. all batches of recordings
+        of one :func:`sbidic.infer`); unchanged if already started or without
+        ``max_seconds``."""
+        if self.max_seconds is None or self.deadline is not None:
+            return self
+        return replace(self, deadline=time.perf_counter() + self.max_seconds)
+
+    def deadline_from(self, t0: float) -> float | None:
+        """The :func:`time.perf_counter` value ending the budget of a call started at
+        ``t0`` (None: no time limit)."""
+        if self.deadline is not None:
+            return self.deadline
+        return None if self.max_seconds is None else t0 + self.max_seconds
 
 
 @dataclass(frozen=True)
@@ -267,6 +293,7 @@ def verify_populations(
     initial_dics = initial_dics[:max_cells]
     m = len(initial_dics)
     t0 = time.perf_counter()
+    deadline = budget.deadline_from(t0)
 
     dics = initial_dics.reshape(-1, 2)
     owner = np.tile(np.arange(b), m)
@@ -279,7 +306,7 @@ def verify_populations(
         rounds += 1
         g, used, _, _ = posterior.compensate(dics, owner, context)
         _, scores = simulate_and_score(
-            posterior.model, g, recordings, owner, crit, **simulate_kwargs
+            posterior.model, g, recordings, owner, crit, deadline=deadline, **simulate_kwargs
         )
         accepted = _first_per_group(owner, scores.passed, need)
         pool_g.append(g)
@@ -292,9 +319,7 @@ def verify_populations(
         if progress is not None:
             progress(int(n * b - need.sum()), int(n * b))
         active = (need > 0) & (n_sim < max_cells)
-        out_of_time = budget.max_seconds is not None and (
-            time.perf_counter() - t0 >= budget.max_seconds
-        )
+        out_of_time = deadline is not None and time.perf_counter() >= deadline
         if not active.any() or rounds >= budget.max_rounds or out_of_time:
             break
         dics, owner = _propose(

@@ -21,13 +21,21 @@ from sbidic.models.declarative import (
     ModelSpec,
     model_card,
 )
-from sbidic.models.loading import available_models, get_model, register_model
+from sbidic.models.loading import (
+    available_models,
+    get_model,
+    is_model_file,
+    model_from_data,
+    register_model,
+)
 from sbidic.models.stg import STG
+from sbidic.models.stg_liu import STGLiu
 from sbidic.models.validation import ModelError
 
 __all__ = [
     "DA",
     "STG",
+    "STGLiu",
     "Calcium",
     "Channel",
     "ConductanceModel",
@@ -38,9 +46,12 @@ __all__ = [
     "SeedPopulation",
     "available_models",
     "get_model",
+    "is_model_file",
     "model_card",
+    "model_from_data",
     "register_model",
 ]
 
 register_model(STG)
 register_model(DA)
+register_model(STGLiu)

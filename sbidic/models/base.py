@@ -256,6 +256,8 @@ class ConductanceModel(abc.ABC):
     applied_current: ClassVar[float] = 0.0
     #: True ``(g_s, g_u)`` of the bundled example recordings (``sbidic.examples``).
     example_targets: ClassVar[tuple[tuple[float, float], ...]] = ()
+    #: The kind of neuron (``"stomatogastric"``, ``"dopaminergic"``; "" unknown).
+    cell_type: ClassVar[str] = ""
 
     # ----------------------------------------------------------------------- names
     @property

@@ -112,4 +112,5 @@ class DA(DeclaredModel):
         integration=("rk4", 0.025),
         noise_dt_ms=0.05,
         example_targets=((10.0, 4.0), (6.0, 10.0), (2.0, 6.0), (-2.0, 8.0), (-4.0, 5.0)),
+        cell_type="dopaminergic",
     )

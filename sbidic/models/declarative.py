@@ -191,6 +191,9 @@ class ModelSpec:
         constant current, so they are unchanged.
     example_targets : tuple of (float, float)
         True ``(g_s, g_u)`` of the bundled example recordings, if any.
+    cell_type : str
+        The kind of neuron the model describes (e.g. ``"stomatogastric"``): models of
+        one cell type compete in ``sbidic infer --model auto:NAME``.
 
     Examples
     --------
@@ -225,6 +228,7 @@ class ModelSpec:
     noise_dt_ms: float | None = None
     applied_current: float = 0.0
     example_targets: tuple[tuple[float, float], ...] = ()
+    cell_type: str = ""
 
 
 def _gates(spec: ModelSpec) -> dict[str, tuple[str, Gate]]:
@@ -274,6 +278,7 @@ class DeclaredModel(ConductanceModel):
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
         cls.applied_current = float(s.applied_current)
         cls.example_targets = tuple(s.example_targets)
+        cls.cell_type = str(s.cell_type)
         cls.equations = brian2_equations(s)
         check_model(cls())
 

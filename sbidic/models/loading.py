@@ -5,12 +5,18 @@ file is imported and ``NAME``, a :class:`ConductanceModel` subclass or instance,
 validated on load) or the name of an entry point in the ``sbidic.models`` group. A
 model that cannot be used raises :class:`~sbidic.models.validation.ModelError` with
 one line naming the file, the line and the problem.
+
+A model file is code: it runs only when the user names it (``--model file.py:NAME``
+on the command line, or passed to a function). A model *named inside a data file*
+(a population's ``model`` attribute, an estimator's ``config.json``, a dataset's
+manifest) is resolved by :func:`model_from_data`, which never imports a file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import traceback
 from importlib.metadata import entry_points
@@ -19,8 +25,8 @@ from pathlib import Path
 from sbidic.models.base import ConductanceModel
 from sbidic.models.validation import ModelError
 
-__all__ = ["ENTRY_POINT_GROUP", "available_models", "get_model", "load_model_file",
-           "register_model"]  # fmt: skip
+__all__ = ["ENTRY_POINT_GROUP", "available_models", "get_model", "is_model_file",
+           "load_model_file", "model_from_data", "register_model"]  # fmt: skip
 
 #: Entry-point group through which installed packages provide models.
 ENTRY_POINT_GROUP = "sbidic.models"
@@ -151,4 +157,104 @@ def get_model(model: str | ConductanceModel) -> ConductanceModel:
     raise ValueError(
         f"unknown model {model!r}; available models: {available_models()}, "
         "or give path/to/model.py:NAME"
+    )
+
+
+def is_model_file(model) -> bool:
+    """Whether ``model`` is a model file reference ``path/to/model.py:NAME``.
+
+    Examples
+    --------
+    >>> is_model_file("models/mine.py:Mine"), is_model_file("stg")
+    (True, False)
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return False
+    path, sep, _ = os.fspath(model).rpartition(":")
+    return bool(sep) and path.lower().endswith(".py")
+
+
+def _same_model_file(stored: str, given) -> bool:
+    """Whether the user's ``given`` model is the model file ``stored`` names."""
+    if isinstance(given, ConductanceModel):
+        given = type(given)
+    if isinstance(given, type):
+        given = getattr(given, "_sbidic_origin", None)
+    if not is_model_file(given):
+        return False
+    path_a, _, name_a = stored.rpartition(":")
+    path_b, _, name_b = os.fspath(given).rpartition(":")
+    if name_a != name_b:
+        return False
+    a, b = Path(path_a), Path(path_b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def model_from_data(stored: str, given=None, *, source: str = "the data file"
+                    ) -> ConductanceModel:  # fmt: skip
+    """The model named inside a data file, found without importing any file.
+
+    A population's ``model`` attribute, an estimator's ``config.json`` or a dataset's
+    manifest name their model. Such a name is looked up among the registered models
+    and the ``sbidic.models`` entry points only: a model file named there
+    (``path/to/model.py:NAME``) is code, and runs only when the user names it too
+    (``given``, e.g. from ``--model``).
+
+    Parameters
+    ----------
+    stored : str
+        The model as the data file names it: a model's name or ``path.py:NAME``.
+    given : str or ConductanceModel, optional
+        The model the user gave (``--model``, or an argument in Python): a registered
+        name, ``path.py:NAME``, a class or an instance. When given, it is the model
+        returned; a ``stored`` model file must then be the same file and name. When
+        ``stored`` is a name, compare it with the returned model's ``name`` where the
+        two must agree (the caller's message says what the file holds).
+    source : str
+        The data file, as named in error messages.
+
+    Returns
+    -------
+    ConductanceModel
+
+    Raises
+    ------
+    ValueError
+        ``stored`` names a model file that the user did not give, or a model that is
+        neither registered nor an entry point.
+
+    Examples
+    --------
+    >>> model_from_data("stg").name
+    'stg'
+    >>> model_from_data("evil.py:Model", source="pop.nc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: pop.nc names the model file evil.py:Model; model files are code ...
+    """
+    stored = str(stored)
+    if given is not None:
+        if is_model_file(stored) and not _same_model_file(stored, given):
+            raise ValueError(
+                f"{source} names the model file {stored}, not the given model {given}; "
+                "model files are code and run only when you name them: pass "
+                f"--model {stored}"
+            )
+        return get_model(given)
+    if is_model_file(stored):
+        raise ValueError(
+            f"{source} names the model file {stored}; model files are code and run only "
+            f"when you name them: pass --model {stored}"
+        )
+    key = stored.lower()
+    if key in _REGISTRY or key in _entry_points():
+        return get_model(key)
+    raise ValueError(
+        f"{source} names an unknown model {stored!r} (available models: "
+        f"{available_models()}); for a model of your own pass --model path/to/model.py:NAME"
     )

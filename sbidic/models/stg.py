@@ -95,4 +95,5 @@ class STG(DeclaredModel):
         integration=("exponential_euler", 0.01),
         noise_dt_ms=0.1,
         example_targets=((8.0, 4.0), (2.0, 10.0), (-4.0, 5.0), (-12.0, 12.0), (-18.0, 6.0)),
+        cell_type="stomatogastric",
     )

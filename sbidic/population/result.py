@@ -234,14 +234,30 @@ class Population:
 
     def to_csv(self, path: str | os.PathLike, *, append: bool = False) -> None:
         """Write a Spike2Pop-compatible CSV, one row per cell: ``ID, g_Na, ..., g_leak``
-        (``append``: add the rows, without the header, to an existing file)."""
+        and, when the cells were simulated (:attr:`fidelity`), a last column ``passed``
+        (``True`` / ``False``: the cell reproduces its recording; readers of the
+        conductances, :func:`read_conductance_csv` included, ignore it).
+        ``append``: add the rows, without the header, to an existing file.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import sbidic
+        >>> pop = sbidic.sample_population("stg", g_s=-4.0, g_u=5.0, n=2, rng=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "cells.csv")
+        >>> pop.to_csv(path)
+        >>> open(path).readline().strip()
+        'ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak'
+        """
+        passed = None if self.fidelity is None else _passed(self.fidelity)
         with open(path, "a" if append else "w", newline="") as fh:
             writer = csv.writer(fh)
             if not append:
-                writer.writerow(["ID", *self.labels])
-            for obs, cells in zip(self.obs_id, self.conductances, strict=True):
-                for row in cells:
-                    writer.writerow([obs, *(repr(float(x)) for x in row)])
+                writer.writerow(["ID", *self.labels, *(["passed"] if passed is not None else [])])
+            for i, (obs, cells) in enumerate(zip(self.obs_id, self.conductances, strict=True)):
+                for j, row in enumerate(cells):
+                    flag = [] if passed is None else [bool(passed[i, j])]
+                    writer.writerow([obs, *(repr(float(x)) for x in row), *flag])
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``.csv`` (Spike2Pop CSV), ``.nc`` (netCDF DataTree) or ``.nwb`` (tables
@@ -265,6 +281,11 @@ class Population:
                 write_population_nwb(self, tmp)
             else:
                 self.to_netcdf(tmp)
+
+
+def _passed(fidelity) -> np.ndarray:
+    """The ``passed`` flags (n_targets, n_cells) of fidelity scores."""
+    return np.asarray(fidelity.as_dict()["passed"], dtype=bool)
 
 
 def load_population(path: str | os.PathLike) -> Population:

@@ -1,6 +1,7 @@
 """Spike trains: the ragged :class:`SpikeTrains` container, spike detection on voltage
-traces, firing-pattern labels and features, and spike-file I/O (Spike2Pop CSV, netCDF,
-NWB, Neo, npz/npy, text: :mod:`sbidic.spikes.readers`).
+traces (membrane potentials; extracellular nerve and unit recordings), firing-pattern
+labels and features, and spike-file I/O (Spike2Pop CSV, netCDF, NWB, Neo, npz/npy,
+text: :mod:`sbidic.spikes.readers`).
 
 Times are in ms throughout.
 
@@ -10,6 +11,11 @@ Times are in ms throughout.
 """
 
 from sbidic.spikes.detection import detect_spikes
+from sbidic.spikes.extracellular import (
+    ExtracellularSpikes,
+    amplitude_classes,
+    detect_extracellular,
+)
 from sbidic.spikes.features import (
     LABEL_NAMES,
     SpikeFeatures,
@@ -31,9 +37,12 @@ from sbidic.spikes.trains import RepairReport, SpikeTrains
 
 __all__ = [
     "LABEL_NAMES",
+    "ExtracellularSpikes",
     "RepairReport",
     "SpikeFeatures",
     "SpikeTrains",
+    "amplitude_classes",
+    "detect_extracellular",
     "detect_format",
     "detect_spikes",
     "from_dataset",

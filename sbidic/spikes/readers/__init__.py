@@ -207,7 +207,9 @@ def read_spikes(
         naming the train); ``False`` keeps raw trains for :meth:`SpikeTrains.repair`.
     **options
         Reader options, e.g. ``time_unit="s"`` (npz, npy, text), ``id_column`` (nwb),
-        ``source``, ``up_mV``, ``down_mV`` (neo).
+        ``source``, ``channel``, ``up_mV``, ``down_mV``, and ``mode="extracellular"``
+        with ``threshold``, ``unit``, ... for nerve recordings (neo; see
+        :func:`~sbidic.spikes.readers.neo_io.read_neo`).
 
     Returns
     -------

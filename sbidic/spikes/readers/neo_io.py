@@ -9,20 +9,50 @@ position; when IDs repeat (the same unit in several segments) they are prefixed 
 ms and go through :func:`sbidic.spikes.detect_spikes` (the published onset/end rule,
 thresholds ``up_mV`` and ``down_mV``); a channel's ID is ``<signal name>`` or
 ``<signal name>/<channel name or index>``. Signals in other units (currents) are
-skipped.
+skipped. A trace that does not look like a membrane potential (median above
+``down_mV - 10``, values beyond -150..+100 mV, or a mean rate above 200 Hz) is read all
+the same, with a warning pointing to ``mode="extracellular"``.
+
+``mode="extracellular"`` detects spikes in nerve or unit recordings instead, by a
+threshold in robust noise SDs (:func:`sbidic.spikes.detect_extracellular`), optionally
+keeping one amplitude class (``unit``); the settings, noise and event counts of each
+channel are logged (INFO) on the ``sbidic.spikes`` logger. ``channel`` picks the
+channels read (an index among the segment's analog channels, or a name).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from sbidic.spikes.detection import detect_spikes
+from sbidic.spikes.extracellular import detect_extracellular
 from sbidic.spikes.trains import SpikeTrains
 
-__all__ = ["read_neo"]
+__all__ = ["EXTRACELLULAR_DEFAULTS", "read_neo"]
+
+logger = logging.getLogger("sbidic.spikes")
+
+#: Settings of ``mode="extracellular"`` when not given (see ``detect_extracellular``).
+EXTRACELLULAR_DEFAULTS: dict[str, Any] = {
+    "polarity": "auto",
+    "threshold": 7.0,
+    "refractory_ms": 3.0,
+    "highpass_hz": 0.0,
+    "units": 1,
+    "unit": None,
+    "amplitude_ms": 1.5,
+    "overlap_ms": 0.0,
+}
+#: A membrane potential stays within this range (mV, 0.1 and 99.9 percentiles).
+_MEMBRANE_RANGE_MV = (-150.0, 100.0)
+#: Mean rates above this (Hz) are not a neuron's.
+_MAX_RATE_HZ = 200.0
 
 
 def _open(path: str | os.PathLike, io: str | None):
@@ -71,24 +101,148 @@ def _spiketrains(segments: list) -> tuple[list[np.ndarray], list[str], list[int]
     return trains, ids, where
 
 
-def _signals(segments: list, up_mV: float, down_mV: float):
+@dataclass(frozen=True)
+class _Channel:
+    """One column of one ``AnalogSignal`` of a segment."""
+
+    index: int  # position among the segment's analog channels, signal by signal
+    signal: Any
+    column: int
+    signal_name: str  # the signal's name, else signal<k>
+    label: str  # the channel's name, else its column
+    id: str  # the train ID: signal name, with /label for multi-channel signals
+    voltage: bool
+
+    def describe(self) -> str:
+        return f"{self.index} {self.id!r} ({self.signal.units.dimensionality.string})"
+
+
+def _channels(segment) -> list[_Channel]:
     import quantities as pq
 
-    parts, ids, where = [], [], []
+    volt = pq.V.dimensionality.simplified
+    out = []
+    for k, sig in enumerate(segment.analogsignals):
+        name = str(sig.name) if sig.name else f"signal{k}"
+        names = sig.array_annotations.get("channel_names")
+        for c in range(sig.shape[1]):
+            label = str(names[c]) if names is not None else str(c)
+            out.append(_Channel(len(out), sig, c, name, label,
+                                name if sig.shape[1] == 1 else f"{name}/{label}",
+                                sig.units.dimensionality.simplified == volt))  # fmt: skip
+    return out
+
+
+def _select(path, channels: list[_Channel], channel: Any) -> list[_Channel]:
+    """The channels ``channel`` names: an index, or a channel, train-ID or signal name."""
+    if channel is None:
+        return [ch for ch in channels if ch.voltage]
+    text = str(channel).strip()
+    number = None
+    if isinstance(channel, (int, float, np.number)) and not isinstance(channel, bool):
+        number = float(channel)
+    elif text.lstrip("-").isdigit():
+        number = float(text)
+    if number is not None:
+        if number == int(number) and 0 <= number < len(channels):
+            return [channels[int(number)]]
+    else:
+        named = [ch for ch in channels if text in (ch.label, ch.id, ch.signal_name)]
+        if named:
+            return named
+    listed = ", ".join(ch.describe() for ch in channels) or "none"
+    raise ValueError(f"{path}: no channel {channel!r} (an index or a name); its channels: "
+                     f"{listed}")  # fmt: skip
+
+
+def _trace(ch: _Channel) -> tuple[np.ndarray, np.ndarray, str]:
+    """Values (mV for voltages, else the file's units), times (ms) and the unit label."""
+    sig = ch.signal[:, ch.column]
+    if ch.voltage:
+        sig, unit = sig.rescale("mV"), "mV"
+    else:
+        unit = sig.units.dimensionality.string
+    x = np.asarray(sig.magnitude, dtype=np.float64).ravel()
+    t = np.asarray(ch.signal.times.rescale("ms").magnitude, dtype=np.float64)
+    return x, t, unit
+
+
+def _membrane_doubts(v: np.ndarray, t: np.ndarray, n_spikes: int, down_mV: float) -> list[str]:
+    """Why ``v`` (mV) is unlikely to be a membrane potential; empty if it may be one."""
+    doubts = []
+    if v.size < 2:
+        return doubts
+    median = float(np.median(v))
+    if median > down_mV - 10.0:
+        doubts.append(f"median {median:.3g} mV: no resting potential below {down_mV:g} mV")
+    lo, hi = np.percentile(v, [0.1, 99.9])
+    if lo < _MEMBRANE_RANGE_MV[0] or hi > _MEMBRANE_RANGE_MV[1]:
+        doubts.append(f"99.8 % of it spans {lo:.4g} to {hi:.4g} mV, beyond any membrane potential")
+    rate = n_spikes / max(t[-1] - t[0], 1e-12) * 1000.0
+    if rate > _MAX_RATE_HZ:
+        doubts.append(f"mean rate {rate:.0f} Hz")
+    return doubts
+
+
+def _intracellular(path, chosen: list[_Channel], up_mV: float, down_mV: float) -> list[np.ndarray]:
+    trains = []
+    for ch in chosen:
+        if not ch.voltage:
+            raise ValueError(f"{path}: channel {ch.describe()} is not a voltage: the "
+                             "intracellular rule needs mV (mode=extracellular takes any "
+                             "units)")  # fmt: skip
+        v, t, _ = _trace(ch)
+        train = detect_spikes(v, t, up_mV=up_mV, down_mV=down_mV)[0]
+        doubts = _membrane_doubts(v, t, train.size, down_mV)
+        if doubts:
+            warnings.warn(
+                f"{path}: channel {ch.describe()} does not look like a membrane potential "
+                f"({'; '.join(doubts)}), yet the intracellular rule (up {up_mV:g} mV, down "
+                f"{down_mV:g} mV) was applied: {train.size} spikes. For an extracellular "
+                "(nerve or unit) recording use mode=extracellular (sbidic infer: "
+                "--read-option mode=extracellular --read-option channel=N; docs/formats.md)",
+                UserWarning,
+                stacklevel=4,
+            )
+        trains.append(train)
+    return trains
+
+
+def _extracellular(path, chosen: list[_Channel], settings: dict[str, Any]):
+    trains, ids = [], []
+    for ch in chosen:
+        x, t, unit = _trace(ch)
+        name = f"{ch.signal_name}/{ch.label}"  # the channel named, even a signal's only one
+        found = detect_extracellular(x, t, **settings)
+        rate = 1.0 / float(np.median(np.diff(t)))
+        logger.info("%s: extracellular detection on channel %d %r (%s), %g kHz: %s", path,
+                    ch.index, name, unit, rate, found.describe(f" {unit}"))  # fmt: skip
+        if found.units > 1 and found.unit is None:
+            for rank in range(1, found.units + 1):
+                trains.append(found.times[found.classes == rank])
+                ids.append(f"{name}/unit{rank}")
+        else:
+            trains.append(found.times)
+            ids.append(name if found.unit is None else f"{name}/unit{found.unit}")
+    return trains, ids
+
+
+def _signals(path, segments: list, channel: Any, mode: str, up_mV: float, down_mV: float,
+             settings: dict[str, Any]):  # fmt: skip
+    trains, ids, where = [], [], []
     for s, seg in enumerate(segments):
-        for k, sig in enumerate(seg.analogsignals):
-            if sig.units.dimensionality.simplified != pq.V.dimensionality.simplified:
-                continue
-            v = np.asarray(sig.rescale("mV").magnitude, dtype=np.float64).T
-            t = np.asarray(sig.times.rescale("ms").magnitude, dtype=np.float64)
-            name = sig.name or f"signal{k}"
-            channels = sig.array_annotations.get("channel_names")
-            for c in range(v.shape[0]):
-                label = str(channels[c]) if channels is not None else str(c)
-                ids.append(name if v.shape[0] == 1 else f"{name}/{label}")
-                where.append(s)
-            parts.append(detect_spikes(v, t, up_mV=up_mV, down_mV=down_mV))
-    return [train for p in parts for train in p], ids, where
+        channels = _channels(seg)
+        if not channels:
+            continue
+        chosen = _select(path, channels, channel)
+        if mode == "extracellular":
+            found, names = _extracellular(path, chosen, settings)
+        else:
+            found, names = _intracellular(path, chosen, up_mV, down_mV), [ch.id for ch in chosen]
+        trains += found
+        ids += names
+        where += [s] * len(names)
+    return trains, ids, where
 
 
 def read_neo(
@@ -97,8 +251,18 @@ def read_neo(
     check: bool = True,
     io: str | None = None,
     source: Literal["auto", "spiketrains", "signals"] = "auto",
-    up_mV: float = 10.0,
-    down_mV: float = 0.0,
+    mode: Literal["intracellular", "extracellular"] = "intracellular",
+    channel: int | str | None = None,
+    up_mV: float | None = None,
+    down_mV: float | None = None,
+    polarity: Literal["auto", "positive", "negative"] | None = None,
+    threshold: float | None = None,
+    refractory_ms: float | None = None,
+    highpass_hz: float | None = None,
+    units: int | None = None,
+    unit: int | None = None,
+    amplitude_ms: float | None = None,
+    overlap_ms: float | None = None,
 ) -> SpikeTrains:
     """Spike trains from any file Neo reads (module doc: what is kept, how IDs are made).
 
@@ -111,18 +275,72 @@ def read_neo(
         A ``neo.io`` class name (``"Spike2IO"``, ``"AxonIO"``, ``"NixIO"``,
         ``"NWBIO"``, ...); default ``neo.io.get_io`` picks one by extension.
     source : {"auto", "spiketrains", "signals"}, default "auto"
-        Read the file's ``SpikeTrain`` objects, or detect spikes in its voltage
-        ``AnalogSignal`` traces; ``"auto"`` uses the spike trains if there are any.
+        Read the file's ``SpikeTrain`` objects, or detect spikes in its ``AnalogSignal``
+        traces; ``"auto"`` uses the spike trains if there are any, unless ``channel`` or
+        ``mode="extracellular"`` asks for detection.
+    mode : {"intracellular", "extracellular"}, default "intracellular"
+        Detection rule: the published onset/end rule on membrane potentials
+        (:func:`sbidic.spikes.detect_spikes`), or peaks beyond a threshold in robust
+        noise SDs for nerve and unit recordings
+        (:func:`sbidic.spikes.detect_extracellular`).
+    channel : int or str, optional
+        The channel(s) read: an index among each segment's analog channels (signal by
+        signal, column by column), or a channel name (``"IN 8"``), train ID
+        (``"Signals/IN 8"``) or signal name. Default: every voltage channel.
+        ``mode="extracellular"`` also reads a chosen channel that is not in volts.
     up_mV, down_mV : float, default 10.0 and 0.0
-        Onset and end thresholds of the detection rule (mV).
+        Intracellular mode: onset and end thresholds of the rule (mV).
+    polarity, threshold, refractory_ms, highpass_hz, units, unit, amplitude_ms, overlap_ms
+        Extracellular mode (see :func:`sbidic.spikes.detect_extracellular`); defaults
+        ``EXTRACELLULAR_DEFAULTS``: ``"auto"``, 7.0 SDs, 3 ms, no filter, 1 class (no
+        sorting), every class, 1.5 ms, no overlap rule. With ``units`` > 1 and no
+        ``unit`` each class is a train, ID ``<channel>/unit<rank>``; with ``unit`` the
+        kept class is ``<channel>/unit<unit>``.
 
     Raises
     ------
     ValueError
-        No Neo IO for the file, nothing of the requested ``source`` in it.
+        No Neo IO for the file, nothing of the requested ``source`` in it, an unknown
+        ``channel`` (the message lists the channels), an option of the other ``mode``.
+
+    Warns
+    -----
+    UserWarning
+        Intracellular mode on a trace that does not look like a membrane potential.
     """
     if source not in ("auto", "spiketrains", "signals"):
         raise ValueError(f"source must be 'auto', 'spiketrains' or 'signals', got {source!r}")
+    mode = str(mode).strip().lower()
+    if mode not in ("intracellular", "extracellular"):
+        raise ValueError(f"mode must be 'intracellular' or 'extracellular', got {mode!r}")
+    given = {
+        "polarity": polarity, "threshold": threshold, "refractory_ms": refractory_ms,
+        "highpass_hz": highpass_hz, "units": units, "unit": unit,
+        "amplitude_ms": amplitude_ms, "overlap_ms": overlap_ms,
+    }  # fmt: skip
+    given = {key: value for key, value in given.items() if value is not None}
+    if mode == "intracellular" and given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ValueError(f"{path}: {', '.join(given)} {verb} only to mode=extracellular (the "
+                         "intracellular rule takes up_mV and down_mV)")  # fmt: skip
+    if mode == "extracellular" and (up_mV is not None or down_mV is not None):
+        raise ValueError(f"{path}: up_mV and down_mV apply only to mode=intracellular "
+                         "(mode=extracellular takes threshold, in noise SDs)")  # fmt: skip
+    for key, value in given.items():  # as the CLI passes them: numbers, or strings
+        if key == "polarity":
+            given[key] = str(value).strip().lower()
+            continue
+        try:
+            given[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: {key} must be a number, got {value!r}") from None
+    settings = {**EXTRACELLULAR_DEFAULTS, **given}
+    up_mV = 10.0 if up_mV is None else float(up_mV)
+    down_mV = 0.0 if down_mV is None else float(down_mV)
+    detect = channel is not None or mode == "extracellular"
+    if source == "spiketrains" and detect:
+        raise ValueError(f"{path}: channel and mode apply to source='signals', not to the "
+                         "file's spike trains")  # fmt: skip
     reader = _open(path, io)
     try:
         blocks = reader.read(lazy=False)
@@ -131,14 +349,14 @@ def read_neo(
             reader.close()
     segments = [seg for block in blocks for seg in block.segments]
     n_trains = sum(len(seg.spiketrains) for seg in segments)
-    if source == "spiketrains" or (source == "auto" and n_trains):
+    if source == "spiketrains" or (source == "auto" and n_trains and not detect):
         if not n_trains:
             raise ValueError(f"{path}: no spike trains in the file (try source='signals')")
         trains, ids, where = _spiketrains(segments)
         what = "spike trains"
     else:
-        trains, ids, where = _signals(segments, up_mV, down_mV)
-        what = "voltage traces"
+        trains, ids, where = _signals(path, segments, channel, mode, up_mV, down_mV, settings)
+        what = "voltage traces" if mode == "intracellular" else "extracellular traces"
         if not ids:
             found = sum(len(seg.analogsignals) for seg in segments)
             raise ValueError(f"{path}: no spike trains and no voltage traces (mV) among its "

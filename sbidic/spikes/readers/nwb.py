@@ -20,8 +20,9 @@ else the unit ids.
   ``population_cells`` (one row per cell: ``population_ID``, the conductances
   ``g_<name>`` (mS/cm^2), the achieved DICs ``g_f``, ``g_s``, ``g_u`` and
   ``residual``), read back by :func:`read_population_nwb`; a population with fidelity
-  scores adds the table ``fidelity`` (one row per cell, the columns of
-  ``Population.fidelity_table``; not restored by :func:`read_population_nwb`), and
+  scores adds a ``passed`` column to ``population_cells`` and the table ``fidelity``
+  (one row per cell, the columns of ``Population.fidelity_table``; neither restored
+  by :func:`read_population_nwb`), and
   ``sbidic infer -o x.nwb`` the table ``report`` (one row per recording).
 """
 
@@ -247,6 +248,9 @@ def _add_population(module, pop) -> None:
             *(_column(name, flat_d[:, k], n_t * n_c, f"achieved DIC {name} at V_th")
               for k, name in enumerate(("g_f", "g_s", "g_u"))),
             _column("residual", pop.residual.reshape(-1), n_t * n_c, "max DIC error"),
+            *([_column("passed", np.asarray(pop.fidelity.as_dict()["passed"], bool).reshape(-1),
+                       n_t * n_c, "the simulated cell reproduces its recording")]
+              if pop.fidelity is not None else []),
         ],
     )  # fmt: skip
     module.add(populations)
