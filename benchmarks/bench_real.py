@@ -10,6 +10,13 @@ network read (windows pooled) and the report's warning / adequacy line::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_real.py --models stg stg-liu da -n 20
 
+``--coverage SURVEY_DIR`` instead measures how much of a model's own firing space
+``--verify`` reaches: one train per occupied bin of its survey (``sbidic survey``;
+Monte Carlo cells, conductances no estimator saw) is inferred and verified::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_real.py \\
+        --coverage SURVEY --models stg-liu -n 5
+
 ``--jobs 2`` simulates on two processes. Nothing is cached: a run takes minutes per
 (recording, model) pair.
 """
@@ -52,7 +59,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recordings", nargs="+", default=list(RECORDINGS))
+    ap.add_argument("--coverage", type=Path, metavar="SURVEY",
+                    help="instead: verify one train of each occupied bin of a survey "
+                    "directory (sbidic survey) with the first --models model")  # fmt: skip
     args = ap.parse_args()
+    if args.coverage is not None:
+        return coverage(args.coverage, args.models[0], args.n, args.seed, args.jobs)
     if not args.real.is_dir():
         raise SystemExit(f"{args.real} not found: the real recordings are in ../shared/real")
     trains = SpikeTrains.concatenate([read_spikes(args.real / name) for name in args.recordings])
@@ -90,6 +102,44 @@ def main() -> None:
     print()
     for r in rows:
         print(f"{r[0]} / {r[1]}: network read {r[8]}; {r[9]}")
+
+
+def coverage(survey_dir: Path, model: str, n: int, seed: int, jobs: int) -> None:
+    """Share of a survey's non-silent firing-space bins that ``--verify`` reproduces.
+
+    One Monte Carlo cell per occupied bin (the first in cell order) gives the recording:
+    its simulated train, from conductances no estimator was trained on.
+    """
+    from sbidic.datasets import load_dataset
+    from sbidic.fidelity.firing_space import PERIOD_EDGES_MS, RATE_EDGES_HZ, SPB_EDGES, _bin
+
+    ds = load_dataset(survey_dir)
+    trains = SpikeTrains.from_dataset(ds, check=False)
+    feats = FidelityCriteria().summarize(trains)
+    tonic = np.where(feats["label"] == 1, _bin(feats["rate"], RATE_EDGES_HZ), -1)
+    period = np.where(feats["label"] == 2, _bin(feats["period"], PERIOD_EDGES_MS), -1)
+    spb = np.where(feats["label"] == 2, _bin(feats["spb"], SPB_EDGES), -1)
+    key = np.where(tonic >= 0, tonic, np.where((period >= 0) & (spb >= 0),
+                                               100 + 10 * period + spb, -1))  # fmt: skip
+    bins, first = np.unique(key, return_index=True)
+    first = first[bins >= 0]
+    bins = bins[bins >= 0]
+    recordings = trains[first]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = infer(recordings, model, n=n, seed=seed, verify=True,
+                    simulation={"n_jobs": jobs})  # fmt: skip
+    passed = res.report["n_passed"].to_numpy() > 0
+    print(f"{model}: {passed.sum()} of {len(bins)} occupied bins of {survey_dir} reproduced by "
+          f"--verify (n={n}, default budget): {passed.mean():.0%} "
+          f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    for b, ok, i in zip(bins, passed, first, strict=True):
+        what = (f"tonic {RATE_EDGES_HZ[b]:.3g}-{RATE_EDGES_HZ[b + 1]:.3g} Hz" if b < 100 else
+                f"bursting {PERIOD_EDGES_MS[(b - 100) // 10]:.0f}-"
+                f"{PERIOD_EDGES_MS[(b - 100) // 10 + 1]:.0f} ms x "
+                f"{SPB_EDGES[b % 10]:.3g}-{SPB_EDGES[b % 10 + 1]:.3g}")  # fmt: skip
+        print(f"  {'ok  ' if ok else 'MISS'} {what:<36} {pattern(feats, i)}")
 
 
 if __name__ == "__main__":

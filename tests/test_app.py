@@ -227,6 +227,34 @@ def test_page_is_served():
         thread.join(10)
 
 
+def test_workdir_is_removed_when_the_server_stops(tmp_path, monkeypatch):
+    """The app's temporary folder for uploads goes with the server (ASGI lifespan;
+    before: one sbidic-app-* folder left in /tmp per run)."""
+    import tempfile
+
+    from sbidic.app import create_app
+    from tests.app_helpers import app_in_thread
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    app = create_app(7)
+    [workdir] = tmp_path.glob("sbidic-app-*")
+    with app_in_thread(app) as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            assert r.status == 200
+        assert workdir.is_dir()
+    assert not workdir.exists()
+
+
+def test_whole_number_and_simulation_outcome():
+    from sbidic.app.server import simulation_outcome, whole_number
+
+    assert [whole_number(v, 1) for v in (1, 2.0, 100)] == [1, 2, 100]
+    for bad in (2.5, 0, -1, None, "3", True, float("nan"), float("inf")):
+        assert whole_number(bad, 1) is None
+    assert whole_number(0, 0) == 0
+    assert [simulation_outcome(p, 3) for p in (3, 1, 0)] == ["success", "warning", "danger"]
+
+
 def test_cli_app_warns_off_localhost(monkeypatch, capsys):
     import sbidic.app
 

@@ -7,7 +7,9 @@ Run alone with ``pytest -m browser``. Needs ``pip install sbidic[app]`` and Chro
 from __future__ import annotations
 
 import os
+import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from tests.app_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_server
+from tests.app_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_in_thread, app_server
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
@@ -75,6 +77,13 @@ def page(browser, url):
     pg.wait_for_selector("#report table")
     yield pg
     pg.close()
+
+
+def new_page(browser, url):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.set_default_timeout(120_000)
+    pg.goto(url)
+    return pg
 
 
 def table(pg, selector: str) -> pd.DataFrame:
@@ -153,7 +162,14 @@ def test_simulate_one_cell(page, tmp_path):
     page.fill("#duration", "2500")
     page.fill("#transient", "1000")
     page.click("#simulate")
-    sync_api.expect(page.locator("#sim_done")).to_contain_text("1 cell(s) simulated")
+    done = page.locator("#sim_done")
+    sync_api.expect(done).to_contain_text("1 cell(s) simulated")
+    # green only when the cell reproduces its recording, red when it does not
+    passed = done.get_attribute("data-passed")
+    assert passed in ("0", "1")
+    sync_api.expect(done).to_contain_text(f"{passed} of 1 reproduce their recording")
+    sync_api.expect(done).to_have_class(
+        re.compile(r"\balert-" + ("success" if passed == "1" else "danger") + r"\b"))
     fidelity = table(page, "#fidelity")
     assert fidelity["cell"].tolist() == ["cell1:0"]
     sync_api.expect(page.locator("#comparison_plot img")).to_be_visible()
@@ -195,6 +211,109 @@ def test_malformed_csv_shows_its_error(browser, url, tmp_path):
     assert "Traceback" not in pg.content()
     shot(pg, "error")
     pg.close()
+
+
+def test_failed_upload_unloads_the_previous_file(browser, url, tmp_path):
+    """A valid file, then an invalid one: Run asks for recordings (before: it ran on
+    the valid file, which the page no longer named)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text('ID,spiking_times\na,"[1.0, 2.0, x]"\n')
+    pg = new_page(browser, url)
+    pg.set_input_files("#upload", str(CSV))
+    sync_api.expect(pg.locator("#loaded")).to_contain_text("6 recording(s) loaded")
+    pg.set_input_files("#upload", str(bad))
+    sync_api.expect(pg.locator("#load_error")).to_contain_text("bad.csv, line 2")
+    pg.fill("#n", "2")
+    pg.click("#run")
+    sync_api.expect(pg.locator("#load_error")).to_have_text(
+        "load recordings first: upload a file, paste times or load an example",
+        timeout=30_000)  # fmt: skip
+    sync_api.expect(pg.locator("#job_status_text")).to_have_count(0)
+    sync_api.expect(pg.locator("#report table")).to_have_count(0)
+    pg.close()
+
+
+def test_simulation_inputs_follow_the_model(browser, url):
+    """The Simulate card starts at the model's published protocol (duration, transient):
+    DA 12000/3000 ms, STG 6000/3000 ms (before: 4000/2000 ms for every model)."""
+    pg = new_page(browser, url)
+    for example, model, duration in (("da_recordings.csv", "da", "12000"),
+                                     ("stg_recordings.csv", "stg", "6000")):  # fmt: skip
+        pg.select_option("#example", example)
+        pg.click("#load_example")
+        sync_api.expect(pg.locator("#loaded")).to_contain_text(f"from example {example}")
+        pg.select_option("#model", model)
+        pg.fill("#n", "2")
+        pg.click("#run")
+        sync_api.expect(pg.locator("#duration")).to_have_value(duration)
+        sync_api.expect(pg.locator("#transient")).to_have_value("3000")
+        sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status", "done")
+    pg.close()
+
+
+def test_whole_numbers_and_one_spike(browser, url):
+    """n = 2.5 is refused, naming the value (before: run with n = 2); a recording of
+    one spike reads "1 spike" (before: "1 spikes")."""
+    pg = new_page(browser, url)
+    pg.fill("#paste", "one: 100\nfast: 10, 110, 210, 310, 410, 510, 610")
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#loaded")).to_contain_text("2 recording(s) loaded")
+    pg.fill("#n", "2.5")
+    pg.click("#run")
+    sync_api.expect(pg.locator("#load_error")).to_contain_text(
+        "cells per recording must be a whole number >= 1 (got 2.5)", timeout=30_000)
+    sync_api.expect(pg.locator("#job_status_text")).to_have_count(0)
+    pg.fill("#n", "2")
+    pg.click("#run")
+    sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status", "done")
+    sync_api.expect(pg.locator("#load_error")).to_have_count(0)
+    pg.select_option("#recording", "one")
+    sync_api.expect(pg.locator("#recording_summary")).to_have_text(
+        "one: 1 spike, silent, silent: fewer than 3 spikes")
+    pg.close()
+
+
+def test_closing_the_page_cancels_its_job(browser, monkeypatch, tmp_path):
+    """A page closed while its inference runs: the job is cancelled and its thread stops
+    at its next progress report (before: it computed until done, holding a place of
+    --max-jobs). The server runs in this process, with an inference that reports
+    progress until cancelled."""
+    from shiny import App
+
+    from sbidic.app import state
+    from sbidic.app.server import make_server
+    from sbidic.app.views import page as app_page
+
+    cancelled = threading.Event()
+
+    def endless(loaded, model, n, seed, progress=None):
+        try:
+            for k in range(1200):  # 60 s at most, cancelled or not
+                progress(k / 1200)
+                time.sleep(0.05)
+        except state.Cancelled:
+            cancelled.set()
+            raise
+        raise ValueError("not cancelled")
+
+    monkeypatch.setattr(state, "run_inference", endless)
+    jobs = state.JobLimit(2)
+    app = App(app_page(50), make_server(50, workdir=tmp_path, jobs=jobs))
+    with app_in_thread(app) as port:
+        pg = new_page(browser, f"http://127.0.0.1:{port}/")
+        pg.select_option("#example", "stg_recordings.csv")
+        pg.click("#load_example")
+        sync_api.expect(pg.locator("#loaded")).to_contain_text("6 recording(s) loaded")
+        pg.click("#run")
+        sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status",
+                                                                          "running")
+        assert jobs.running == 1
+        pg.close()
+        assert cancelled.wait(10), "the job still runs 10 s after its page closed"
+        end = time.monotonic() + 10
+        while jobs.running and time.monotonic() < end:
+            time.sleep(0.05)
+        assert jobs.running == 0
 
 
 def test_help_page(browser, url):

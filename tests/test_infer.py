@@ -93,7 +93,8 @@ def test_infer_reports_every_recording_and_samples_the_active_ones():
     assert rep["label"].tolist() == ["spiking", "silent", "bursting", "spiking", "spiking"]
     assert rep["status"].tolist() == [
         "ok", "silent: fewer than 3 spikes", "ok",
-        "windows: 9 x 3 s pooled, 270 of 300 spikes used", "truncated: first 250 of 299 spikes used",
+        "windows: 9 x 3 s pooled, 270 of 300 spikes used",
+        "truncated: first 250 of 299 spikes used",
     ]  # fmt: skip
     assert rep["n_cells"].tolist() == [20, 0, 20, 20, 20]
     assert rep.loc[1, ["g_s_mean", "g_u_sd"]].isna().all()
@@ -352,3 +353,33 @@ def test_infer_command_prints_the_first_rows_of_a_long_report(tmp_path, capsys):
     with xr.open_datatree(tmp_path / "p.nc") as tree:
         assert tree["recordings"].sizes["recording"] == 45
         assert tree["posterior"].sizes["obs_id"] == 45
+
+
+def test_concurrent_calls_with_one_seed_give_the_cells_of_a_call_alone():
+    """Each call draws from its own generator: two calls at once (two app tabs) and
+    another user of torch's global generator change nothing."""
+    import threading
+
+    alone = infer([BURSTS, TONIC], "stg", n=30, seed=5)
+    results = [None, None]
+    stop = threading.Event()
+
+    def reseeding():  # someone else using torch's global generator meanwhile
+        while not stop.is_set():
+            torch.manual_seed(123)
+            torch.rand(1000)
+
+    def run(i):
+        results[i] = infer([BURSTS, TONIC], "stg", n=30, seed=5)
+
+    other = threading.Thread(target=reseeding)
+    calls = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    other.start()
+    for t in calls:
+        t.start()
+    for t in calls:
+        t.join()
+    stop.set()
+    other.join()
+    for res in results:
+        np.testing.assert_array_equal(res.population.conductances, alone.population.conductances)

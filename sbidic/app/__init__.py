@@ -36,13 +36,20 @@ def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
     max_jobs : int
         Inference and simulation jobs computing at once, across all pages.
     """
+    import shutil
+    import tempfile
+    from functools import partial
+    from pathlib import Path
+
     from shiny import App
 
     from sbidic.app.guard import Guard
     from sbidic.app.server import make_server
     from sbidic.app.views import page
 
-    app = App(page(upload_limit_mb), make_server(upload_limit_mb, max_jobs))
+    workdir = Path(tempfile.mkdtemp(prefix="sbidic-app-"))  # removed when the server stops
+    app = App(page(upload_limit_mb), make_server(upload_limit_mb, max_jobs, workdir=workdir))
+    app.on_shutdown(partial(shutil.rmtree, workdir, ignore_errors=True))  # ASGI lifespan
     return Guard(app, allowed_hosts, upload_limit_bytes=int(upload_limit_mb * 1e6))
 
 

@@ -4,7 +4,7 @@ outputs to :mod:`~sbidic.app.figures` and :mod:`~sbidic.app.downloads`."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from sbidic.app import downloads, figures, state
 from sbidic.app.tables import cells_table, fidelity_table, report_table
 
-__all__ = ["make_server"]
+__all__ = ["make_server", "simulation_outcome", "whole_number"]
 
 
 def upload_dir(session) -> str | None:
@@ -40,7 +40,24 @@ def uploaded(value) -> tuple[str, str]:
     return value[0]["datapath"], value[0]["name"]
 
 
-def make_server(upload_limit_mb: float, max_jobs: int = 2):
+def whole_number(value, least: int) -> int | None:
+    """A numeric input's ``value`` as an int if it is a whole number >= ``least``, else
+    None (empty, 2.5, negative, infinite, not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value != int(value) or value < least:
+        return None
+    return int(value)
+
+
+def simulation_outcome(passed: int, n: int) -> str:
+    """The alert kind of a simulation's summary: ``"success"`` when all ``n`` cells
+    reproduce their recording, ``"warning"`` when some do, ``"danger"`` when none."""
+    return "success" if passed == n else "warning" if passed else "danger"
+
+
+def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Path,
+                jobs: state.JobLimit | None = None):  # fmt: skip
     """The server function of the Shiny app.
 
     Parameters
@@ -49,16 +66,24 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
         Largest accepted upload, MB (checked on the file received).
     max_jobs : int
         Inference and simulation jobs computing at once, across all pages.
+    workdir : str or Path
+        An existing folder for the temporary copies of uploads (each removed after
+        reading); :func:`sbidic.app.create_app` removes it when the server shuts down.
+    jobs : JobLimit, optional
+        The server-wide job cap to use instead of a new ``JobLimit(max_jobs)`` (its
+        owner can read how many jobs compute).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from shiny import reactive, render, ui
 
+    from sbidic.simulate import PROTOCOLS
+
     state.prepare()
 
-    workdir = Path(tempfile.mkdtemp(prefix="sbidic-app-"))
-    limit = state.JobLimit(max_jobs)
+    workdir = Path(workdir)
+    limit = state.JobLimit(max_jobs) if jobs is None else jobs
 
     def server(input, output, session):  # noqa: C901 (one place wires the page)
         loaded = reactive.value(None)
@@ -68,9 +93,27 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
         job = reactive.value(None)
         tick = reactive.value(0)
 
+        def cancel_on_close() -> None:
+            """A closed (or reloaded) page cancels its job: its thread stops at its next
+            progress report instead of computing for nobody."""
+            with reactive.isolate():
+                current = job.get()
+            if current is not None and current.running:
+                current.cancel()
+
+        session.on_ended(cancel_on_close)
+
         def show_loaded(value: state.Loaded) -> None:
             load_error.set("")
             loaded.set(value)
+            inference.set(None)
+            sim.set(None)
+
+        def load_failed(message: str) -> None:
+            """A failed load unloads the previous recordings: a run never uses a file
+            other than the one the page last named."""
+            load_error.set(message)
+            loaded.set(None)
             inference.set(None)
             sim.set(None)
 
@@ -78,7 +121,7 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
             try:
                 value = load(*args)
             except (ValueError, OSError) as err:
-                load_error.set(str(err))
+                load_failed(str(err))
                 return
             show_loaded(value)
 
@@ -101,8 +144,9 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
                     raise ValueError("upload rejected: Shiny's upload folder is unknown")
                 state.upload_file(datapath, folder)  # refused at once, before any reading
             except ValueError as err:
-                load_error.set(str(err))
+                load_failed(str(err))
                 return
+            load_failed("")  # the previous recordings are unloaded while this one is read
             parse_upload.invoke(datapath, name, folder)
 
         @reactive.effect
@@ -111,7 +155,7 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
                 return
             got = parse_upload.value.get()
             if isinstance(got, str):
-                load_error.set(got)
+                load_failed(got)
             else:
                 show_loaded(got)
 
@@ -142,16 +186,24 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
         def _run():
             data = loaded.get()
             if data is None:
+                if parse_upload.status() == "running":
+                    ui.notification_show("wait until the uploaded file is read",
+                                         type="warning")  # fmt: skip
+                    return
                 load_error.set("load recordings first: upload a file, paste times or "
                                "load an example")  # fmt: skip
                 return
-            model, n, seed = input.model(), input.n(), input.seed()
-            if not n or n < 1 or seed is None or seed < 0:
-                load_error.set("cells per recording must be >= 1 and the seed >= 0")
+            model, given_n, given_seed = input.model(), input.n(), input.seed()
+            n, seed = whole_number(given_n, 1), whole_number(given_seed, 0)
+            if n is None or seed is None:
+                load_error.set(f"cells per recording must be a whole number >= 1 (got "
+                               f"{given_n}) and the seed a whole number >= 0 (got "
+                               f"{given_seed})")  # fmt: skip
                 return
+            load_error.set("")
             sim.set(None)
-            start("inference", lambda progress: state.run_inference(data, model, int(n),
-                                                                    int(seed), progress))
+            start("inference", lambda progress: state.run_inference(data, model, n, seed,
+                                                                    progress))
 
         @reactive.effect
         @reactive.event(input.simulate)
@@ -167,9 +219,14 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
                 ui.notification_show(str(err), type="error")
                 return
             chosen = list(input.sim_recordings())
+            sim_seed = whole_number(input.sim_seed() or 0, 0)
+            if sim_seed is None:
+                ui.notification_show("the noise seed must be a whole number >= 0 (got "
+                                     f"{input.sim_seed()})", type="error")  # fmt: skip
+                return
             kwargs = {"duration_ms": input.duration(), "transient_ms": input.transient(),
                       "dt_ms": input.dt() or None, "noise_sigma": input.noise() or None,
-                      "seed": int(input.sim_seed() or 0)}  # fmt: skip
+                      "seed": sim_seed}  # fmt: skip
             start("simulation", lambda progress: state.run_simulation(inf, chosen, cells,
                                                                       progress=progress,
                                                                       **kwargs))
@@ -208,6 +265,13 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
             ui.update_selectize("sim_recordings", choices=active, selected=active[:1])
             labels = [] if pop is None else list(pop.labels)
             ui.update_selectize("pair", choices=labels, selected=labels[:3])
+            # the Simulate card starts at the model's published protocol (a model added
+            # with --model may declare none: the inputs are then left as they are)
+            protocol = None if pop is None else PROTOCOLS.get(str(pop.model))
+            if protocol is not None:
+                duration, transient = protocol
+                ui.update_numeric("duration", value=duration)
+                ui.update_numeric("transient", value=transient)
 
         @reactive.effect
         def _sim_choices():
@@ -305,7 +369,8 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
                 return ""
             rep = inf.result.report
             row = rep[rep.obs_id.astype(str) == rec].iloc[0]
-            return f"{rec}: {row.n_spikes} spikes, {row.label}, {row.status}"
+            spikes = "1 spike" if row.n_spikes == 1 else f"{row.n_spikes} spikes"
+            return f"{rec}: {spikes}, {row.label}, {row.status}"
 
         @render.plot(alt="posterior over (g_s, g_u) with the population's DICs")
         def posterior_plot():
@@ -335,9 +400,10 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2):
                 return None
             n = len(s.cell_id)
             passed = int(np.sum(s.scores.passed))
+            kind = simulation_outcome(passed, n)
             return ui.div(f"{n} cell(s) simulated in {s.result.wall_time_s:.1f} s; "
-                          f"{passed} reproduce their recording.", id="sim_done",
-                          class_="alert alert-success")  # fmt: skip
+                          f"{passed} of {n} reproduce their recording.", id="sim_done",
+                          class_=f"alert alert-{kind}", data_passed=str(passed))  # fmt: skip
 
         @render.table(index=False)
         def fidelity():

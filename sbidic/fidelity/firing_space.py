@@ -219,6 +219,9 @@ class FiringSpace:
         mesh = ax.pcolormesh(PERIOD_EDGES_MS / 1000.0, SPB_EDGES, counts.T, cmap="viridis")
         ax.set(xscale="log", yscale="log", xlabel="burst period (s)", ylabel="spikes per burst",
                title=f"{self.model}: bursting (cells per bin)")  # fmt: skip
+        ax.set_xticks([0.1, 0.2, 0.5, 1.0, 2.0, 3.0], ["0.1", "0.2", "0.5", "1", "2", "3"])
+        ax.set_yticks([2, 3, 4, 6, 10, 20], ["2", "3", "4", "6", "10", "20"])
+        ax.minorticks_off()
         fig.colorbar(mesh, ax=ax, label="cells")
         fig.tight_layout()
         return fig

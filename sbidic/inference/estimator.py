@@ -429,10 +429,14 @@ class DICEstimator(nn.Module):
             theta = self.sample_context(n, c)
         return theta[:, 0] if single else theta
 
-    def sample_context(self, n: int, context: Tensor, *, max_block: int = 2**14) -> Tensor:
+    def sample_context(
+        self, n: int, context: Tensor, *, max_block: int = 2**14,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:  # fmt: skip
         """``n`` samples ``(n, B, 2)`` given embeddings ``(B, embed_dim)``.
 
-        Recordings are processed in blocks of about ``max_block`` samples (memory).
+        Recordings are processed in blocks of about ``max_block`` samples (memory);
+        ``generator`` is the random source (default: torch's global one).
         """
         n = int(n)
         b = context.shape[0]
@@ -441,7 +445,7 @@ class DICEstimator(nn.Module):
         with torch.no_grad():
             for start in range(0, b, step):
                 c = context[start : start + step]
-                z = sample_flow(self.flow, c, n)
+                z = sample_flow(self.flow, c, n, generator=generator)
                 shift = self._shift(c)
                 out[:, start : start + step] = self.from_flow_space(
                     z if shift is None else z + shift

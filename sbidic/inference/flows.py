@@ -36,7 +36,9 @@ from zuko.utils import unpack
 __all__ = ["sample_flow"]
 
 
-def sample_flow(flow, context: Tensor, n: int) -> Tensor:
+def sample_flow(
+    flow, context: Tensor, n: int, generator: torch.Generator | None = None
+) -> Tensor:
     """``n`` draws per context from a zuko flow, shape ``(n, B, D)``.
 
     Parameters
@@ -46,6 +48,9 @@ def sample_flow(flow, context: Tensor, n: int) -> Tensor:
         other flow is sampled by zuko.
     context : Tensor, shape (B, C)
     n : int
+    generator : torch.Generator, optional
+        Source of the base draws (default: torch's global generator); flows with a
+        diagonal normal base (zuko's default).
 
     Examples
     --------
@@ -56,7 +61,13 @@ def sample_flow(flow, context: Tensor, n: int) -> Tensor:
     torch.Size([5, 4, 2])
     """
     dist = flow(context)
-    z = dist.base.rsample((int(n),))  # the base draws zuko's own sampler takes
+    if generator is None:
+        z = dist.base.rsample((int(n),))  # the base draws zuko's own sampler takes
+    else:  # the same standard normal draws, from the caller's generator
+        normal = dist.base.base_dist
+        shape = (int(n), *dist.base.batch_shape, *dist.base.event_shape)
+        eps = torch.randn(shape, generator=generator, dtype=normal.loc.dtype)
+        z = normal.loc + normal.scale * eps.to(normal.loc.device)
     layers = list(getattr(flow.transform, "transforms", [flow.transform]))
     if not all(_fast(t) for t in layers):
         return dist.transform.inv(z)

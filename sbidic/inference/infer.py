@@ -329,20 +329,24 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
     simulation = _simulation_settings(simulation, posterior, seed)
     window_ms = _window_ms(posterior)
     torch_seed = np.random.SeedSequence(seed).generate_state(1)[0].item()
-    torch_state = None
+    torch_state = None  # NPE: sbi draws from torch's global generator, forked per batch
+    generator = torch.Generator().manual_seed(torch_seed)  # the DIC path: this call's own
+    if not npe:
+        cells.generator = generator
     budget = None if budget is None else budget.start()  # --max-seconds covers every batch
     for start in range(0, trains.n_trains, batch_size):
         batch = trains[np.arange(start, min(start + batch_size, trains.n_trains))]
         active = np.flatnonzero(batch.n_spikes >= MIN_SPIKES)
         summary = np.full((batch.n_trains, 2, 4), np.nan)
         population = fidelity_rows = verified = None
+        reach = _reach_warnings(batch, getattr(posterior.model, "name", ""))
         if active.size:
             sub = batch[active]
-            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            with torch.random.fork_rng(devices=[], enabled=npe), warnings.catch_warnings():
                 warnings.simplefilter("ignore", SpikeTruncationWarning)  # reported above
-                if torch_state is None:
+                if npe and torch_state is None:
                     torch.manual_seed(torch_seed)
-                else:
+                elif npe:
                     torch.set_rng_state(torch_state)
                 if npe:
                     population = _npe_population(posterior, sub, n, n_draws, summary, active)
@@ -351,7 +355,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     with est._evaluating():
                         embedded = est.embed(est.padded(win.trains))
                         draws = pool_window_draws(  # (S, b, 2)
-                            est.sample_context(n_draws, embedded).numpy(), win)
+                            est.sample_context(n_draws, embedded, generator=generator).numpy(),
+                            win)
                         context = embedded[representative_windows(embedded.numpy(), win)]
                     summary[active] = _summarize_draws(draws)
                     rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
@@ -363,7 +368,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     if verify:
                         verified = verify_populations(
                             cells, sub, context, n, targets, summary[active, :, 1],
-                            criteria=criteria, budget=budget, rng=rng, rank=rank, **simulation,
+                            criteria=criteria, budget=budget, rng=rng, rank=rank,
+                            stop_after_first=reach[active] != "", **simulation,
                         )  # fmt: skip
                         population = to_population(
                             verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
@@ -378,19 +384,26 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     scored = score_population(population, sub, criteria,
                                               model=posterior.model, **simulation)
                     population = population.with_fidelity(scored)
-                torch_state = torch.get_rng_state()
+                if npe:
+                    torch_state = torch.get_rng_state()
             if verify or score:
                 fidelity_rows = recording_summary(scored, sub, criteria)
         rows = slice(start, start + batch.n_trains)
         report = _report(batch, status[rows], summary, n)
         report["warning"] = join_warnings(
-            _reach_warnings(batch, getattr(posterior.model, "name", "")),
+            reach,
             prior_edge_flags(report, est.box) if est is not None else "",
         )
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
-            hint = report["warning"].str.partition("; within reach of ")[2]
-            short = report["adequacy"].str.startswith("not reproduced") & (hint != "")
+            failed = report["adequacy"].str.startswith("not reproduced")
+            if verify:  # outside the atlas and no first-round cell passed: stopped there
+                stopped = failed & (reach != "")
+                report.loc[stopped, "adequacy"] += (
+                    "; stopped after the first round: the pattern lies outside the "
+                    "model's firing atlas")
+            hint = np.array([w.partition("; within reach of ")[2] for w in reach], dtype=object)
+            short = failed & (hint != "")
             report.loc[short, "adequacy"] += "; the pattern is within reach of " + hint[short]
         if progress is not None:
             progress(rows.stop, trains.n_trains)

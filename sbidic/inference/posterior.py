@@ -289,6 +289,9 @@ class ConductancePosterior(_Base):
         self.atlas = atlas
         self.noise_sigma = noise_sigma
         self.population_kwargs = population_kwargs
+        #: torch generator of the redraws (None: torch's global one); ``sbidic.infer``
+        #: sets one per call, so concurrent calls do not share a random stream.
+        self.generator: torch.Generator | None = None
         self._purpose = (
             f"Conductance sets of the {self.model.name} model (mS/cm^2); each sample "
             "compensates one cell to a posterior draw of (g_s, g_u)."
@@ -373,7 +376,8 @@ class ConductancePosterior(_Base):
 
         def redraw(rows: np.ndarray) -> np.ndarray:
             with torch.no_grad():
-                return self.estimator.sample_context(1, context[rows])[0].numpy()
+                return self.estimator.sample_context(1, context[rows],
+                                                     generator=self.generator)[0].numpy()
 
         return self._compensate_redrawing(dics, owner, context.shape[0], redraw)
 

@@ -248,6 +248,7 @@ def verify_populations(
     rng: np.random.Generator | None = None,
     progress=None,
     rank=None,
+    stop_after_first: np.ndarray | None = None,
     **simulate_kwargs,
 ) -> VerifiedCells:
     """Cells that reproduce their recording, verified by Brian2 simulation.
@@ -276,6 +277,10 @@ def verify_populations(
         ``rank(dics (K, 2), owner (K,)) -> score (K,)``, higher for targets more likely
         to reproduce recording ``owner`` (e.g. from a firing atlas): each fresh
         posterior proposal is then the best of 10 posterior draws.
+    stop_after_first : ndarray of bool, shape (B,), optional
+        Recordings to give up on when none of their first-round cells pass (e.g.
+        patterns outside the model's firing atlas): no more of the budget is spent on
+        them.
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate` (``n_jobs``, ``dt_ms``...).
 
@@ -319,6 +324,8 @@ def verify_populations(
         if progress is not None:
             progress(int(n * b - need.sum()), int(n * b))
         active = (need > 0) & (n_sim < max_cells)
+        if stop_after_first is not None and rounds == 1:
+            active &= ~(np.asarray(stop_after_first, dtype=bool) & (n_pass == 0))
         out_of_time = deadline is not None and time.perf_counter() >= deadline
         if not active.any() or rounds >= budget.max_rounds or out_of_time:
             break
@@ -361,7 +368,8 @@ def _propose(posterior, context, targets, accepted, owners, need, n_sim, n_pass,
     owner = np.repeat(np.arange(b), size)
     m = 1 if rank is None else _RANKED_OF
     with torch.no_grad():
-        draws = posterior.estimator.sample_context(m, context[owner]).numpy()  # (m, K, 2)
+        draws = posterior.estimator.sample_context(  # (m, K, 2)
+            m, context[owner], generator=getattr(posterior, "generator", None)).numpy()
     if m > 1:
         score = rank(draws.reshape(-1, 2), np.tile(owner, m)).reshape(m, -1)
         best = np.argmax(np.where(np.isfinite(score), score, -np.inf), axis=0)
