@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -1070,11 +1071,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 1
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:  # SIGTERM is handled as Ctrl-C
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except (ValueError, OSError) as err:  # user mistakes: one line, no traceback
         print(f"sbidic {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"sbidic {args.command}: interrupted; files already finished are kept",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -812,6 +812,9 @@ def _single_thread_env():
 
 
 def _init_worker() -> None:
+    from sbidic._processes import die_with_parent
+
+    die_with_parent()  # a killed parent leaves no worker simulating
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[k] = "1"
     import warnings
@@ -844,12 +847,18 @@ def _run_tasks(tasks: list[dict], n_workers: int, progress, n_cells: int) -> lis
         ) as pool,
     ):
         futures = [pool.submit(_run_chunk, task) for task in tasks]
-        if progress is not None:
-            done = 0.0
-            for k in concurrent.futures.as_completed(futures):
-                done += float(sizes[futures.index(k)])
-                progress(done)
-        return [f.result() for f in futures]
+        try:
+            if progress is not None:
+                done = 0.0
+                for k in concurrent.futures.as_completed(futures):
+                    done += float(sizes[futures.index(k)])
+                    progress(done)
+            return [f.result() for f in futures]
+        except BaseException:  # Ctrl-C, SIGTERM, a failed chunk: stop the workers now
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 # -------------------------------------------------------------------------- main

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from sbidic._processes import die_with_parent
+
 __all__ = [
     "MAX_SLOTS",
     "CompiledProgram",
@@ -237,6 +239,7 @@ class CompiledProgram:
         return subprocess.Popen(
             [str(self.directory / "main"), "--results_dir", f"{results.resolve()}/", *args],
             cwd=self.directory,
+            preexec_fn=die_with_parent,  # a killed sbidic leaves no program running
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -270,6 +273,9 @@ def _build(task: Mapping[str, Any], n_slots: int, directory: Path) -> dict:
     from sbidic.simulate.devices import BrianDevice
 
     b2 = _import_brian2()
+    # compile with at most --jobs processes (Brian2's default "make -j" is unbounded)
+    jobs = max(1, min(int(task.get("n_threads") or 1), os.cpu_count() or 1))
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
     placeholder = dict(task)
     g = np.asarray(task["conductances"])
     placeholder["conductances"] = np.resize(g, (n_slots, g.shape[1]))
