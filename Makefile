@@ -7,7 +7,7 @@ DOCS_STAMP := $(VENV)/.sbidic-docs-installed
 SPHINX := $(PY) -m sphinx -W --keep-going -n -j 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: install test test-slow demo app app-screenshots lint bench docs linkcheck tutorials clean
+.PHONY: install lock test test-slow demo app app-screenshots lint bench docs linkcheck tutorials clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(DOCS_STAMP): $(STAMP)
 
 install: $(STAMP)  ## create .venv and install sbidic with pinned dependencies
 
+lock:  ## regenerate constraints.txt: a fresh venv, sbidic[dev] installed, every package frozen
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 \
+		"pyparsing<3.3" -e ".[dev]"
+	{ sed -n '1,/^[a-zA-Z]/{/^#/p}' constraints.txt; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/+cpu//'; \
+	  sed -n '/^# documentation extra/,$$p' constraints.txt; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
+
 test: $(STAMP)  ## run the default test suite (doctests included, slow tests excluded)
 	$(PY) -m pytest -q
 
@@ -29,8 +38,9 @@ test-slow: $(STAMP)  ## run only the long checks
 
 demo: $(STAMP)  ## infer verified STG populations from the bundled example spike trains
 	mkdir -p demo-output
-	$(VENV)/bin/sbidic infer sbidic/examples/stg_recordings.csv --model stg -n 20 --seed 0 \
-		--verify --jobs 2 -o demo-output/populations.nc
+	@start=$$(date +%s); $(VENV)/bin/sbidic infer sbidic/examples/stg_recordings.csv --model stg \
+		-n 20 --seed 0 --verify --jobs 2 -o demo-output/populations.nc && \
+		echo "make demo: done in $$(( $$(date +%s) - start )) s"
 
 app: $(STAMP)  ## the web app: serves on 127.0.0.1 and opens the browser
 	$(VENV)/bin/sbidic app

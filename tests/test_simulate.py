@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sbidic.models import ConductanceModel, get_model
+from sbidic.models import ConductanceModel, available_models, get_model
 from sbidic.population import sample_populations
 from sbidic.simulate import (
     PROTOCOLS,
@@ -315,7 +315,9 @@ def test_initial_state_option():
 
 
 def test_default_protocol():
-    assert PROTOCOLS == {"stg": (6000.0, 3000.0), "da": (12000.0, 3000.0)}
+    assert PROTOCOLS["stg"] == (6000.0, 3000.0) and PROTOCOLS["da"] == (12000.0, 3000.0)
+    assert PROTOCOLS["stg-liu"] == (13000.0, 3000.0)  # slow pyloric bursts need longer
+    assert set(PROTOCOLS) == set(available_models())
     assert default_integration("da") == ("rk4", 0.025)
     assert default_integration(get_model("stg")) == ("exponential_euler", 0.01)
 

@@ -204,6 +204,7 @@ class FiringSpace:
     def plot(self, axes=None):
         """Tonic-rate histogram and (period x spikes per burst) heat map; returns the figure."""
         import matplotlib.pyplot as plt
+        from matplotlib.colors import LogNorm
 
         if axes is None:
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), width_ratios=(1, 1.3))
@@ -216,9 +217,10 @@ class FiringSpace:
                title=f"{self.model}: tonic spiking")  # fmt: skip
         ax = axes[1]
         counts = np.where(self.bursting > 0, self.bursting, np.nan)
-        mesh = ax.pcolormesh(PERIOD_EDGES_MS / 1000.0, SPB_EDGES, counts.T, cmap="viridis")
+        mesh = ax.pcolormesh(PERIOD_EDGES_MS / 1000.0, SPB_EDGES, counts.T, cmap="viridis",
+                             norm=LogNorm(vmin=1, vmax=max(int(self.bursting.max()), 2)))
         ax.set(xscale="log", yscale="log", xlabel="burst period (s)", ylabel="spikes per burst",
-               title=f"{self.model}: bursting (cells per bin)")  # fmt: skip
+               title=f"{self.model}: bursting (cells per bin, log scale)")  # fmt: skip
         ax.set_xticks([0.1, 0.2, 0.5, 1.0, 2.0, 3.0], ["0.1", "0.2", "0.5", "1", "2", "3"])
         ax.set_yticks([2, 3, 4, 6, 10, 20], ["2", "3", "4", "6", "10", "20"])
         ax.minorticks_off()

@@ -4,7 +4,10 @@ The DIC estimator only knows targets inside its box (the model's ``target_box``)
 posterior cannot leave the box, so a recording that needs a target outside it gets a
 posterior piled against an edge (e.g. ``g_u = 0``), not a wide one.
 :func:`prior_edge_flags` names those recordings from the report's 5 % / 95 %
-quantiles.
+quantiles. :func:`sbidic.infer` reports these flags only for models without a shipped
+firing atlas and for patterns outside the atlas: some patterns the model fires sit at
+an edge of the box (STG tonic firing at 5-10 Hz has ``g_u`` of 0-3 in the training
+data), and there the atlas, built from simulated cells, vouches for them.
 """
 
 from __future__ import annotations

@@ -339,7 +339,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         active = np.flatnonzero(batch.n_spikes >= MIN_SPIKES)
         summary = np.full((batch.n_trains, 2, 4), np.nan)
         population = fidelity_rows = verified = None
-        reach = _reach_warnings(batch, getattr(posterior.model, "name", ""))
+        reach, atlas_checked = _reach_warnings(batch, getattr(posterior.model, "name", ""))
         if active.size:
             sub = batch[active]
             with torch.random.fork_rng(devices=[], enabled=npe), warnings.catch_warnings():
@@ -390,10 +390,10 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 fidelity_rows = recording_summary(scored, sub, criteria)
         rows = slice(start, start + batch.n_trains)
         report = _report(batch, status[rows], summary, n)
-        report["warning"] = join_warnings(
-            reach,
-            prior_edge_flags(report, est.box) if est is not None else "",
-        )
+        edges = prior_edge_flags(report, est.box) if est is not None else ""
+        if est is not None and atlas_checked:  # the atlas vouches for covered patterns
+            edges = np.where(reach == "", "", edges)
+        report["warning"] = join_warnings(reach, edges)
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
             failed = report["adequacy"].str.startswith("not reproduced")
@@ -444,16 +444,17 @@ def _report(batch: SpikeTrains, status: np.ndarray, summary: np.ndarray, n: int)
     return report[list(REPORT_COLUMNS)]
 
 
-def _reach_warnings(batch: SpikeTrains, model: str) -> np.ndarray:
+def _reach_warnings(batch: SpikeTrains, model: str) -> tuple[np.ndarray, bool]:
     """Per recording: "" or a warning that the pattern lies outside the model's firing
     atlas, naming the shipped models whose atlas reaches it
-    (:mod:`sbidic.inference.model_choice`). Models without a shipped atlas: no check."""
+    (:mod:`sbidic.inference.model_choice`); and whether the model has an atlas to check
+    against (models without a shipped atlas: no check, all "")."""
     from sbidic.inference.model_choice import models_covering, shipped_firing_spaces
 
     out = np.full(batch.n_trains, "", dtype=object)
     spaces = shipped_firing_spaces()
     if model not in spaces:
-        return out
+        return out, False
     reach = models_covering(batch, spaces)
     names = list(spaces)
     own = names.index(model)
@@ -462,7 +463,7 @@ def _reach_warnings(batch: SpikeTrains, model: str) -> np.ndarray:
         hint = (f"; within reach of {', '.join(others)} (try --model {others[0]})" if others
                 else "; no shipped model's atlas reaches it")  # fmt: skip
         out[i] = f"pattern outside the {model} model's firing atlas{hint}"
-    return out
+    return out, True
 
 
 def _simulation_settings(simulation: dict | None, posterior, seed) -> dict:

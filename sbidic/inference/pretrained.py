@@ -43,12 +43,12 @@ def _weights_root() -> Path:
 
 
 def available_pretrained() -> tuple[str, ...]:
-    """Names of the models with shipped weights, e.g. ``("da", "stg")``.
+    """Names of the models with shipped weights, e.g. ``("da", "stg", "stg-liu")``.
 
     Examples
     --------
     >>> available_pretrained()
-    ('da', 'stg')
+    ('da', 'stg', 'stg-liu')
     """
     root = _weights_root()
     if not root.is_dir():

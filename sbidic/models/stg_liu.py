@@ -58,5 +58,5 @@ class STGLiu(DeclaredModel):
             leak_range=(0.007, 0.014), target=(0.0, 4.0, 5.0), compensated=("Na", "A", "H"),
         ),  # fmt: skip
         protocol=(13000.0, 3000.0),
-        example_targets=STG.spec.example_targets,
+        example_targets=((8.0, 12.0), (2.0, 10.0), (-4.0, 4.0), (-6.0, 15.0), (-12.0, 12.0)),
     )
