@@ -16,7 +16,7 @@ against the converged reference (``g_spk`` for STG, cell ``A`` for DA).
 
 ``--accuracy`` simulates every converged reference case of both models over the full
 published protocol with each candidate integration method and step, and prints the
-table behind the default choice (see the docstring of ``sbidic/simulate/brian.py``).
+table behind the default choice (see the docstring of ``sbidic/simulate/integration.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ simulator's default integration over the published protocol (STG: 3000 ms transi
 transient and the same kept length, from the published initial state and from the
 steady state at threshold (``simulate(..., initial_state="threshold")``). A cell
 agrees with the reference when it meets every accuracy criterion of the simulator
-(:mod:`sbidic.simulate.brian`): same label, spike count within 1, mean ISI within
+(:mod:`sbidic.simulate.integration`): same label, spike count within 1, mean ISI within
 1 %, and for bursting cells the same spikes per burst and burst period within 1 %.
 
 The control row shifts the published protocol's window 1000 ms later (transient

@@ -15,9 +15,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
+from sbidic._leftovers import private_tempdir
 from sbidic.files import atomic_outputs, check_input, check_not_input, check_output, open_text
 from sbidic.models import available_models, get_model, is_model_file, model_from_data
 from sbidic.population import Population, UnreachableTargetError, sample_populations
@@ -186,6 +188,7 @@ def _population(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from sbidic.population.result import POPULATION_SUFFIXES
+    from sbidic.population.sampler import check_population_memory
 
     if args.output:
         check_output(args.output, POPULATION_SUFFIXES)
@@ -200,6 +203,7 @@ def _population(args: argparse.Namespace) -> int:
         if args.g_s is None or args.g_u is None:
             raise ValueError("give --g-s and --g-u, or --targets FILE")
         targets = np.array([[args.g_s, args.g_u]])
+    check_population_memory(args.model, len(targets), args.n)  # before any work
     _warn_if_large(args.output, len(targets) * args.n, get_model(args.model).n_conductances)
     try:
         with warnings.catch_warnings(record=True) as caught, _progress_bar(args, "cells") as bar:
@@ -430,7 +434,7 @@ def _recalibrate(args: argparse.Namespace) -> int:
         print(f"  {r['class']:>8} {r['dic']}: {r['mean_rank']:.3f} +- {r['se']:.3f} "
               f"(p = {r['p_value']:.2g}){after}")  # fmt: skip
     print(f"written to {args.output}; check it on data it was not fitted on "
-          "(benchmarks/bench_estimator.py --split test)")
+          "(benchmarks/bench_estimator.py --split test)")  # fmt: skip
     return 0
 
 
@@ -530,6 +534,7 @@ def _infer(args: argparse.Namespace) -> int:
 
     from sbidic.fidelity import FidelityCriteria
     from sbidic.inference import ResultWriter, iter_infer
+    from sbidic.inference.infer import check_infer_memory
     from sbidic.inference.pretrained import load_estimator_or_pretrained
     from sbidic.inference.result import check_result_path, result_paths
     from sbidic.inference.verify import VerifyBudget
@@ -562,6 +567,7 @@ def _infer(args: argparse.Namespace) -> int:
         print(f"sbidic infer: {reason}", file=sys.stderr)
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
                                              args.estimator_kind, args.conditioner)  # fmt: skip
+    check_infer_memory(recordings, posterior, args.n, dics=args.dics, verify=args.verify)
     _warn_if_large(args.output, recordings.n_trains * args.n, posterior.model.n_conductances)
     simulation = {"n_jobs": args.jobs, **_protocol(args)}
 
@@ -641,8 +647,16 @@ def _app(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` whose errors are one line on stderr, exit status 2 (no usage
+    block): ``sbidic COMMAND: error: MESSAGE (see sbidic COMMAND --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sbidic",
         description="Degenerate populations of conductance-based neuron models from spike times.",
     )
@@ -1076,8 +1090,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:  # SIGTERM is handled as Ctrl-C
         previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return args.handler(args)
+    try:  # temporary files in a folder of this run, removed even after a kill -9
+        _check_options(args)  # before any work
+        with private_tempdir() if main_thread else contextlib.nullcontext():
+            return args.handler(args)
     except (ValueError, OSError) as err:  # user mistakes: one line, no traceback
         print(f"sbidic {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -1088,6 +1104,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: Options checked for every command that has them: name, lowest value, what it takes.
+_BOUNDED_OPTIONS = (
+    ("seed", 0, "a non-negative integer"),
+    ("plot_cells", 1, "a positive integer"),
+    ("port", 0, "a port number, 0 (any free port) to 65535"),
+)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric options before any work.
+
+    Raises
+    ------
+    ValueError
+        An option given out of its range, named as on the command line.
+    """
+    for name, lowest, what in _BOUNDED_OPTIONS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        highest = 65535 if name == "port" else None
+        if value < lowest or (highest is not None and value > highest):
+            option = "--" + name.replace("_", "-")
+            raise ValueError(f"{option} must be {what}, not {value}")
 
 
 def _interrupt(signum, frame):

@@ -21,11 +21,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_outputs", "check_input", "check_not_input", "check_output", "open_text"]
+from sbidic._leftovers import RANDOM_PATTERN, TAG_PATTERN, remove_leftovers, writer_tag
+
+__all__ = [
+    "atomic_outputs",
+    "check_input",
+    "check_not_input",
+    "check_output",
+    "damaged_file_error",
+    "open_text",
+    "read_json",
+]
 
 
 def open_text(path: str | os.PathLike):
@@ -54,6 +66,84 @@ def open_text(path: str | os.PathLike):
         raise ValueError(
             f"{path}: not a UTF-8 text file (undecodable byte at position {err.start})"
         ) from None
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """The content of a JSON file; an unreadable one is an error naming it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str
+        What the file is, for the message (e.g. ``"estimator configuration"``).
+
+    Returns
+    -------
+    Any
+        The decoded JSON value.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid UTF-8 JSON (truncated, empty, binary), with its path.
+    OSError
+        It cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "config.json"
+    >>> _ = f.write_text('{"model": "st')
+    >>> read_json(f, "estimator configuration")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: estimator configuration .../config.json is not valid JSON (truncated or ...
+    """
+    import json
+
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{what} {path} is not valid JSON (truncated or damaged?): "
+                         f"{err}") from None  # fmt: skip
+
+
+def damaged_file_error(err: Exception, path: str | os.PathLike, what: str) -> ValueError:
+    """The one-line error of a saved file (or directory of ``config.json`` and
+    ``weights.safetensors``) that exists but cannot be loaded.
+
+    Parameters
+    ----------
+    err : Exception
+        What loading raised: ``SafetensorError`` (the weights), ``KeyError`` or
+        ``TypeError`` (an entry missing from the configuration), ``RuntimeError``
+        (weights that do not fit the configuration), ...
+    path : str or os.PathLike
+        The file, or the directory holding ``config.json`` and ``weights.safetensors``.
+    what : str
+        What it is, e.g. ``"estimator"``.
+
+    Returns
+    -------
+    ValueError
+        Its message names the file to blame and the reason.
+    """
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    reason = (str(err).strip().splitlines() or [""])[0][:300]
+    if isinstance(err, SafetensorError):
+        file = path if path.suffix else path / "weights.safetensors"
+        return ValueError(f"{what} {file} is not a readable safetensors file ({reason})")
+    if isinstance(err, KeyError | TypeError | AttributeError | IndexError):
+        file = path if path.suffix else path / "config.json"
+        return ValueError(f"{what} {file} lacks an entry or has a wrong one "
+                          f"({type(err).__name__}: {reason})")  # fmt: skip
+    if isinstance(err, RuntimeError) and not path.suffix:
+        return ValueError(f"{what} {path / 'weights.safetensors'} does not fit its "
+                          f"config.json ({reason})")  # fmt: skip
+    return ValueError(f"{what} {path} cannot be loaded ({type(err).__name__}: {reason})")
 
 
 def check_input(path: str | os.PathLike, what: str = "input file", *, directory: bool = False):
@@ -170,10 +260,21 @@ def _umask() -> int:
     return mask
 
 
+def _temporary_pattern(target: Path) -> str:
+    """Regular expression of :func:`atomic_outputs`' temporary names for ``target``:
+    ``.<stem>.<host>-<pid>.<random><suffix>``."""
+    stem, suffix = re.escape(target.stem), re.escape(target.suffix)
+    return rf"\.{stem}\.{TAG_PATTERN}\.{RANDOM_PATTERN}{suffix}"
+
+
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """Temporary paths (same directory, same extension) renamed onto ``paths`` when the
     block succeeds and removed when it raises: all files appear, or none.
+
+    The temporary names, ``.<stem>.<host>-<pid>.<random><suffix>``, name the process
+    writing them; those of the same outputs that a killed process left are removed
+    first (:func:`sbidic._leftovers.remove_leftovers`).
 
     Examples
     --------
@@ -192,7 +293,9 @@ def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     temps = []
     try:
         for t in targets:
-            fd, name = tempfile.mkstemp(prefix=f".{t.stem}.", suffix=t.suffix, dir=t.parent or ".")
+            remove_leftovers(t.parent, _temporary_pattern(t))
+            prefix = f".{t.stem}.{writer_tag()}."
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=t.suffix, dir=t.parent or ".")
             os.close(fd)
             os.unlink(name)  # writers (netCDF) may refuse an existing file
             temps.append(Path(name))

@@ -92,6 +92,7 @@ class Shiny:
 
     def output(self, name: str, containing: str, timeout: float = 60.0) -> str:
         """The HTML of output ``name`` once it contains ``containing``."""
+
         def found(m):
             return containing in str(m.get("values", {}).get(name, {}).get("html", ""))
 
@@ -110,7 +111,7 @@ class Shiny:
         size = len(data) if declared is None else declared
         value = self.call("uploadInit", [{"name": name, "size": size, "type": "text/csv"}])
         url = "/" + value["value"]["uploadUrl"]
-        body = (data[i:i + 16384] for i in range(0, len(data), 16384)) if chunked else data
+        body = (data[i : i + 16384] for i in range(0, len(data), 16384)) if chunked else data
         status, _ = request(self.port, "POST", url, body=body, chunked=chunked,
                             headers={"Origin": f"http://127.0.0.1:{self.port}",
                                      "Content-Type": "application/octet-stream"})  # fmt: skip
@@ -450,7 +451,11 @@ def test_serve_accepts_its_own_bind_address(monkeypatch):
     from sbidic.app import serve
 
     got = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: got.update(app=app, **kw))
+
+    def run(server, sockets):  # instead of serving: what it would serve, and where
+        got.update(app=server.config.app, host=sockets[0].getsockname()[0])
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     serve("127.0.0.2", free_port(), open_browser=False, allowed_hosts=["lab.example"],
           max_jobs=1)  # fmt: skip
     assert isinstance(got["app"], Guard) and got["host"] == "127.0.0.2"

@@ -168,7 +168,11 @@ def test_train_command_trains_and_saves_an_estimator(tmp_path):
     step = json.loads((cal / "model_card.json").read_text())["recipe"][-1]
     assert step["step"] == "recalibrate" and step["split"] == "train"
     assert [(r["class"], r["dic"]) for r in step["rows"]] == [
-        ("spiking", "g_s"), ("spiking", "g_u"), ("bursting", "g_s"), ("bursting", "g_u")]
+        ("spiking", "g_s"),
+        ("spiking", "g_u"),
+        ("bursting", "g_s"),
+        ("bursting", "g_u"),
+    ]
     assert load_estimator(cal).flow_shift.tolist() == step["flow_shift"]
     assert torch.equal(load_estimator(refit).flow_shift, torch.zeros(2, 2))
     assert main(["recalibrate", str(tmp_path / "ds"), "--estimator", str(refit), "-o",
@@ -238,3 +242,131 @@ def test_population_command_samples_large_n_in_blocks_with_progress(tmp_path, ca
     assert "300/300" not in capsys.readouterr().err
     np.testing.assert_array_equal(load_population(tmp_path / "again.nc").conductances,
                                   pop.conductances)  # fmt: skip
+
+
+# ------------------------------------------------------ one line, exit 2 (issue 30)
+def _one_error_line(capsys, command: str) -> str:
+    """The single error line of a failed command (informational lines aside)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error:" in x]
+    assert line.startswith(f"sbidic {command}: error: "), line
+    return line
+
+
+def test_a_spike_train_file_given_to_simulate_is_one_line(tmp_path, capsys):
+    from sbidic.spikes import SpikeTrains, write_spikes_netcdf
+
+    spikes = tmp_path / "spikes.nc"
+    write_spikes_netcdf(SpikeTrains.from_list([np.arange(0.0, 900.0, 100.0)]), spikes)
+    assert main(["simulate", str(spikes), "-o", str(tmp_path / "out.csv")]) == 2
+    line = _one_error_line(capsys, "simulate")
+    assert f"{spikes} holds no population" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "2"], "--seed"),
+        (["infer", "{rec}", "--model", "stg", "-n", "2"], "--seed"),
+        (["simulate", "{pop}", "--model", "stg", "-o", "{out}"], "--seed"),
+        (["simulate", "{pop}", "--model", "stg", "--plot", "{png}", "-o", "{out}"],
+         "--plot-cells"),
+        (["app", "--no-browser"], "--port"),
+    ],
+)  # fmt: skip
+def test_out_of_range_options_are_named_before_any_work(tmp_path, capsys, monkeypatch, argv,
+                                                        option):  # fmt: skip
+    import sbidic.simulate
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the options were checked")
+
+    monkeypatch.setattr(sbidic.simulate, "simulate", no_work)
+    monkeypatch.setattr("sbidic.cli.sample_populations", no_work)
+    pop, rec = tmp_path / "pop.csv", tmp_path / "rec.csv"
+    pop.write_text("ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\na,1,1,1,1,1,1,1,0.01\n")
+    rec.write_text("ID,spiking_times\na,100;200;300;400\n")
+    paths = {"pop": pop, "rec": rec, "out": tmp_path / "out.csv", "png": tmp_path / "f.png"}
+    value = {"--seed": "-1", "--plot-cells": "-1", "--port": "99999"}[option]
+    assert main([a.format(**paths) for a in argv] + [option, value]) == 2
+    line = _one_error_line(capsys, argv[0])
+    assert f"{option} must be" in line and f"not {value}" in line
+    assert not list(tmp_path.glob("out*")) and not (tmp_path / "f.png").exists()
+
+
+def test_a_model_file_that_exits_is_an_error_not_a_silent_success(tmp_path, capsys):
+    from sbidic.models import get_model
+    from sbidic.models.validation import ModelError
+
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(0)\n")
+    with pytest.raises(ModelError, match=r"exits\.py, line 2: .*sys\.exit\(0\)"):
+        get_model(f"{exits}:Toy")
+    with pytest.raises(SystemExit) as info:
+        main(["population", "--model", f"{exits}:Toy", "--g-s", "1", "--g-u", "2"])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()  # one line, no usage block
+    assert line.startswith("sbidic population: error: argument --model: ")
+    assert "exits.py, line 2" in line and "sys.exit(0)" in line
+
+
+def test_a_file_named_abf_that_is_not_one_says_so(tmp_path, capsys):
+    pytest.importorskip("neo")
+    fake = tmp_path / "cell.abf"
+    fake.write_text("ID,spiking_times\na,100;200;300\n")
+    assert main(["infer", str(fake), "--model", "stg", "-n", "2", "--quiet"]) == 2
+    line = _one_error_line(capsys, "infer")
+    assert "not an ABF file" in line and "stfio" not in line
+
+
+@pytest.fixture
+def no_serving(monkeypatch):
+    """The app server never starts: a test that reaches it fails instead of serving."""
+    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("shiny")
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(uvicorn.Server, "run", refuse)
+
+
+def test_app_on_a_busy_port_is_one_line_before_serving(capsys, no_serving):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["app", "--port", str(port), "--no-browser"]) == 2
+    captured = capsys.readouterr()
+    assert "serving on" not in captured.out
+    assert captured.err.strip() == (
+        f"sbidic app: error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    )
+
+
+def test_ctrl_c_during_infer_is_one_line_exit_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    rec = tmp_path / "rec.csv"
+    rec.write_text("ID,spiking_times\na," + ";".join(str(100 * k) for k in range(1, 30)) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "sbidic.cli", "infer", str(rec), "--model", "stg",
+            "-n", "100000", "--seed", "0", "--progress"]  # fmt: skip
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            first = proc.stderr.readline()  # "reading ...": main is running
+            assert "sbidic infer: reading" in first, first
+            proc.send_signal(signal.SIGINT)
+            err = proc.stderr.read()
+            proc.wait(timeout=120)
+        except BaseException:
+            proc.kill()  # nothing left behind
+            raise
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "sbidic infer: interrupted" in err.splitlines()[-1]

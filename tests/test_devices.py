@@ -136,13 +136,13 @@ def test_a_cached_program_is_built_once_and_rerun_with_new_cells(cache):
 
 
 def test_padding_and_chunking_do_not_change_a_cell(cache, monkeypatch):
-    import sbidic.simulate.brian as brian
+    import sbidic.simulate.simulation as simulation
 
     g = np.repeat(_reference_g(), 4, axis=0) * np.linspace(0.9, 1.1, 12)[:, None]
     alone = simulate("stg", g, device="cpp_standalone", **SHORT)  # 12 slots
     padded = simulate("stg", g[:9], device="cpp_standalone", **SHORT)  # 9 cells in 10 slots
     assert padded.spikes.equals(alone.spikes[:9])
-    monkeypatch.setattr(brian, "MAX_SLOTS", 5)  # 3 chunks of 4 cells, 2 processes
+    monkeypatch.setattr(simulation, "MAX_SLOTS", 5)  # 3 chunks of 4 cells, 2 processes
     chunked = simulate("stg", g, device="cpp_standalone", n_jobs=2, record_v=[1, 10], **SHORT)
     assert chunked.spikes.equals(alone.spikes) and chunked.settings["n_chunks"] == 3
     assert chunked.v_mV.shape == (2, 24000)
@@ -165,14 +165,14 @@ def test_auto_builds_for_long_runs_reuses_programs_and_keeps_short_runs_at_runti
 
 
 def test_auto_falls_back_to_the_runtime_when_no_program_can_be_built(cache, monkeypatch):
-    import sbidic.simulate.brian as brian
+    import sbidic.simulate.simulation as simulation
     from sbidic.simulate.compiled import CompiledProgram
 
     def fail(*args, **kwargs):
         raise RuntimeError("Project compilation failed")
 
     monkeypatch.setattr(CompiledProgram, "for_task", classmethod(fail))
-    monkeypatch.setattr(brian, "_NO_COMPILER", [])
+    monkeypatch.setattr(simulation, "_NO_COMPILER", [])
     g = _reference_g()[:1]
     with pytest.warns(RuntimeWarning, match="compilation failed.*runtime device"):
         result = simulate("stg", g, duration_ms=6000, transient_ms=5900)
@@ -182,8 +182,8 @@ def test_auto_falls_back_to_the_runtime_when_no_program_can_be_built(cache, monk
 
 
 def test_a_program_that_rejects_its_input_is_an_error_not_a_silent_default(cache):
-    from sbidic.simulate.brian import _initial_state
     from sbidic.simulate.compiled import CompiledProgram
+    from sbidic.simulate.simulation import _initial_state
 
     simulate("stg", _reference_g()[:2], device="cpp_standalone", **SHORT)
     (directory,) = _programs(cache)
@@ -214,3 +214,24 @@ def test_processes_needing_the_same_program_share_one_build(cache):
     assert all(c > 0 for c in counts)
     assert len(_programs(cache)) == 1
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no staging
+
+
+def test_a_damaged_cached_program_is_rebuilt_not_run(cache):
+    from sbidic.simulate.compiled import ProgramError, _cached_manifest
+
+    g = _reference_g()[:1]
+    first = simulate("stg", g, device="cpp_standalone", **SHORT)
+    (directory,) = _programs(cache)
+    program, manifest = directory / "main", directory / "sbidic.json"
+    intact = program.read_bytes()
+    program.write_bytes(intact[:3000])  # a truncated copy: it crashed when run
+    assert _cached_manifest(directory) is None  # so it is rebuilt (as below)
+    program.write_bytes(intact)
+    assert _cached_manifest(directory) is not None
+    manifest.write_text(manifest.read_text()[:40])  # truncated: a bare JSON error
+    assert _cached_manifest(directory) is None
+    again = simulate("stg", g, device="cpp_standalone", **SHORT)
+    assert again.settings["build_s"] > 0 and _programs(cache) == [directory]
+    assert _cached_manifest(directory) is not None  # rebuilt in place
+    assert again.spikes.equals(first.spikes)
+    assert issubclass(ProgramError, OSError)  # a failing run: one line from the CLI

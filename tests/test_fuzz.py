@@ -3,6 +3,7 @@ file left behind after an error (quick versions in the default run, long ones sl
 
 from __future__ import annotations
 
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -85,6 +86,66 @@ def test_fuzzed_recordings_quick(tmp_path, capsys):
 
 def test_fuzzed_conductances_quick(tmp_path, capsys):
     fuzz(tmp_path, capsys, CONDUCTANCES.encode(), SIMULATE, n_cases=100, seed=0)
+
+
+def seconds_column() -> bytes:
+    """The commonest export: one spike time per line, in seconds (201 lines)."""
+    seconds = np.cumsum(np.random.default_rng(5).uniform(0.05, 0.2, 201))
+    return ("\n".join(f"{t:.5f}" for t in seconds) + "\n").encode()
+
+
+def long_trains() -> bytes:
+    """Spike2Pop CSV whose first train (the bundled bursting STG recording, tiled) has a
+    spike list longer than the csv module's 131,072-character field limit."""
+    from sbidic.spikes import SpikeTrains, read_spikes, write_spike_csv
+
+    example = read_spikes(EXAMPLES / "stg_recordings.csv")
+    burst = example[3]
+    period = burst[-1] - burst[0] + 50.0
+    tiled = np.concatenate([burst + k * period for k in range(100)])
+    trains = SpikeTrains.from_list([tiled, example[0]], ids=["long", "short"])
+    with tempfile.TemporaryDirectory() as tmp:
+        write_spike_csv(trains, Path(tmp) / "long.csv")
+        text = (Path(tmp) / "long.csv").read_bytes()
+    assert max(map(len, text.splitlines())) > 131_072
+    return text
+
+
+def report_warnings(path: Path) -> list[str]:
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False)["warning"].tolist()
+
+
+def test_seconds_as_ms_are_one_train_flagged_in_the_report(tmp_path, capsys):
+    path = tmp_path / "pallidal.csv"
+    path.write_bytes(seconds_column())
+    out = tmp_path / "out.csv"
+    with pytest.warns(UserWarning, match=f"{path}: one time per line: read the 201 times"):
+        assert main([a.format(input=path, output=out) for a in INFER]) == 0
+    (warning,) = report_warnings(tmp_path / "out_report.csv")
+    assert "faster than any shipped model fires" in warning
+    assert "read them with time_unit=s" in warning
+    argv = [a.format(input=path, output=tmp_path / "s.csv") for a in INFER]
+    assert main([*argv, "--read-option", "time_unit=s"]) == 0
+    assert "time_unit=s" not in report_warnings(tmp_path / "s_report.csv")[0]
+
+
+def test_long_trains_read_back_through_infer(tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    path.write_bytes(long_trains())
+    out = tmp_path / "out.csv"
+    assert main([a.format(input=path, output=out) for a in INFER]) == 0, capsys.readouterr()
+    assert "Traceback" not in capsys.readouterr().err
+    assert report_warnings(tmp_path / "out_report.csv")[0] == ""
+
+
+def test_fuzzed_seconds_column_quick(tmp_path, capsys):
+    fuzz(tmp_path, capsys, seconds_column(), INFER, n_cases=12, seed=0)
+
+
+def test_fuzzed_long_trains_quick(tmp_path, capsys):
+    fuzz(tmp_path, capsys, long_trains(), INFER, n_cases=8, seed=0)
 
 
 @pytest.mark.slow

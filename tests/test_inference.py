@@ -262,7 +262,7 @@ def test_timing_summaries_match_numpy_and_ignore_padding_and_time_units():
 
 
 def test_timing_branch_starts_at_zero_and_then_reads_the_drift(tmp_path):
-    from sbidic.inference.training import _transfer
+    from sbidic.inference.training.from_dataset import _transfer
 
     source = small_estimator()
     source.set_flow_shift([[0.0, 0.0], [0.0, 0.1]])  # a recalibration of the source
@@ -683,7 +683,7 @@ def test_conductance_posterior_needs_a_model(trained):
 
 def test_transfer_starts_from_saved_weights_with_the_new_box(tiny_dataset, tmp_path):
     from sbidic.inference import load_estimator, save_estimator, train_from_dataset
-    from sbidic.inference.training import _transfer
+    from sbidic.inference.training.from_dataset import _transfer
 
     source = small_estimator()
     save_estimator(source, tmp_path / "src")

@@ -1,5 +1,6 @@
-"""Nothing left behind: a killed ``sbidic simulate --jobs 2`` leaves no worker running,
-SIGTERM ends a command like Ctrl-C, and builds use at most ``--jobs`` processes."""
+"""Nothing left behind: a killed ``sbidic simulate --jobs 2`` leaves no worker running
+and, once the command is run again, no temporary file; SIGTERM ends a command like
+Ctrl-C, and builds use at most ``--jobs`` processes."""
 
 from __future__ import annotations
 
@@ -74,13 +75,25 @@ def population(tmp_path_factory) -> Path:
     return path
 
 
+def _left(*folders: Path) -> list[str]:
+    """Every file and folder under ``folders`` (relative names)."""
+    return sorted(str(p.relative_to(f)) for f in folders for p in f.rglob("*"))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_simulation_leaves_no_worker(population, tmp_path, sig):
-    out = tmp_path / "spikes.csv"
-    proc = subprocess.Popen([*SBIDIC, "simulate", str(population), "--jobs", "2",
-                             "--device", "runtime", "--duration", "60000", "-o", str(out)],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    """... and no temporary file once the command ran again (in the output folder or
+    the temporary directory: Brian2's logs of the killed processes included)."""
+    out_dir, tmp = tmp_path / "out", tmp_path / "tmp"
+    out_dir.mkdir()
+    tmp.mkdir()
+    out = out_dir / "spikes.csv"
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    command = [*SBIDIC, "simulate", str(population), "--jobs", "2", "--device", "runtime",
+               "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen([*command, "--duration", "60000"], stderr=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
     workers: set[int] = set()
     try:
         deadline = time.time() + 120
@@ -101,6 +114,10 @@ def test_a_killed_simulation_leaves_no_worker(population, tmp_path, sig):
         assert not out.exists()
         if sig == signal.SIGTERM:
             assert proc.returncode == 130 and "interrupted" in proc.stderr.read()
+        rerun = subprocess.run([*command, "--duration", "1000", "--transient", "100"],
+                               capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr
+        assert _left(out_dir, tmp) == ["spikes.csv"]
     finally:  # whatever happened, leave nothing running
         for pid in _alive(workers | _descendants(proc.pid)):
             os.kill(pid, signal.SIGKILL)

@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sbidic import load_population, sample_populations
 from sbidic.fidelity import (
@@ -335,3 +336,48 @@ def _one(pop, i):
                    dics=pop.dics[i : i + 1], residual=pop.residual[i : i + 1],
                    acceptance=pop.acceptance[i : i + 1], obs_id=pop.obs_id[i : i + 1],
                    fidelity=f)  # fmt: skip
+
+
+class _SeedPosterior:
+    """A posterior of one DIC target, (-4, 5), whose cells come from the STG sampler."""
+
+    def __init__(self) -> None:
+        from sbidic.models import get_model
+
+        self.model, self.population_kwargs, self.generator = get_model("stg"), {}, None
+        self.estimator, self._rng = self, np.random.default_rng(0)
+
+    def sample_context(self, m, context, generator=None):
+        return torch.tensor([-4.0, 5.0], dtype=torch.float64).expand(m, len(context), 2)
+
+    def compensate(self, dics, owner, context):
+        from sbidic.population import sample_populations
+
+        pop = sample_populations(self.model, dics, 1, rng=self._rng)
+        return pop.conductances[:, 0], np.asarray(dics), pop.dics[:, 0], None
+
+
+def test_verify_searches_the_conductances_the_dics_leave_free(monkeypatch):
+    """A pattern that depends on a conductance the DICs leave free (here: cells pass when
+    g_Kd < 48 mS/cm^2, below the 1st percentile of the sampler's cells at this target):
+    the proposals move through conductance space towards it, every cell still on its
+    DIC target."""
+    import sbidic.inference.verify as verify
+    from sbidic.dics import dynamic_input_conductances
+
+    rec = SpikeTrains.from_list([tonic(10.0)])
+
+    def simulate_and_score(model, g, recordings, owner, criteria, *, deadline=None, **kw):
+        rate = 10.0 * (1.0 + 0.1 * g[:, 1] / 48.0)  # rate error <= 10 % iff g_Kd <= 48
+        cells = SpikeTrains.from_list([tonic(r) for r in rate])
+        return None, score_trains(recordings, cells, owner, criteria)
+
+    monkeypatch.setattr(verify, "simulate_and_score", simulate_and_score)
+    out = verify_populations(_SeedPosterior(), rec, torch.zeros(1, 4), 5,
+                             np.tile([-4.0, 5.0], (7, 1, 1)), np.ones((1, 2)),
+                             budget=VerifyBudget(max_cells=300), rng=0)  # fmt: skip
+    assert out.scores.passed.all()  # the sampler alone: about 1 cell in 200 passes
+    g = out.conductances[0]
+    assert (g[:, 1] <= 48.0).all()
+    achieved = dynamic_input_conductances("stg", g)[:, 1:]
+    np.testing.assert_allclose(achieved, out.targets[0], atol=1e-9)

@@ -10,6 +10,7 @@ neo.io.NWBIO. No Spike2 file is exercised.
 from __future__ import annotations
 
 import datetime
+import inspect
 import logging
 import sys
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from sbidic.spikes import SpikeTrains, detect_format, read_spikes, write_spikes
+from sbidic.spikes.readers import FORMATS
 from sbidic.spikes.readers.arrays import read_npy, read_npz, write_spikes_npz
 from sbidic.spikes.readers.text import read_text
 
@@ -89,6 +91,72 @@ def test_csv_extension_is_sniffed(tmp_path):
     assert detect_format(numeric) == "text" and detect_format(spike2pop) == "csv"
     assert read_spikes(numeric).n_spikes.tolist() == [3, 2]
     assert read_spikes(spike2pop).ids.tolist() == [7]
+
+
+@pytest.mark.parametrize("header", ["", "time\n", "time (s)\n", "spike_times\n"])
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_a_single_column_of_times_is_one_train(tmp_path, header, suffix):
+    """The commonest export, one spike time (s) per line: one train, and a warning."""
+    seconds = np.round(np.cumsum(np.random.default_rng(2).uniform(0.05, 0.2, 201)), 5)
+    path = tmp_path / f"pallidal{suffix}"
+    path.write_text(header + "\n".join(map(repr, seconds.tolist())) + "\n")
+    unit = {} if "(s)" in header else {"time_unit": "s"}
+    with pytest.warns(UserWarning, match=rf"{path}: one time per line: read the 201 times as "
+                      "one train"):  # fmt: skip
+        st = read_spikes(path, **unit)
+    assert detect_format(path) == "text" and st.n_trains == 1
+    np.testing.assert_allclose(st[0], seconds * 1000.0, rtol=1e-15)
+
+
+def test_a_single_column_going_back_in_time_names_its_line(tmp_path):
+    path = tmp_path / "times.txt"
+    path.write_text("0.5\n0.75\n\n0.6\n")
+    with pytest.warns(UserWarning, match="read the 3 times as one train"):
+        with pytest.raises(ValueError, match=r"line 4: one time per line, read as one train: "
+                           r"spike 2 \(0.6 ms\) is before spike 1"):  # fmt: skip
+            read_spikes(path)
+        assert read_spikes(path, check=False).repair()[0][0].tolist() == [0.5, 0.6, 0.75]
+
+
+def test_every_reader_takes_a_time_unit():
+    for fmt in FORMATS.values():
+        assert "time_unit" in inspect.signature(fmt.read).parameters, fmt.name
+
+
+@pytest.mark.parametrize(
+    ("suffix", "unit", "factor"),
+    [(".csv", "s", 1e3), (".nc", "us", 1e-3), (".nwb", "ms", 1e-3), (".npz", "s", 1e3),
+     (".txt", "s", 1e3)],
+)  # fmt: skip
+def test_time_unit_overrides_the_unit_of_every_written_format(tmp_path, suffix, unit, factor):
+    st = _trains()
+    write_spikes(st, tmp_path / f"s{suffix}")
+    back = read_spikes(tmp_path / f"s{suffix}", time_unit=unit)
+    np.testing.assert_allclose(back.times, st.times * factor, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"time unit 'fortnight'"):
+        read_spikes(tmp_path / f"s{suffix}", time_unit="fortnight")
+
+
+def test_npy_and_neo_spike_trains_take_a_time_unit(tmp_path):
+    np.save(tmp_path / "t.npy", np.array([0.5, 1.0]))
+    assert read_spikes(tmp_path / "t.npy", time_unit="s")[0].tolist() == [500.0, 1000.0]
+    _write_nix(tmp_path / "rec.nix", _block())
+    st = read_spikes(tmp_path / "rec.nix", time_unit="ms")  # u1 says s: read as ms
+    np.testing.assert_allclose(st[0], [0.1, 0.2, 0.35])
+    assert st[1].tolist() == [500.0]
+    with pytest.raises(ValueError, match="time_unit applies to the file's spike trains"):
+        read_spikes(tmp_path / "rec.nix", source="signals", time_unit="s")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".nc", ".nwb", ".npz", ".txt"])
+def test_long_trains_round_trip_through_every_writer(tmp_path, suffix):
+    times = 3000.0 + np.cumsum(np.random.default_rng(4).uniform(5.0, 40.0, 12_000))
+    st = SpikeTrains.from_list([times, [3001.5]], ids=["long", "short"])
+    write_spikes(st, tmp_path / f"long{suffix}", extra=None)
+    back = read_spikes(tmp_path / f"long{suffix}")
+    assert back.ids.tolist() == ["long", "short"] and back.n_spikes.tolist() == [12_000, 1]
+    np.testing.assert_allclose(back.times, st.times, rtol=1e-15)  # NWB stores seconds
+    assert suffix == ".nwb" or back.equals(st)
 
 
 # ------------------------------------------------------------------- npz / npy
@@ -383,7 +451,8 @@ def test_an_option_the_reader_does_not_take_is_named(tmp_path):
                                          "time_unit"):  # fmt: skip
         read_spikes(tmp_path / "s.npz", id_column="x")
     write_spikes(_trains(), tmp_path / "s.csv")
-    with pytest.raises(ValueError, match="csv reader takes no option up_mV .its options: none"):
+    with pytest.raises(ValueError, match="csv reader takes no option up_mV .its options: "
+                                         "time_unit"):  # fmt: skip
         read_spikes(tmp_path / "s.csv", up_mV=5.0)
 
 

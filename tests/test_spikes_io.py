@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -121,6 +123,50 @@ def test_csv_header_only_gives_no_trains(tmp_path):
 def test_csv_extra_column_shape_is_checked(tmp_path):
     with pytest.raises(ValueError, match=r"extra column 'x' must have shape \(6,\)"):
         write_spike_csv(_random_trains(), tmp_path / "s.csv", extra_columns={"x": [1, 2]})
+
+
+def _long_train(n: int = 12_000) -> SpikeTrains:
+    """A train whose CSV field outgrows the csv module's 131,072-character limit."""
+    times = 3000.0 + np.cumsum(np.random.default_rng(3).uniform(5.0, 40.0, n))
+    return SpikeTrains.from_list([times, [3001.5, 3002.25]], ids=["long", "short"])
+
+
+def test_csv_reads_back_a_train_longer_than_the_csv_field_limit(tmp_path):
+    st = _long_train()
+    write_spike_csv(st, tmp_path / "long.csv")
+    assert len((tmp_path / "long.csv").read_text()) > 131_072
+    assert read_spike_csv(tmp_path / "long.csv").equals(st)
+    assert read_spikes(tmp_path / "long.csv").equals(st)
+
+
+@pytest.mark.parametrize(("unit", "factor"), [("s", 1000.0), ("ms", 1.0), ("us", 1e-3)])
+def test_csv_and_netcdf_take_a_time_unit(tmp_path, unit, factor):
+    st = SpikeTrains.from_list([[0.5, 1.25, 2.0], []], ids=[1, 2])
+    for name in ("s.csv", "s.nc"):
+        write_spikes(st, tmp_path / name)
+        back = read_spikes(tmp_path / name, time_unit=unit)
+        np.testing.assert_allclose(back.times, st.times * factor, rtol=1e-15)
+    assert read_spike_csv(tmp_path / "s.csv", time_unit=unit).ids.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["s.csv", "s.nc"])
+def test_an_unknown_time_unit_names_the_file(tmp_path, name):
+    write_spikes(_random_trains(), tmp_path / name)
+    with pytest.raises(ValueError, match=r"time unit 'h'; expected s, ms or us") as info:
+        read_spikes(tmp_path / name, time_unit="h")
+    assert str(info.value).startswith(str(tmp_path / name))
+
+
+def test_seconds_read_as_ms_are_warned_about(tmp_path):
+    seconds = np.cumsum(np.full(200, 0.125))  # a 8 Hz cell for 25 s, written in seconds
+    write_spike_csv(SpikeTrains.from_list([seconds, []], ids=["gp1", "gp2"]),
+                    tmp_path / "s.csv")  # fmt: skip
+    with pytest.warns(UserWarning, match=r"1 of 2 recording\(s\) \(gp1\).*median ISI 0.125 ms "
+                      r"\(8000 Hz\).*time_unit=s"):  # fmt: skip
+        read_spikes(tmp_path / "s.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_spikes(tmp_path / "s.csv", time_unit="s")[0][-1] == 25_000.0
 
 
 # ---------------------------------------------------------------------- netCDF

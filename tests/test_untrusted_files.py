@@ -221,3 +221,54 @@ def test_population_refuses_to_write_over_its_targets(tmp_path, capsys):
     assert f"output {targets} is the input file {targets}" in captured.err.strip()
     assert len(captured.err.strip().splitlines()) == 1
     assert targets.read_bytes() == before
+
+
+# ------------------------------------------------ damaged estimator directories
+def _damaged(tmp_path: Path, source: Path, damage: str) -> Path:
+    """A copy of a saved estimator's config.json and weights, then one file damaged."""
+    directory = tmp_path / f"estimator_{damage}"
+    directory.mkdir()
+    for name in ("config.json", "weights.safetensors"):
+        shutil.copy(source / name, directory / name)
+    config, weights = directory / "config.json", directory / "weights.safetensors"
+    if damage == "garbage weights":
+        weights.write_bytes(np.random.default_rng(0).bytes(1000))
+    elif damage == "empty config":
+        config.write_text("{}")
+    elif damage == "blank config":
+        config.write_bytes(b"")
+    elif damage == "truncated config":
+        config.write_bytes(config.read_bytes()[:50])
+    return directory
+
+
+DAMAGES = {  # damage: (file blamed, words of the message)
+    "garbage weights": ("weights.safetensors", "not a readable safetensors file"),
+    "empty config": ("config.json", "lacks an entry"),
+    "blank config": ("config.json", "is not valid JSON"),
+    "truncated config": ("config.json", "is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("kind", ["dic", "npe"])
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_estimator_is_one_line_naming_its_file(tmp_path, capsys, damage, kind):
+    from sbidic.inference.pretrained import load_estimator_or_pretrained
+
+    source = ROOT / ("sbidic/weights/stg" if kind == "dic" else "sbidic/weights/stg/npe/features")
+    directory = _damaged(tmp_path, source, damage)
+    blamed, words = DAMAGES[damage]
+    if kind == "npe" and damage == "empty config":
+        words = "holds a DIC estimator"  # no "kind": "npe"
+    with pytest.raises(ValueError, match=words):
+        load_estimator_or_pretrained("stg", directory, kind=kind)
+    rec = _recordings(tmp_path / "rec.csv")
+    code = main(["infer", str(rec), "--model", "stg", "--estimator", str(directory),
+                 "--estimator-kind", kind, "--quiet"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert line.startswith("sbidic infer: error: ") and words in line
+    if words != "holds a DIC estimator":
+        assert str(directory / blamed) in line

@@ -43,11 +43,14 @@ def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
 
     from shiny import App
 
+    from sbidic._leftovers import RANDOM_PATTERN, TAG_PATTERN, remove_leftovers, writer_tag
     from sbidic.app.guard import Guard
     from sbidic.app.server import make_server
     from sbidic.app.views import page
 
-    workdir = Path(tempfile.mkdtemp(prefix="sbidic-app-"))  # removed when the server stops
+    # folders of killed servers go first; this one is removed when the server stops
+    remove_leftovers(tempfile.gettempdir(), rf"sbidic-app-{TAG_PATTERN}\.{RANDOM_PATTERN}")
+    workdir = Path(tempfile.mkdtemp(prefix=f"sbidic-app-{writer_tag()}."))
     app = App(page(upload_limit_mb), make_server(upload_limit_mb, max_jobs, workdir=workdir))
     app.on_shutdown(partial(shutil.rmtree, workdir, ignore_errors=True))  # ASGI lifespan
     return Guard(app, allowed_hosts, upload_limit_bytes=int(upload_limit_mb * 1e6))
@@ -60,17 +63,22 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
 
     The address bound (``host``, unless a wildcard such as 0.0.0.0) is accepted in
     ``Host`` headers besides the loopback names and ``allowed_hosts``.
+
+    Raises
+    ------
+    ValueError
+        ``port`` is not 0 to 65535.
+    OSError
+        The address cannot be bound (the port is in use, the host is not this
+        machine's): raised before anything is printed.
     """
-    import socket
     import threading
     import webbrowser
 
     import uvicorn
 
-    if port == 0:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+    sock = _listen(host, port)  # the port is checked (and held) before the URL is shown
+    port = sock.getsockname()[1]
     hosts = list(allowed_hosts)
     if host not in WILDCARD_HOSTS:
         hosts.append(host)
@@ -86,4 +94,31 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
               "or address they use in the URL)", flush=True)  # fmt: skip
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    with sock:
+        server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int):
+    """A socket listening on ``host``:``port`` (port 0: a free one), for uvicorn.
+
+    Raises
+    ------
+    ValueError
+        ``port`` is out of range.
+    OSError
+        The address cannot be bound, with the address and the reason.
+    """
+    import os
+    import socket
+
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port must be 0 (any free port) to 65535, not {port}")
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)  # fmt: skip
+        family = found[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise OSError(f"cannot serve on {host}:{port}: {reason}") from None

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbidic._memory import release_free_memory
+from sbidic._memory import check_memory, inference_bytes, population_bytes, release_free_memory
 from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
 from sbidic.inference.diagnostics import join_warnings, prior_edge_flags
 from sbidic.inference.posterior import ConductancePosterior, to_population
@@ -55,6 +55,7 @@ from sbidic.inference.windows import (
     representative_windows,
 )
 from sbidic.spikes import SpikeTrains, spike_features
+from sbidic.spikes.timescale import time_scale_warnings
 
 __all__ = ["InferenceResult", "infer", "iter_infer"]
 
@@ -78,8 +79,10 @@ def _as_recordings(recordings, ids) -> SpikeTrains:
         p = as_padded(recordings, max_spikes=None, min_spikes=0)
         trains = SpikeTrains.from_padded(p.times.numpy(), p.lengths.numpy(), ids, check=False)
     elif isinstance(recordings, SpikeTrains):
-        trains = recordings if ids is None else SpikeTrains(
-            recordings.times, recordings.offsets, ids=ids, check=False
+        trains = (
+            recordings
+            if ids is None
+            else SpikeTrains(recordings.times, recordings.offsets, ids=ids, check=False)
         )
     else:
         trains = SpikeTrains.from_list(
@@ -174,6 +177,9 @@ def infer(
     ------
     ValueError
         Invalid spike times, naming the recording; ``n < 1``; unknown ``dics``.
+    sbidic._memory.NotEnoughMemoryError
+        Before any work, when the result (all recordings' cells) or a batch needs more
+        memory than is available (:func:`check_infer_memory`); also a ``ValueError``.
 
     Examples
     --------
@@ -187,8 +193,15 @@ def infer(
     >>> res.population.conductances.shape
     (1, 10, 8)
     """
+    if isinstance(posterior, str):
+        from sbidic.inference.pretrained import load_pretrained
+
+        posterior = load_pretrained(posterior)
+    trains = _as_recordings(recordings, ids)
+    check_infer_memory(trains, posterior, n, dics=dics, verify=verify, n_summary=n_summary,
+                       batch_size=batch_size, keep_all=True)  # fmt: skip
     parts = iter_infer(
-        recordings, posterior, n, ids=ids, seed=seed, n_summary=n_summary, dics=dics,
+        trains, posterior, n, seed=seed, n_summary=n_summary, dics=dics,
         shrinkage=shrinkage, verify=verify, score=score, criteria=criteria, budget=budget,
         simulation=simulation, progress=progress, batch_size=batch_size,
     )  # fmt: skip
@@ -262,11 +275,67 @@ def iter_infer(
         )
     check_dic_strategy(dics, shrinkage)
     trains = _as_recordings(recordings, ids)
+    check_infer_memory(trains, posterior, n, dics=dics, verify=verify, n_summary=n_summary,
+                       batch_size=batch_size)  # fmt: skip
     status = _status(trains, _spikes_read(posterior), _window_ms(posterior))
     return _batches(trains, status, posterior, n, seed=seed, n_summary=n_summary, dics=dics,
                     shrinkage=shrinkage, verify=verify, score=score, criteria=criteria,
                     budget=budget, simulation=simulation, progress=progress,
                     batch_size=batch_size)  # fmt: skip
+
+
+def _draws_per_recording(n: int, dics: str, verify: bool, n_summary: int) -> int:
+    """Posterior draws per recording: the report's ``n_summary`` or, when more, one per
+    cell (of verify's first round), ten per cell for ``dics="calibrated"``."""
+    n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
+    return max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
+
+
+def check_infer_memory(recordings: SpikeTrains | int, posterior, n: int, *,
+                       dics: str = "auto", verify: bool = False, n_summary: int = 1000,
+                       batch_size: int = 256, keep_all: bool = False) -> None:  # fmt: skip
+    """Refuse, before any work, an inference that needs more memory than is available.
+
+    Parameters
+    ----------
+    recordings : SpikeTrains or int
+        The recordings (only the non-silent ones get cells), or their number.
+    posterior : ConductancePosterior or NPEPosterior
+        The loaded posterior (its model's conductances; an NPE posterior draws them).
+    n : int
+        Cells per recording.
+    dics, verify, n_summary, batch_size
+        As in :func:`infer`.
+    keep_all : bool, default False
+        Whether every batch's population stays in memory (:func:`infer`) besides the
+        batch being computed (:func:`iter_infer`, which streams).
+
+    Raises
+    ------
+    sbidic._memory.NotEnoughMemoryError
+        The estimate exceeds the available memory; the message gives both.
+    """
+    n, batch_size = int(n), max(int(batch_size), 1)
+    if n < 1:
+        return  # refused with its own message
+    n_trains = recordings if isinstance(recordings, int) else recordings.n_trains
+    active = (n_trains if isinstance(recordings, int)
+              else int((recordings.n_spikes >= MIN_SPIKES).sum()))  # fmt: skip
+    npe = getattr(posterior, "draws_conductances", False)
+    if npe:
+        dics = "posterior"
+    elif dics == "auto":
+        dics = "calibrated" if getattr(posterior, "atlas", None) is not None else "mean"
+    n_cond = posterior.model.n_conductances
+    b = min(batch_size, max(active, 1))
+    needed = inference_bytes(b, n, _draws_per_recording(n, dics, verify, n_summary),
+                             n_cond if npe else 2, n_cond)  # fmt: skip
+    if keep_all:
+        needed += population_bytes(2 * active * n, n_cond)  # the parts and their join
+    what = f"{active:,} recording(s) x {n:,} cells"
+    if not keep_all:
+        what = f"{b:,} recording(s) at a time x {n:,} cells"
+    check_memory(needed, what, hint="ask for fewer cells per recording (n, -n)")
 
 
 def _spikes_read(posterior) -> int | None:
@@ -281,7 +350,12 @@ def _window_ms(posterior) -> float | None:
     protocol without its transient); None for NPE (it reads the first spikes)."""
     if getattr(posterior, "draws_conductances", False):
         return None
-    protocol = getattr(posterior.model, "protocol", None)
+    return _protocol_window_ms(posterior.model)
+
+
+def _protocol_window_ms(model) -> float | None:
+    """Length (ms) of the model's protocol without its transient; None without one."""
+    protocol = getattr(model, "protocol", None)
     return None if protocol is None else float(protocol[0] - protocol[1])
 
 
@@ -321,7 +395,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
     est = None if npe else posterior.estimator
     atlas = getattr(posterior, "atlas", None)
     n_first = math.ceil(FIRST_ROUND * n) if verify else n  # first round of verify
-    n_draws = max(int(n_summary), 10 * n_first if dics == "calibrated" else n_first)
+    n_draws = _draws_per_recording(n, dics, verify, n_summary)
     rng = np.random.default_rng(seed)
     if not npe:
         cells = ConductancePosterior(est, posterior.model, rng=rng,
@@ -355,8 +429,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                     with est._evaluating():
                         embedded = est.embed(est.padded(win.trains))
                         draws = pool_window_draws(  # (S, b, 2)
-                            est.sample_context(n_draws, embedded, generator=generator).numpy(),
-                            win)
+                            est.sample_context(n_draws, embedded, generator=generator).numpy(), win
+                        )
                         context = embedded[representative_windows(embedded.numpy(), win)]
                     summary[active] = _summarize_draws(draws)
                     rank = None if atlas is None else _atlas_rank(atlas, sub, criteria)
@@ -381,8 +455,9 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                         population = to_population(g, posterior.model, sub.ids, dic_draws=used,
                                                    n_drawn=n_drawn)  # fmt: skip
                 if score and not verify:
-                    scored = score_population(population, sub, criteria,
-                                              model=posterior.model, **simulation)
+                    scored = score_population(
+                        population, sub, criteria, model=posterior.model, **simulation
+                    )
                     population = population.with_fidelity(scored)
                 if npe:
                     torch_state = torch.get_rng_state()
@@ -393,7 +468,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         edges = prior_edge_flags(report, est.box) if est is not None else ""
         if est is not None and atlas_checked:  # the atlas vouches for covered patterns
             edges = np.where(reach == "", "", edges)
-        report["warning"] = join_warnings(reach, edges)
+        scale = time_scale_warnings(batch, _protocol_window_ms(posterior.model))
+        report["warning"] = join_warnings(reach, edges, scale)
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
             failed = report["adequacy"].str.startswith("not reproduced")
@@ -401,7 +477,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 stopped = failed & (reach != "")
                 report.loc[stopped, "adequacy"] += (
                     "; stopped after the first round: the pattern lies outside the "
-                    "model's firing atlas")
+                    "model's firing atlas"
+                )
             hint = np.array([w.partition("; within reach of ")[2] for w in reach], dtype=object)
             short = failed & (hint != "")
             report.loc[short, "adequacy"] += "; the pattern is within reach of " + hint[short]

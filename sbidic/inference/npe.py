@@ -67,6 +67,7 @@ from sbi.inference.posteriors.base_posterior import NeuralPosterior
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
+from sbidic.files import damaged_file_error, read_json
 from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES, SpikeTruncationWarning
 from sbidic.models import ConductanceModel, get_model, is_model_file, model_from_data
 from sbidic.spikes import SpikeTrains, spike_features
@@ -515,23 +516,30 @@ def load_npe(directory, model=None) -> NPEPosterior:
     for f in (config_file, weights):
         if not f.is_file():
             raise FileNotFoundError(f"{f} not found: {directory} is not a saved NPE posterior")
-    config = json.loads(config_file.read_text())
+    config = read_json(config_file, "NPE configuration")
+    if not isinstance(config, dict):
+        raise ValueError(f"NPE configuration {config_file} is not a JSON object")
     if config.get("kind") != "npe":
         raise ValueError(
             f"{directory} holds a DIC estimator, not an NPE posterior: load it with "
             "sbidic.inference.load_estimator or without estimator='npe'"
         )
+    if "model" not in config:
+        raise damaged_file_error(KeyError("model"), config_file, "NPE configuration")
     stored = str(config["model"])  # data: a model file it names is never imported
     resolved = model_from_data(stored, model, source=str(config_file))
     if model is not None and not is_model_file(stored) and resolved.name != stored:
         raise ValueError(f"the NPE posterior in {directory} was trained for model "
                          f"{stored!r}, not {resolved.name!r}")  # fmt: skip
-    prior = LogConductancePrior(config["prior_low"], config["prior_high"])
-    dummy = _dummy_x(config["conditioner"], config["max_spikes"])
-    net = _build_net(config["conditioner"], prior.sample((16,)), dummy, config["encoder"])
-    net.load_state_dict(load_file(str(weights)))
+    try:
+        prior = LogConductancePrior(config["prior_low"], config["prior_high"])
+        dummy = _dummy_x(config["conditioner"], config["max_spikes"])
+        net = _build_net(config["conditioner"], prior.sample((16,)), dummy, config["encoder"])
+        net.load_state_dict(load_file(str(weights)))
+    except Exception as err:  # noqa: BLE001 -- any damage: one line naming the file
+        raise damaged_file_error(err, directory, "NPE posterior") from None
     net.eval()
-    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    card = read_json(card_file, "model card") if card_file.is_file() else {}
     log_posterior = DirectPosterior(posterior_estimator=net, prior=prior)
     return NPEPosterior(log_posterior, resolved, config["conditioner"],
                         config["max_spikes"], card)  # fmt: skip

@@ -14,14 +14,18 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sbidic.files import damaged_file_error, read_json
 from sbidic.inference.npe import load_npe
 from sbidic.inference.posterior import ConductancePosterior
 from sbidic.inference.training import load_estimator
 from sbidic.models import is_model_file, model_from_data
+
+if TYPE_CHECKING:
+    from sbidic.inference.estimator import DICEstimator
 
 #: File name of the firing atlas beside an estimator's weights.
 ATLAS_FILE = "firing_atlas.safetensors"
@@ -53,9 +57,7 @@ def available_pretrained() -> tuple[str, ...]:
     root = _weights_root()
     if not root.is_dir():
         return ()
-    return tuple(
-        sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file())
-    )
+    return tuple(sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file()))
 
 
 def available_regimes(model: str) -> tuple[str, ...]:
@@ -94,7 +96,7 @@ def pretrained_dir(model: str, regime: str = "clean") -> Path:
 
 def model_card(model: str, regime: str = "clean") -> dict:
     """The model card (data, command, seed, wall time, held-out metrics) as a dict."""
-    return json.loads((pretrained_dir(model, regime) / "model_card.json").read_text())
+    return read_json(pretrained_dir(model, regime) / "model_card.json", "model card")
 
 
 def load_pretrained(
@@ -179,9 +181,23 @@ def npe_dir(model: str, conditioner: str = "embedding") -> Path:
     return path
 
 
+def _read_estimator(directory: str | Path) -> DICEstimator:
+    """:func:`~sbidic.inference.load_estimator`, with a damaged ``config.json`` or
+    ``weights.safetensors`` reported as one :class:`ValueError` naming the file."""
+    config = Path(directory) / "config.json"
+    if config.is_file():  # truncated: named before it is parsed
+        read_json(config, "estimator configuration")
+    try:
+        return load_estimator(directory)
+    except (OSError, ValueError):  # already one line (missing file, model mismatch)
+        raise
+    except Exception as err:  # noqa: BLE001 -- any damage: one line naming the file
+        raise damaged_file_error(err, Path(directory), "estimator") from None
+
+
 def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> ConductancePosterior:
     """Estimator, firing atlas and training-noise level of a saved estimator directory."""
-    estimator = load_estimator(directory)
+    estimator = _read_estimator(directory)
     stored = estimator.model_name
     if stored is not None:  # config.json names the model: never import a file it names
         resolved = model_from_data(stored, model, source=f"{Path(directory) / 'config.json'}")
@@ -194,7 +210,7 @@ def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> Conduc
     kwargs.setdefault("atlas", load_atlas(directory))
     card = Path(directory) / "model_card.json"
     if card.is_file():
-        spec = json.loads(card.read_text()).get("data", {}).get("spec", {})
+        spec = read_json(card, "model card").get("data", {}).get("spec", {})
         kwargs.setdefault("noise_sigma", spec.get("noise_sigma"))
     return ConductancePosterior(estimator, model=model, **kwargs)
 
@@ -207,7 +223,10 @@ def load_atlas(directory):
         return None
     from sbidic.fidelity.atlas import FiringAtlas
 
-    return FiringAtlas.load(path)
+    try:
+        return FiringAtlas.load(path)
+    except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
+        raise damaged_file_error(err, path, "firing atlas") from None
 
 
 def load_estimator_or_pretrained(

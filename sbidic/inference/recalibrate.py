@@ -230,7 +230,7 @@ def recalibrate_from_dataset(
         The report of :func:`recalibrate`, with ``seconds`` and ``n_trains``.
     """
     from sbidic.inference.refit import dataset_trains, save_with_step
-    from sbidic.inference.training import _card_path, load_estimator
+    from sbidic.inference.training.saving import _card_path, load_estimator
 
     t0 = time.perf_counter()
     est = load_estimator(estimator_dir)

@@ -229,7 +229,7 @@ def refit_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.inference.training import _card_path, load_estimator
+    from sbidic.inference.training.saving import _card_path, load_estimator
 
     est = load_estimator(estimator_dir)
     if new_flow:  # before any data is read: an invalid architecture fails at once

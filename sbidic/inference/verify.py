@@ -25,14 +25,28 @@ and propose more until ``n`` cells pass or the budget is spent. The first round
 simulates ``ceil(1.25 n)`` cells of the chosen strategy (most recordings are done in
 one round when most cells pass: every round pays Brian2's per-step overhead). After
 the first round,
-three quarters of a recording's proposals are drawn around the DIC targets of its
-accepted cells (a Gaussian kernel with half their spread, at least a tenth of the
-posterior spread) and one quarter from the posterior (each the best of 10 posterior
-draws by the firing atlas, when there is one), so proposals concentrate where cells
-passed while the rest of the posterior is still explored. The returned cells are
-therefore not posterior samples: they are the cells that passed. When fewer than ``n``
-pass, the best matches (smallest ``mismatch``) fill the population, marked
-``passed = False``.
+three quarters of a recording's proposals are new cells around its *elite* cells (the
+accepted ones, topped up with the closest matches, smallest ``mismatch``, to at least
+:data:`MIN_ELITE`): an elite cell's conductances, each multiplied by a log-normal
+factor (half the elite cells' spread of that log-conductance, between
+:data:`KERNEL_LOG_SD` bounds; the leak stays), compensated to a DIC target drawn around
+the elite cell's (a Gaussian kernel with half the elite targets' spread, at least a
+tenth of the posterior spread). Every cell still meets its DIC target to the
+compensation tolerance. One quarter comes from the posterior (each the best of 10
+posterior draws by the firing atlas, when there is one), so the rest of the posterior
+is still explored. A round spends at most a third of what is left of the budget (at
+least the cells still wanted), so a search with few passing cells gets several rounds.
+This is a sequential Monte Carlo search of the model's conductance
+space (in the spirit of ABC-SMC, Sisson et al. 2007): it moves towards the recording
+even when no first-round cell passes, because the firing pattern also depends on the
+conductances the DICs leave free (e.g. the slow bursts of ``stg-liu``). The returned
+cells are therefore not posterior samples: they are the cells that passed. When fewer
+than ``n`` pass, the best matches fill the population, marked ``passed = False``.
+
+References
+----------
+S. A. Sisson, Y. Fan, M. M. Tanaka (2007). Sequential Monte Carlo without
+likelihoods. PNAS 104(6):1760-1765. https://doi.org/10.1073/pnas.0607208104
 """
 
 from __future__ import annotations
@@ -64,6 +78,14 @@ _KERNEL_SHARE = 0.75
 FIRST_ROUND = 1.25
 #: With a ranking, each fresh posterior proposal is the best of this many draws.
 _RANKED_OF = 10
+#: Elite cells per recording the conductance kernel starts from (accepted cells, topped
+#: up with the closest matches).
+MIN_ELITE = 10
+#: A round spends at most ``1 / _ROUNDS_LEFT`` of the rest of the budget (at least the
+#: cells still wanted), so a search with few passing cells gets several rounds.
+_ROUNDS_LEFT = 3
+#: Bounds of the kernel's standard deviation of each log-conductance.
+KERNEL_LOG_SD = (0.05, 0.25)
 
 
 def check_dic_strategy(strategy: str, shrinkage: float = 0.5) -> None:
@@ -302,6 +324,7 @@ def verify_populations(
 
     dics = initial_dics.reshape(-1, 2)
     owner = np.tile(np.arange(b), m)
+    parents = None  # conductances the kernel proposals start from (NaN rows: none)
     pool_g, pool_t, pool_s, pool_acc = [], [], [], []
     need = np.full(b, n)
     n_sim = np.zeros(b, dtype=np.int64)
@@ -309,7 +332,7 @@ def verify_populations(
     rounds = 0
     while True:
         rounds += 1
-        g, used, _, _ = posterior.compensate(dics, owner, context)
+        g, used = _compensate(posterior, dics, owner, context, parents)
         _, scores = simulate_and_score(
             posterior.model, g, recordings, owner, crit, deadline=deadline, **simulate_kwargs
         )
@@ -329,10 +352,10 @@ def verify_populations(
         out_of_time = deadline is not None and time.perf_counter() >= deadline
         if not active.any() or rounds >= budget.max_rounds or out_of_time:
             break
-        dics, owner = _propose(
-            posterior, context, np.concatenate(pool_t), np.concatenate(pool_acc),
-            np.concatenate([s.recording for s in pool_s]), need, n_sim, n_pass, active,
-            max_cells, posterior_sd, rng, rank,
+        dics, owner, parents = _propose(
+            posterior, context, np.concatenate(pool_g), np.concatenate(pool_t),
+            np.concatenate(pool_acc), FidelityScores.concatenate(pool_s), need, n_sim,
+            n_pass, active, max_cells, posterior_sd, rng, rank,
         )  # fmt: skip
 
     all_scores = FidelityScores.concatenate(pool_s)
@@ -358,13 +381,57 @@ def verify_populations(
     )
 
 
-def _propose(posterior, context, targets, accepted, owners, need, n_sim, n_pass, active,
-             max_cells, posterior_sd, rng, rank=None):  # fmt: skip
-    """DIC proposals for the next round: ``(dics (K, 2), owner (K,))``."""
+def _compensate(posterior, dics, owner, context, parents):
+    """Cells for targets ``dics`` of recordings ``owner``: ``(g (K, n_cond), used (K, 2))``.
+
+    Rows with ``parents`` (finite conductances) are those conductances compensated to
+    their target (:func:`~sbidic.population.modulate`, the posterior's compensation
+    settings); the other rows, and parents the compensation cannot move to their
+    target with non-negative conductances, are fresh cells of the posterior's sampler.
+    """
+    from sbidic.population import modulate
+
+    g = np.full((len(dics), posterior.model.n_conductances), np.nan)
+    used = np.array(dics, dtype=float, copy=True)
+    fresh = np.ones(len(dics), dtype=bool)
+    if parents is not None and np.isfinite(parents).all(-1).any():
+        rows = np.flatnonzero(np.isfinite(parents).all(-1))
+        kw = {k: v for k, v in posterior.population_kwargs.items()
+              if k in ("compensated", "tol", "max_solves", "V")}  # fmt: skip
+        moved = modulate(posterior.model, parents[rows], dics[rows], **kw)
+        ok = moved.valid & (moved.residual <= kw.get("tol", 1e-10))
+        g[rows[ok]] = moved.conductances[ok]
+        fresh[rows[ok]] = False
+    if fresh.any():
+        g[fresh], used[fresh], _, _ = posterior.compensate(dics[fresh], owner[fresh], context)
+    return g, used
+
+
+def _elite(owners, accepted, mismatch, b):
+    """Per recording, its accepted cells topped up with its closest matches (finite
+    ``mismatch``, smallest first) to at least :data:`MIN_ELITE`: a mask over the pool."""
+    key = np.where(accepted, -1.0, np.where(np.isfinite(mismatch), mismatch, np.inf))
+    order = np.lexsort((key, owners))
+    rank = rank_within_groups(owners[order])
+    n_acc = np.bincount(owners[accepted], minlength=b)
+    keep = (rank < np.maximum(n_acc, MIN_ELITE)[owners[order]]) & np.isfinite(key[order])
+    mask = np.zeros(owners.size, dtype=bool)
+    mask[order[keep]] = True
+    return mask
+
+
+def _propose(posterior, context, pool_g, targets, accepted, scores, need, n_sim, n_pass,
+             active, max_cells, posterior_sd, rng, rank=None):  # fmt: skip
+    """Proposals for the next round: ``(dics (K, 2), owner (K,), parents (K, n_cond))``,
+    ``parents`` NaN for fresh posterior proposals (see the module docstring)."""
     b = len(need)
+    owners = scores.recording
     rate = np.maximum(n_pass / np.maximum(n_sim, 1), 0.1)
     size = np.where(active, np.ceil(need / rate * 1.2).astype(np.int64), 0)
-    size = np.minimum(np.maximum(size, need), max_cells - n_sim) * active
+    # a search needs rounds: at most a third of what is left of the budget per round
+    left = max_cells - n_sim
+    size = np.minimum(size, np.maximum(need, -(-left // _ROUNDS_LEFT)))
+    size = np.minimum(np.maximum(size, need), left) * active
     owner = np.repeat(np.arange(b), size)
     m = 1 if rank is None else _RANKED_OF
     with torch.no_grad():
@@ -376,20 +443,31 @@ def _propose(posterior, context, targets, accepted, owners, need, n_sim, n_pass,
         dics = draws[best, np.arange(owner.size)]
     else:
         dics = draws[0]
-    acc_t, acc_o = targets[accepted], owners[accepted]
-    n_acc = np.bincount(acc_o, minlength=b)
-    if acc_t.size:
-        order = np.argsort(acc_o, kind="stable")
-        acc_t, acc_o = acc_t[order], acc_o[order]
-        start = np.searchsorted(acc_o, np.arange(b))
-        sd = np.zeros((b, 2))
-        for k in range(2):  # spread of the accepted targets per recording
-            mean = np.bincount(acc_o, acc_t[:, k], minlength=b) / np.maximum(n_acc, 1)
-            var = np.bincount(acc_o, (acc_t[:, k] - mean[acc_o]) ** 2, minlength=b)
-            sd[:, k] = np.sqrt(var / np.maximum(n_acc, 1))
-        width = np.maximum(0.5 * sd, 0.1 * posterior_sd)
-        kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_acc[owner] > 0)
+    parents = np.full((owner.size, pool_g.shape[1]), np.nan)
+    elite = np.flatnonzero(_elite(owners, accepted, scores.mismatch, b))
+    if elite.size:
+        elite = elite[np.argsort(owners[elite], kind="stable")]
+        el_o = owners[elite]
+        n_el = np.bincount(el_o, minlength=b)
+        start = np.searchsorted(el_o, np.arange(b))
+        log_g = np.log(np.maximum(pool_g[elite], 1e-12))
+        t_sd, g_sd = _group_sd(targets[elite], el_o, b), _group_sd(log_g, el_o, b)
+        width = np.maximum(0.5 * t_sd, 0.1 * posterior_sd)
+        log_sd = np.clip(0.5 * g_sd, *KERNEL_LOG_SD)
+        log_sd[:, -1] = 0.0  # the leak stays: it sets the DIC unit
+        kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_el[owner] > 0)
         o = owner[kernel]
-        pick = start[o] + np.floor(rng.random(o.size) * n_acc[o]).astype(np.int64)
-        dics[kernel] = acc_t[pick] + width[o] * rng.standard_normal((o.size, 2))
-    return dics, owner
+        pick = elite[start[o] + np.floor(rng.random(o.size) * n_el[o]).astype(np.int64)]
+        dics[kernel] = targets[pick] + width[o] * rng.standard_normal((o.size, 2))
+        step = log_sd[o] * rng.standard_normal((o.size, pool_g.shape[1]))
+        parents[kernel] = pool_g[pick] * np.exp(step)
+    return dics, owner, parents
+
+
+def _group_sd(x: np.ndarray, group: np.ndarray, b: int) -> np.ndarray:
+    """Standard deviation of each column of ``x (K, d)`` within each of ``b`` groups."""
+    n = np.maximum(np.bincount(group, minlength=b), 1)[:, None]
+    mean = np.stack([np.bincount(group, c, minlength=b) for c in x.T], axis=1) / n
+    var = np.stack([np.bincount(group, c, minlength=b) for c in ((x - mean[group]) ** 2).T],
+                   axis=1) / n  # fmt: skip
+    return np.sqrt(var)

@@ -98,6 +98,14 @@ def load_model_file(path: str | Path, name: str) -> ConductanceModel:
     return cls() if isinstance(cls, type) else cls
 
 
+def _import_failure(err: BaseException) -> str:
+    """Why importing a model file failed, in words (an exit call is not a success)."""
+    if isinstance(err, SystemExit):
+        return (f"the file exits while it is imported (sys.exit({err.code!r})); a model "
+                "file only declares models")  # fmt: skip
+    return str(err) if isinstance(err, ModelError) else f"{type(err).__name__}: {err}"
+
+
 def _load(path: Path, name: str):
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     module_name = f"sbidic_user_model_{digest}"
@@ -106,13 +114,12 @@ def _load(path: Path, name: str):
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # a user's file: report its line in one message
+    except (Exception, SystemExit) as err:  # a user's file: report its line in one message
         del sys.modules[module_name]
         frames = [f for f in traceback.extract_tb(err.__traceback__)
                   if Path(f.filename).resolve() == path.resolve()]  # fmt: skip
         line = f", line {frames[-1].lineno}" if frames else ""
-        detail = str(err) if isinstance(err, ModelError) else f"{type(err).__name__}: {err}"
-        raise ModelError(f"{path}{line}: {detail}") from None
+        raise ModelError(f"{path}{line}: {_import_failure(err)}") from None
     if not hasattr(module, name):
         found = [k for k, v in vars(module).items()
                  if isinstance(v, type) and issubclass(v, ConductanceModel)
@@ -150,9 +157,9 @@ def get_model(model: str | ConductanceModel) -> ConductanceModel:
     if key in points:
         try:
             obj = points[key].load()
-        except Exception as err:  # a third-party package: one clear line
+        except (Exception, SystemExit) as err:  # a third-party package: one clear line
             raise ModelError(f"entry point {key!r} ({points[key].value}) fails to load: "
-                             f"{type(err).__name__}: {err}") from None  # fmt: skip
+                             f"{_import_failure(err)}") from None  # fmt: skip
         return _as_model(obj, f"entry point {key!r}")
     raise ValueError(
         f"unknown model {model!r}; available models: {available_models()}, "

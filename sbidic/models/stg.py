@@ -10,7 +10,7 @@ pipeline: E_Ca is fixed at 80 mV instead of a Nernst potential, and calcium foll
 calcium pathway is weighted with the constant tau_Ca. DICs at V_th = -51 mV with
 ``tau_f = tau_m_Na``, ``tau_s = tau_m_Kd``, ``tau_u = tau_m_H`` (STG spec section 2.3).
 Compensation pairs from the reachability maps of Brandoit et al. (2025); seed ranges
-from Fyon et al. (2024). Integration: measured in :mod:`sbidic.simulate.brian`.
+from Fyon et al. (2024). Integration: measured in :mod:`sbidic.simulate.integration`.
 
 References
 ----------

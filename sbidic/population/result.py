@@ -312,7 +312,14 @@ def load_population(path: str | os.PathLike) -> Population:
         return read_population_nwb(path)
 
     with xr.open_datatree(path) as tree:
-        return Population.from_datatree(tree.load())
+        try:
+            return Population.from_datatree(tree.load())
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"{path} holds no population ({type(err).__name__}: {err}); a population "
+                "file is written by 'sbidic population' or 'sbidic infer' (spike trains "
+                "are not one)"
+            ) from None
 
 
 def read_conductance_csv(
@@ -383,8 +390,7 @@ def read_conductance_csv(
                    if not np.isfinite(v) or v < 0]  # fmt: skip
             if bad:
                 raise ValueError(
-                    f"{path}, line {line}: conductances must be finite and >= 0 mS/cm^2, "
-                    f"bad {bad}"
+                    f"{path}, line {line}: conductances must be finite and >= 0 mS/cm^2, bad {bad}"
                 )
             ids.append(row[id_col].strip() if id_col is not None else str(line - 2))
             if cell_col is not None:

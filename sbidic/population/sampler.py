@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sbidic._memory import SAMPLING_FACTOR, check_memory, population_bytes
 from sbidic.models import ConductanceModel, get_model
 from sbidic.models.base import gamma_matching_uniform
 from sbidic.population.compensation import Modulation, compensate, modulate
@@ -31,6 +32,7 @@ from sbidic.population.result import Population
 
 __all__ = [
     "UnreachableTargetError",
+    "check_population_memory",
     "sample_population",
     "sample_populations",
     "seed_population",
@@ -128,6 +130,41 @@ def _check_n(n: int) -> int:
     return int(n)
 
 
+def check_population_memory(model: str | ConductanceModel, n_targets: int, n: int) -> None:
+    """Refuse, before any work, populations that need more memory than is available.
+
+    Parameters
+    ----------
+    model : str or ConductanceModel
+        The model (its number of conductances sets the size of a cell).
+    n_targets : int
+        Targets, each with its own population.
+    n : int
+        Cells per target.
+
+    Raises
+    ------
+    sbidic._memory.NotEnoughMemoryError
+        A :class:`MemoryError` and :class:`ValueError` giving the memory needed (the
+        peak of sampling, :data:`sbidic._memory.SAMPLING_FACTOR` times the population's
+        size) and the memory available.
+
+    Examples
+    --------
+    >>> check_population_memory("stg", 1, 100)  # 29 kB: fine
+    >>> check_population_memory("stg", 1, 10**15)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sbidic._memory.NotEnoughMemoryError: 1 target(s) x 1,000,000,000,000,000 cells need about ...
+    """
+    n_cond = get_model(model).n_conductances
+    check_memory(
+        population_bytes(n_targets * n, n_cond, SAMPLING_FACTOR),
+        f"{n_targets:,} target(s) x {n:,} cells",
+        hint="ask for fewer cells per target (n, -n) or fewer targets",
+    )
+
+
 def _check_targets(model: ConductanceModel, targets: np.ndarray) -> np.ndarray:
     targets = np.array(targets, dtype=float, ndmin=2)
     if targets.ndim != 2 or targets.shape[1] != 2:
@@ -217,6 +254,10 @@ def sample_populations(
 
     Raises
     ------
+    sbidic._memory.NotEnoughMemoryError
+        Before any work, when the populations need more memory than is available
+        (:func:`check_population_memory`); a :class:`MemoryError` and a
+        :class:`ValueError`.
     UnreachableTargetError
         If some targets have fewer than ``n`` valid cells after ``max_rounds`` rounds.
         The message names them and says why; ``.partial`` holds everything computed.
@@ -232,6 +273,7 @@ def sample_populations(
     model = get_model(model)
     n = _check_n(n)
     targets = _check_targets(model, targets)
+    check_population_memory(model, len(targets), n)
     rng = _rng(rng)
     m = len(targets)
     n_cond = model.n_conductances

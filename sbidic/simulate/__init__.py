@@ -5,17 +5,17 @@ returns their spike trains (published detection rule) as a :class:`SimulationRes
 :class:`BandLimitedNoise` describes the optional band-limited noise current.
 """
 
-from sbidic.simulate.brian import (
+from sbidic.simulate.brian import codegen_target
+from sbidic.simulate.integration import (
     DEFAULT_INTEGRATION,
     FALLBACK_INTEGRATION,
     METHODS,
     PROTOCOLS,
-    SimulationResult,
-    codegen_target,
     default_integration,
-    simulate,
 )
 from sbidic.simulate.noise import BandLimitedNoise, butterworth_lowpass, std_ratio
+from sbidic.simulate.result import SimulationResult
+from sbidic.simulate.simulation import simulate
 
 __all__ = [
     "DEFAULT_INTEGRATION",

@@ -21,6 +21,9 @@ the initial state of each cell are handed to the program on its command line (Br
   time.
 * Processes building the same program wait for each other (a lock file) and publish it
   atomically, so concurrent callers never run a half-written program.
+* The manifest (``sbidic.json``) keeps a digest of the program and its static arrays: a
+  program whose manifest is unreadable or whose files changed since its build (a
+  truncated copy, a full disk) is rebuilt, never run.
 
 References
 ----------
@@ -45,11 +48,13 @@ from typing import Any
 
 import numpy as np
 
+from sbidic._leftovers import RANDOM_PATTERN, TAG_PATTERN, remove_leftovers, writer_tag
 from sbidic._processes import die_with_parent
 
 __all__ = [
     "MAX_SLOTS",
     "CompiledProgram",
+    "ProgramError",
     "cache_directory",
     "is_cached",
     "run_compiled",
@@ -68,6 +73,68 @@ _OUTPUTS = {  # result name: (object, variable)
     "t_end": ("group", "t_end"),
     "v_recorded": ("vmon", "v"),
 }
+
+
+class ProgramError(RuntimeError, OSError):
+    """A compiled program failed to run (a RuntimeError, and an OSError: the command
+    line reports it in one line)."""
+
+
+#: Programs whose digest this process checked: directory -> (size, mtimes) then.
+_VERIFIED: dict[Path, tuple[int, ...]] = {}
+
+
+def _program_files(directory: Path) -> list[Path]:
+    """The files a program runs from: ``main`` and its static arrays."""
+    return [directory / "main", *sorted((directory / "static_arrays").glob("*"))]
+
+
+def _digest(directory: Path) -> str:
+    """SHA-256 of the program's files (names and contents)."""
+    h = hashlib.sha256()
+    for path in _program_files(directory):
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _stamp(directory: Path) -> tuple[int, ...]:
+    """Size and modification times of ``main`` and the manifest (a changed file shows)."""
+    main, manifest = (directory / "main").stat(), (directory / "sbidic.json").stat()
+    return (main.st_size, main.st_mtime_ns, manifest.st_mtime_ns)
+
+
+def _cached_manifest(directory: Path) -> dict | None:
+    """The manifest of the program built in ``directory``, or None when there is none
+    or it is damaged: unreadable or incomplete, or the program's files differ from the
+    digest it keeps (checked once per process while they are unchanged)."""
+    manifest = directory / "sbidic.json"
+    if not manifest.exists():
+        return None
+    try:
+        info = json.loads(manifest.read_text())
+        int(info["n_slots"]), dict(info["inputs"]), dict(info["outputs"])
+        stamp = _stamp(directory)
+        if _VERIFIED.get(directory) != stamp:
+            if _digest(directory) != info["digest"]:
+                return None
+            _VERIFIED[directory] = stamp
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+#: Names of the folders in which programs are built (``.<key>.<host>-<pid>.<random>``).
+_STAGING_PATTERN = rf"\.[^.]+\.{TAG_PATTERN}\.{RANDOM_PATTERN}"
+#: Names of the folders of the programs' inputs and results in the temporary directory.
+_RUNS_PATTERN = rf"sbidic_runs?_{TAG_PATTERN}\.{RANDOM_PATTERN}"
+
+
+def _run_directory(prefix: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder ``<prefix><host>-<pid>.<random>`` for the programs' inputs and
+    results; those of killed processes are removed first."""
+    remove_leftovers(tempfile.gettempdir(), _RUNS_PATTERN)
+    return tempfile.TemporaryDirectory(prefix=f"{prefix}{writer_tag()}.")
 
 
 def cache_directory() -> Path:
@@ -106,8 +173,10 @@ def _key(layout: Mapping[str, Any]) -> str:
             **layout,
             "layout_version": _LAYOUT,
             "brian2": brian2.__version__,
-            "compiler": [str(prefs.codegen.cpp.compiler),
-                         list(prefs.codegen.cpp.extra_compile_args_gcc)],  # fmt: skip
+            "compiler": [
+                str(prefs.codegen.cpp.compiler),
+                list(prefs.codegen.cpp.extra_compile_args_gcc),
+            ],  # fmt: skip
             "machine": [platform.machine(), platform.node(), platform.system()],
         },
         sort_keys=True,
@@ -158,7 +227,7 @@ def _program_directory(task: Mapping[str, Any], n_slots: int) -> tuple[Path, dic
 def is_cached(task: Mapping[str, Any]) -> bool:
     """Whether the program that runs ``task`` is already built."""
     directory, _ = _program_directory(task, slot_count(len(task["conductances"])))
-    return (directory / "sbidic.json").exists()
+    return _cached_manifest(directory) is not None
 
 
 class CompiledProgram:
@@ -189,21 +258,25 @@ class CompiledProgram:
         """The program that runs ``task``'s network with ``n_slots`` cells, built into
         the cache unless it is already there (``task`` as in
         :func:`sbidic.simulate.brian._network`; its conductances and initial values
-        only serve as placeholders)."""
+        only serve as placeholders). A damaged cached program is rebuilt."""
         directory, layout = _program_directory(task, n_slots)
         root = directory.parent
-        manifest = directory / "sbidic.json"
-        if manifest.exists():
-            return cls(directory, json.loads(manifest.read_text()))
+        info = _cached_manifest(directory)
+        if info is not None:
+            return cls(directory, info)
         root.mkdir(parents=True, exist_ok=True)
         with _locked(root / f"{directory.name}.lock"):
-            if manifest.exists():  # built by another process while we waited
-                return cls(directory, json.loads(manifest.read_text()))
+            info = _cached_manifest(directory)
+            if info is not None:  # built by another process while we waited
+                return cls(directory, info)
             t0 = time.perf_counter()
-            staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=root))
+            remove_leftovers(root, _STAGING_PATTERN)  # builds of killed processes
+            prefix = f".{directory.name}.{writer_tag()}."
+            staging = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
             try:
                 info = _build(task, n_slots, staging)
                 info["layout"] = layout
+                info["digest"] = _digest(staging)
                 (staging / "sbidic.json").write_text(json.dumps(info, indent=1))
                 shutil.rmtree(directory, ignore_errors=True)  # a partial earlier attempt
                 os.replace(staging, directory)
@@ -250,9 +323,10 @@ class CompiledProgram:
         _, err = process.communicate()
         # the program only prints to stderr (and goes on) when an input file is wrong
         if process.returncode != 0 or err.strip():
-            raise RuntimeError(
+            raise ProgramError(
                 f"the compiled program {self.directory} failed (exit code "
-                f"{process.returncode}): {err.strip()[:500]}"
+                f"{process.returncode}; delete that directory to rebuild it): "
+                f"{err.strip()[:500]}"
             )
         out = {}
         for name, (fname, dtype) in self.manifest["outputs"].items():
@@ -262,7 +336,7 @@ class CompiledProgram:
 
     def run(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Run once and return the recorded arrays (see :meth:`start`)."""
-        with tempfile.TemporaryDirectory(prefix="sbidic_run_") as tmp:
+        with _run_directory("sbidic_run_") as tmp:
             return self.collect(self.start(values, Path(tmp)), Path(tmp))
 
 
@@ -314,7 +388,8 @@ def run_compiled(
     returns per chunk the same dictionary as the runtime path (trains, recorded
     voltage, diverged cells, timings).
     """
-    from sbidic.simulate.brian import cell_values, spike_trains_from_events, voltage_traces
+    from sbidic.simulate.brian import cell_values
+    from sbidic.simulate.readout import spike_trains_from_events, voltage_traces
 
     sizes = np.array([len(t["conductances"]) for t in tasks], dtype=float)
     programs, build_s = [], 0.0
@@ -323,7 +398,7 @@ def run_compiled(
         build_s += program.build_s
         programs.append(program)
     results: list[dict | None] = [None] * len(tasks)
-    with tempfile.TemporaryDirectory(prefix="sbidic_runs_") as tmp:
+    with _run_directory("sbidic_runs_") as tmp:
         running: dict[int, subprocess.Popen] = {}
         pending = list(range(len(tasks)))
         t0 = time.perf_counter()

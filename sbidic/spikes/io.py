@@ -5,7 +5,11 @@
 **Spike2Pop CSV** -- one row per train, columns ``ID,spiking_times``; ``spiking_times``
 is a quoted list of absolute spike times in ms, ``"[t1, t2, ...]"`` (``"[]"`` for a
 silent cell). Other columns are ignored on reading. Floats are written with Python's
-``repr`` (shortest exact representation), so a round trip is exact.
+``repr`` (shortest exact representation), so a round trip is exact, for spike lists of
+any length (the reader lifts the csv module's field size limit).
+
+Every reader takes ``time_unit`` (``"s"``, ``"ms"``, ``"us"``; the unit table is
+``_MS_PER_UNIT``), the unit of the numbers in the file.
 
 **netCDF** -- the CF-conventions *contiguous ragged array* (CF 1.8, sec. 9.3.3):
 dimension ``train`` with ``train_id`` and the count variable ``row_size``
@@ -51,10 +55,50 @@ _MS_PER_UNIT = {
     "second": 1000.0,
     "seconds": 1000.0,
     "sec": 1000.0,
+    "us": 1e-3,
+    "\u00b5s": 1e-3,  # micro sign
+    "\u03bcs": 1e-3,  # Greek mu
+    "usec": 1e-3,
+    "microsecond": 1e-3,
+    "microseconds": 1e-3,
 }
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 #: Extensions of the spike files sbidic writes (see :mod:`sbidic.spikes.readers`).
 SPIKE_SUFFIXES = (".csv", *_NETCDF_SUFFIXES, ".nwb", ".npz", ".txt")
+
+
+def _ms_per_unit(unit: str | None, path: str | os.PathLike = "") -> float:
+    """Milliseconds in one ``unit`` of time, the factor every reader applies.
+
+    Parameters
+    ----------
+    unit : str or None
+        ``"ms"`` (None), ``"s"``, ``"us"`` or a spelled-out form (``"seconds"``,
+        ``"microsecond"``, ...); case and surrounding blanks are ignored.
+    path : str or path-like, optional
+        File the unit belongs to, named in the error.
+
+    Returns
+    -------
+    float
+        ms per ``unit`` (1000.0 for seconds).
+
+    Raises
+    ------
+    ValueError
+        An unknown unit, naming the file and the accepted units.
+
+    Examples
+    --------
+    >>> _ms_per_unit("s"), _ms_per_unit(None), _ms_per_unit(" US ")
+    (1000.0, 1.0, 0.001)
+    """
+    key = "ms" if unit is None else str(unit).strip()
+    scale = _MS_PER_UNIT.get(key, _MS_PER_UNIT.get(key.lower()))
+    if scale is None:
+        where = f"{path}: " if str(path) else ""
+        raise ValueError(f"{where}time unit {key!r}; expected s, ms or us")
+    return scale
 
 
 # --------------------------------------------------------------------------- CSV
@@ -81,17 +125,22 @@ def _parse_times(text: str, where: str) -> list[float]:
     return values
 
 
-def read_spike_csv(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
+def read_spike_csv(
+    path: str | os.PathLike, *, check: bool = True, time_unit: str | None = None
+) -> SpikeTrains:
     """Read a Spike2Pop spike-time CSV (columns ``ID,spiking_times``).
 
     Parameters
     ----------
     path : str or path-like
-        CSV file with a header row.
+        CSV file with a header row. A spike list may be of any length (the csv
+        module's field size limit is raised to hold it).
     check : bool, default True
         Require finite, non-negative, strictly increasing times in every row (else
         :class:`ValueError` with the line number). ``False`` keeps raw rows for
         :meth:`SpikeTrains.repair`.
+    time_unit : str, optional
+        Unit of the times in the file: ``"ms"`` (default), ``"s"`` or ``"us"``.
 
     Returns
     -------
@@ -104,7 +153,7 @@ def read_spike_csv(path: str | os.PathLike, *, check: bool = True) -> SpikeTrain
     ------
     ValueError
         Missing ``spiking_times`` column, a malformed row (naming its line number and
-        the problem), an empty or repeated ID.
+        the problem), an empty or repeated ID, an unknown time unit.
 
     Examples
     --------
@@ -115,59 +164,85 @@ def read_spike_csv(path: str | os.PathLike, *, check: bool = True) -> SpikeTrain
     >>> st.ids, st[0]
     (array([7, 9]), array([3000.5 , 3100.25]))
     """
+    scale = _ms_per_unit(time_unit, path)
+    _allow_long_fields()
     with open_text(path) as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty file; expected a header '{ID_COLUMN},{TIMES_COLUMN}'")
-        names = [h.strip() for h in header]
-        if names.count(TIMES_COLUMN) != 1:
-            what = "no" if TIMES_COLUMN not in names else "more than one"
-            raise ValueError(f"{path}, line 1: {what} '{TIMES_COLUMN}' column in header {names}")
-        if names.count(ID_COLUMN) > 1:
-            raise ValueError(f"{path}, line 1: more than one '{ID_COLUMN}' column")
-        t_col = names.index(TIMES_COLUMN)
-        id_col = names.index(ID_COLUMN) if ID_COLUMN in names else None
+        try:
+            return _read_rows(path, reader, check, scale)
+        except csv.Error as err:
+            raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({err})") from None
 
-        trains, raw_ids, lines = [], [], []
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank line
-            where = f"{path}, line {line}"
-            if len(row) != len(names):
-                raise ValueError(
-                    f"{where}: expected {len(names)} fields ({','.join(names)}), "
-                    f"got {len(row)}; is the spike list quoted, "
-                    '"[t1, t2, ...]"?'
-                )
-            if id_col is not None:
-                rid = row[id_col].strip()
-                if not rid:
-                    raise ValueError(f"{where}: empty {ID_COLUMN}")
-                raw_ids.append(rid)
-            trains.append(_parse_times(row[t_col], where))
-            lines.append(line)
+
+def _allow_long_fields() -> None:
+    """Lift the csv module's field size limit (131,072 characters) so that a spike
+    list of any length reads: :func:`~sbidic.files.open_text` holds the whole file in
+    memory already, so no field can outgrow it. The limit is only ever raised (other
+    threads reading CSV never see it lowered)."""
+    limit = 2**31 - 1  # the largest C long on every platform
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+
+
+def _csv_columns(path, reader) -> tuple[int, int | None, list[str]]:
+    """Positions of the spike-time and ID columns (None: no ID column) and the names."""
+    header = next(reader, None)
+    if header is None:
+        raise ValueError(f"{path}: empty file; expected a header '{ID_COLUMN},{TIMES_COLUMN}'")
+    names = [h.strip() for h in header]
+    if names.count(TIMES_COLUMN) != 1:
+        what = "no" if TIMES_COLUMN not in names else "more than one"
+        raise ValueError(f"{path}, line 1: {what} '{TIMES_COLUMN}' column in header {names}")
+    if names.count(ID_COLUMN) > 1:
+        raise ValueError(f"{path}, line 1: more than one '{ID_COLUMN}' column")
+    id_col = names.index(ID_COLUMN) if ID_COLUMN in names else None
+    return names.index(TIMES_COLUMN), id_col, names
+
+
+def _csv_ids(path, raw_ids: list[str], lines: list[int]) -> np.ndarray:
+    """Integer IDs if every ID is an integer, else strings; a repeated ID is an error."""
+    seen: dict[str, int] = {}
+    for rid, line in zip(raw_ids, lines, strict=True):
+        if rid in seen:
+            raise ValueError(
+                f"{path}, line {line}: {ID_COLUMN} {rid!r} already used on line {seen[rid]}"
+            )
+        seen[rid] = line
+    if all(_INT_RE.fullmatch(r) for r in raw_ids):
+        return np.array([int(r) for r in raw_ids], dtype=np.int64)
+    return np.array(raw_ids, dtype=str)
+
+
+def _read_rows(path, reader, check: bool, scale: float) -> SpikeTrains:
+    """The trains of a Spike2Pop CSV (see :func:`read_spike_csv`); times scaled to ms."""
+    t_col, id_col, names = _csv_columns(path, reader)
+    trains, raw_ids, lines = [], [], []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        where = f"{path}, line {line}"
+        if len(row) != len(names):
+            raise ValueError(
+                f"{where}: expected {len(names)} fields ({','.join(names)}), "
+                f"got {len(row)}; is the spike list quoted, "
+                '"[t1, t2, ...]"?'
+            )
+        if id_col is not None:
+            rid = row[id_col].strip()
+            if not rid:
+                raise ValueError(f"{where}: empty {ID_COLUMN}")
+            raw_ids.append(rid)
+        trains.append(np.asarray(_parse_times(row[t_col], where)) * scale)
+        lines.append(line)
 
     if id_col is None:
         warnings.warn(
             f"{path}: no '{ID_COLUMN}' column; using IDs 0..{len(trains) - 1}",
             UserWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
-        ids: Any = None
-    else:
-        seen: dict[str, int] = {}
-        for rid, line in zip(raw_ids, lines, strict=True):
-            if rid in seen:
-                raise ValueError(
-                    f"{path}, line {line}: {ID_COLUMN} {rid!r} already used on line {seen[rid]}"
-                )
-            seen[rid] = line
-        if all(_INT_RE.fullmatch(r) for r in raw_ids):
-            ids = np.array([int(r) for r in raw_ids], dtype=np.int64)
-        else:
-            ids = np.array(raw_ids, dtype=str)
+    ids = None if id_col is None else _csv_ids(path, raw_ids, lines)
     st = SpikeTrains.from_list(trains, ids, check=False)
     if check:
         problem = st._first_problem()
@@ -310,7 +385,7 @@ def to_dataset(trains: SpikeTrains, extra: Any = None):
     return ds
 
 
-def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
+def from_dataset(ds, *, check: bool = True, time_unit: str | None = None) -> SpikeTrains:
     """Spike trains from a CF contiguous-ragged-array ``xarray.Dataset``.
 
     The count variable is the one with a ``sample_dimension`` attribute (``row_size``
@@ -323,11 +398,14 @@ def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
         Ragged-array dataset.
     check : bool, default True
         Validate the times (see :meth:`SpikeTrains.validate`).
+    time_unit : str, optional
+        Unit of the times (``"s"``, ``"ms"``, ``"us"``), overriding their ``units``
+        attribute (for a file that states a wrong one).
 
     Raises
     ------
     ValueError
-        Missing or inconsistent count / time variables.
+        Missing or inconsistent count / time variables, an unknown unit.
 
     Examples
     --------
@@ -378,10 +456,15 @@ def from_dataset(ds, *, check: bool = True) -> SpikeTrains:
             f"sum of {counts_vars[0]!r} ({int(sizes.sum())}) does not match the "
             f"length of dimension {sample_dim!r} ({n_samples})"
         )
-    units = str(times_var.attrs.get("units", "ms")).strip()
-    if units not in _MS_PER_UNIT:
-        raise ValueError(f"{time_name!r} has units {units!r}; expected ms or s")
-    times = np.asarray(times_var.values, dtype=np.float64) * _MS_PER_UNIT[units]
+    if time_unit is None:
+        units = str(times_var.attrs.get("units", "ms")).strip()
+        try:
+            scale = _ms_per_unit(units)
+        except ValueError:
+            raise ValueError(f"{time_name!r} has units {units!r}; expected s, ms or us") from None
+    else:
+        scale = _ms_per_unit(time_unit)
+    times = np.asarray(times_var.values, dtype=np.float64) * scale
     ids = None
     if "train_id" in ds.variables and ds["train_id"].dims == (train_dim,):
         ids = np.asarray(ds["train_id"].values)
@@ -412,9 +495,13 @@ def write_spikes_netcdf(
     to_dataset(trains, extra=extra).to_netcdf(path, engine="netcdf4")
 
 
-def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeTrains:
+def read_spikes_netcdf(
+    path: str | os.PathLike, *, check: bool = True, time_unit: str | None = None
+) -> SpikeTrains:
     """Read spike trains written by :func:`write_spikes_netcdf` (or any CF contiguous
     ragged array of spike times); open the file with xarray to get extra variables.
+    ``time_unit`` (``"s"``, ``"ms"``, ``"us"``) overrides the times' ``units``
+    attribute.
 
     Examples
     --------
@@ -428,12 +515,13 @@ def read_spikes_netcdf(path: str | os.PathLike, *, check: bool = True) -> SpikeT
     """
     import xarray as xr
 
+    _ms_per_unit(time_unit, path)  # an unknown unit is an error naming the file
     try:
         ds = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: not a readable netCDF file ({err})") from None
     with ds:
-        return from_dataset(ds.load(), check=check)
+        return from_dataset(ds.load(), check=check, time_unit=time_unit)
 
 
 # ---------------------------------------------------------------------- dispatch

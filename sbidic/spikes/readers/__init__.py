@@ -16,7 +16,8 @@ neo       any extension Neo knows (.abf .smr     Neo ``SpikeTrain`` or       no
           .smrx .plx .nev .nix .mat ...)         ``AnalogSignal`` + detect
 npz       .npz                                   times + offsets (+ ids)     yes
 npy       .npy                                   one train, or NaN-padded    no
-text      .txt, numeric .csv                     one train per line          yes
+text      .txt, numeric .csv                     one train per line, or one  yes
+                                                 column of times
 ========  =====================================  ==========================  =========
 
 ``pynwb`` and ``neo`` are optional (``pip install 'sbidic[formats]'``); see
@@ -30,10 +31,13 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sbidic.spikes.io import (
     read_spike_csv,
@@ -44,7 +48,13 @@ from sbidic.spikes.io import (
 from sbidic.spikes.readers.arrays import read_npy, read_npz, write_spikes_npz
 from sbidic.spikes.readers.neo_io import read_neo
 from sbidic.spikes.readers.nwb import read_nwb, write_spikes_nwb
-from sbidic.spikes.readers.text import looks_numeric, read_text, write_spikes_text
+from sbidic.spikes.readers.text import (
+    looks_numeric,
+    read_text,
+    starts_a_column,
+    write_spikes_text,
+)
+from sbidic.spikes.timescale import time_scale_warnings
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = ["FORMATS", "Format", "detect_format", "read_spikes", "write_spikes"]
@@ -75,15 +85,33 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("csv", "Spike2Pop CSV (ID,spiking_times)", (".csv",), read_spike_csv, _write_csv),
-        Format("netcdf", "netCDF CF contiguous ragged array", (".nc", ".nc4", ".netcdf", ".cdf"),
-               read_spikes_netcdf, write_spikes_netcdf),  # fmt: skip
+        Format(
+            "netcdf",
+            "netCDF CF contiguous ragged array",
+            (".nc", ".nc4", ".netcdf", ".cdf"),
+            read_spikes_netcdf,
+            write_spikes_netcdf,
+        ),
         Format("nwb", "NWB Units table (pynwb)", (".nwb",), read_nwb, write_spikes_nwb, "pynwb"),
-        Format("neo", "Neo (spike trains, or spikes detected in voltage traces)", (), read_neo,
-               None, "neo"),  # fmt: skip
-        Format("npz", "NumPy .npz: times + offsets (+ ids)", (".npz",), read_npz,
-               write_spikes_npz),  # fmt: skip
+        Format(
+            "neo",
+            "Neo (spike trains, or spikes detected in voltage traces)",
+            (),
+            read_neo,
+            None,
+            "neo",
+        ),
+        Format(
+            "npz", "NumPy .npz: times + offsets (+ ids)", (".npz",), read_npz, write_spikes_npz
+        ),
         Format("npy", "NumPy .npy: one train, or NaN-padded rows", (".npy",), read_npy),
-        Format("text", "text, one train per line", (".txt",), read_text, write_spikes_text),
+        Format(
+            "text",
+            "text, one train per line or a column of times",
+            (".txt",),
+            read_text,
+            write_spikes_text,
+        ),
     )
 }
 
@@ -94,10 +122,14 @@ def _head(path: Path, n: int = 4096) -> bytes:
 
 
 def _csv_kind(path: Path) -> str:
-    """``csv`` for a Spike2Pop file, ``text`` for a headerless numeric one."""
-    for line in _head(path).decode("utf-8-sig", errors="replace").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return "text" if looks_numeric(line) else "csv"
+    """``csv`` for a Spike2Pop file, ``text`` for a headerless numeric one or a single
+    column of times under a one-field header."""
+    text = _head(path).decode("utf-8-sig", errors="replace")
+    lines = [s for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")]
+    if not lines:
+        return "csv"
+    if looks_numeric(lines[0]) or (len(lines) > 1 and starts_a_column(*lines[:2])):
+        return "text"
     return "csv"
 
 
@@ -206,7 +238,8 @@ def read_spikes(
         Require finite, non-negative, strictly increasing times (else a ValueError
         naming the train); ``False`` keeps raw trains for :meth:`SpikeTrains.repair`.
     **options
-        Reader options, e.g. ``time_unit="s"`` (npz, npy, text), ``id_column`` (nwb),
+        Reader options, e.g. ``time_unit="s"`` (every reader: ``"s"``, ``"ms"``,
+        ``"us"``; the unit of the numbers in the file), ``id_column`` (nwb),
         ``source``, ``channel``, ``up_mV``, ``down_mV``, and ``mode="extracellular"``
         with ``threshold``, ``unit``, ... for nerve recordings (neo; see
         :func:`~sbidic.spikes.readers.neo_io.read_neo`).
@@ -220,6 +253,13 @@ def read_spikes(
     ValueError
         An unknown format, a missing optional package, or a file its reader cannot
         read: one line naming the file and the reason.
+
+    Warns
+    -----
+    UserWarning
+        Recordings firing faster or lasting shorter than any shipped model (times in
+        seconds read as ms?), see :func:`~sbidic.spikes.timescale.time_scale_warnings`;
+        a single column of times read as one train (text).
 
     Examples
     --------
@@ -237,7 +277,7 @@ def read_spikes(
     _check_options(path, fmt, options)
     logger.info("reading %s as %s (%s)", path, fmt.name, fmt.description)
     try:
-        return fmt.read(path, check=check, **options)
+        trains = fmt.read(path, check=check, **options)
     except ImportError as err:
         raise ValueError(
             f"{path}: reading {fmt.name} files needs {fmt.needs or err.name} "
@@ -249,6 +289,23 @@ def read_spikes(
         raise ValueError(f"{path}: not readable as {fmt.name}: {_first_line(err)}") from None
     except (OSError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as err:
         raise ValueError(f"{path}: not readable as {fmt.name}: {_first_line(err)}") from None
+    if check:
+        _warn_time_scale(path, trains)
+    return trains
+
+
+def _warn_time_scale(path, trains: SpikeTrains) -> None:
+    """One warning naming the recordings faster or shorter than any shipped model
+    (:func:`~sbidic.spikes.timescale.time_scale_warnings`), if any."""
+    flags = time_scale_warnings(trains)
+    flagged = np.flatnonzero(flags != "")
+    if flagged.size:
+        ids = trains.ids[flagged][:5].tolist()
+        more = ", ..." if flagged.size > 5 else ""
+        warnings.warn(f"{path}: {flagged.size} of {trains.n_trains} recording(s) "
+                      f"({', '.join(map(str, ids))}{more}) fire faster or last shorter than "
+                      f"any shipped model; the first: {flags[flagged[0]]}", UserWarning,
+                      stacklevel=3)  # fmt: skip
 
 
 def write_spikes(

@@ -23,19 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from sbidic.spikes.io import _MS_PER_UNIT
+from sbidic.spikes.io import _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = ["read_npy", "read_npz", "write_spikes_npz"]
 
 _RESERVED = ("times", "offsets", "counts", "ids", "time_unit")
-
-
-def _scale(path, time_unit: str) -> float:
-    unit = str(time_unit).strip()
-    if unit not in _MS_PER_UNIT:
-        raise ValueError(f"{path}: time unit {unit!r}; expected ms or s")
-    return _MS_PER_UNIT[unit]
 
 
 _MAGIC = {"npz": b"PK", "npy": b"\x93NUMPY"}
@@ -68,7 +61,7 @@ def read_npz(
     path : str or path-like
     check : bool, default True
         Validate the times (see :meth:`SpikeTrains.validate`).
-    time_unit : {"ms", "s"}, optional
+    time_unit : {"ms", "s", "us"}, optional
         Unit of ``times``; default the file's ``time_unit`` array, else ms.
 
     Examples
@@ -101,16 +94,18 @@ def read_npz(
         offsets = np.concatenate([[0], np.cumsum(counts)])
     unit = time_unit if time_unit is not None else arrays.get("time_unit", "ms")
     ids = arrays.get("ids")
+    scale = _ms_per_unit(str(unit), path)
     try:
-        return SpikeTrains(times * _scale(path, unit), offsets, ids, check=check)
+        return SpikeTrains(times * scale, offsets, ids, check=check)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
 
 
 def read_npy(
-    path: str | os.PathLike, *, check: bool = True, time_unit: str = "ms"
+    path: str | os.PathLike, *, check: bool = True, time_unit: str | None = None
 ) -> SpikeTrains:
-    """Read a ``.npy`` array: 1-D is one train, 2-D is NaN-padded rows (IDs 0..n-1).
+    """Read a ``.npy`` array: 1-D is one train, 2-D is NaN-padded rows (IDs 0..n-1);
+    times in ``time_unit`` (``"ms"``, the default, ``"s"`` or ``"us"``).
 
     Examples
     --------
@@ -126,7 +121,7 @@ def read_npy(
             f"{path}: expected a 1-D train or a 2-D NaN-padded array of numbers, got "
             f"dtype {a.dtype} with shape {a.shape}"
         )
-    a = np.atleast_2d(a.astype(np.float64)) * _scale(path, time_unit)
+    a = np.atleast_2d(a.astype(np.float64)) * _ms_per_unit(time_unit, path)
     n_spikes = np.isfinite(a).sum(axis=1)
     cols = np.arange(a.shape[1])[None, :]
     gap = np.isfinite(a) & (cols >= n_spikes[:, None])

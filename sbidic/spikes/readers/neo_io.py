@@ -32,6 +32,7 @@ import numpy as np
 
 from sbidic.spikes.detection import detect_spikes
 from sbidic.spikes.extracellular import detect_extracellular
+from sbidic.spikes.io import _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = ["EXTRACELLULAR_DEFAULTS", "read_neo"]
@@ -62,11 +63,15 @@ def _open(path: str | os.PathLike, io: str | None):
         candidates = neo.io.list_candidate_ios(str(path))
         if not candidates:
             raise ValueError(f"{path}: no Neo IO reads this extension")
+        reasons = []  # (IO not installed, why it failed)
         for cls in candidates:
             try:
                 return cls(str(path))
             except Exception as err:  # noqa: BLE001 -- any failure: try the next IO
-                reason = f"{cls.__name__}: {type(err).__name__}: {err}".splitlines()[0]
+                why = f"{cls.__name__}: {type(err).__name__}: {err}".splitlines()[0]
+                reasons.append((isinstance(err, ImportError), why))
+        # an installed IO that read the file and refused it says more than a missing one
+        reason = min(reasons, key=lambda r: r[0])[1]
         raise ValueError(f"{path}: not readable by Neo ({reason})")
     cls = getattr(neo.io, io, None)
     if cls is None or not isinstance(cls, type):
@@ -91,11 +96,16 @@ def _unique(ids: list[str], segments: list[int]) -> np.ndarray:
     return np.array(ids, dtype=str)
 
 
-def _spiketrains(segments: list) -> tuple[list[np.ndarray], list[str], list[int]]:
+def _spiketrains(
+    segments: list, scale: float | None = None
+) -> tuple[list[np.ndarray], list[str], list[int]]:
+    """Times (ms), IDs and segment of every ``SpikeTrain``: converted from the file's
+    units, or from ``scale`` ms per stored number when given (a ``time_unit``)."""
     trains, ids, where = [], [], []
     for s, seg in enumerate(segments):
         for k, st in enumerate(seg.spiketrains):
-            trains.append(np.asarray(st.rescale("ms").magnitude, dtype=np.float64))
+            ms = st.rescale("ms").magnitude if scale is None else st.magnitude * scale
+            trains.append(np.asarray(ms, dtype=np.float64))
             ids.append(_train_id(st, k))
             where.append(s)
     return trains, ids, where
@@ -263,6 +273,7 @@ def read_neo(
     unit: int | None = None,
     amplitude_ms: float | None = None,
     overlap_ms: float | None = None,
+    time_unit: str | None = None,
 ) -> SpikeTrains:
     """Spike trains from any file Neo reads (module doc: what is kept, how IDs are made).
 
@@ -296,6 +307,10 @@ def read_neo(
         sorting), every class, 1.5 ms, no overlap rule. With ``units`` > 1 and no
         ``unit`` each class is a train, ID ``<channel>/unit<rank>``; with ``unit`` the
         kept class is ``<channel>/unit<unit>``.
+    time_unit : str, optional
+        Unit of the numbers of the file's ``SpikeTrain`` objects (``"s"``, ``"ms"``,
+        ``"us"``), overriding the units the file states; not for detected spikes (the
+        traces' sampling rate sets their times).
 
     Raises
     ------
@@ -341,6 +356,11 @@ def read_neo(
     if source == "spiketrains" and detect:
         raise ValueError(f"{path}: channel and mode apply to source='signals', not to the "
                          "file's spike trains")  # fmt: skip
+    scale = None if time_unit is None else _ms_per_unit(time_unit, path)
+    no_unit = (f"{path}: time_unit applies to the file's spike trains, not to spikes "
+               "detected in traces (their sampling rate sets the times)")  # fmt: skip
+    if scale is not None and (detect or source == "signals"):
+        raise ValueError(no_unit)
     reader = _open(path, io)
     try:
         blocks = reader.read(lazy=False)
@@ -352,9 +372,11 @@ def read_neo(
     if source == "spiketrains" or (source == "auto" and n_trains and not detect):
         if not n_trains:
             raise ValueError(f"{path}: no spike trains in the file (try source='signals')")
-        trains, ids, where = _spiketrains(segments)
+        trains, ids, where = _spiketrains(segments, scale)
         what = "spike trains"
     else:
+        if scale is not None:
+            raise ValueError(no_unit)
         trains, ids, where = _signals(path, segments, channel, mode, up_mV, down_mV, settings)
         what = "voltage traces" if mode == "intracellular" else "extracellular traces"
         if not ids:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from sbidic.spikes.io import _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
 
 __all__ = ["read_nwb", "read_population_nwb", "write_population_nwb", "write_spikes_nwb"]
@@ -45,7 +46,11 @@ _MODULE = "sbidic"
 
 
 def read_nwb(
-    path: str | os.PathLike, *, check: bool = True, id_column: str | None = None
+    path: str | os.PathLike,
+    *,
+    check: bool = True,
+    id_column: str | None = None,
+    time_unit: str | None = None,
 ) -> SpikeTrains:
     """Spike trains of the ``Units`` table of an NWB file (times in ms).
 
@@ -57,14 +62,19 @@ def read_nwb(
     id_column : str, optional
         Unit column holding the recording IDs; default ``unit_name`` if present, else
         the unit ids.
+    time_unit : str, optional
+        Unit of ``spike_times``: seconds, as NWB prescribes (default), or ``"ms"`` /
+        ``"us"`` for a file that stored other units.
 
     Raises
     ------
     ValueError
         Not an NWB file, no ``Units`` table or no ``spike_times`` column, an unknown
-        ``id_column``.
+        ``id_column`` or time unit.
     """
     from pynwb import NWBHDF5IO
+
+    scale = _ms_per_unit("s" if time_unit is None else time_unit, path)
 
     try:
         io = NWBHDF5IO(str(path), "r")
@@ -78,7 +88,7 @@ def read_nwb(
                 f"{path}: no Units table with spike_times; for voltage traces read the "
                 "file with format='neo' (spike detection)"
             )
-        times = np.asarray(units["spike_times"].target.data[:], dtype=np.float64) * 1e3
+        times = np.asarray(units["spike_times"].target.data[:], dtype=np.float64) * scale
         ends = np.asarray(units["spike_times_index"].data[:], dtype=np.int64)
         column = id_column or (_NAME_COLUMN if _NAME_COLUMN in units.colnames else None)
         if column is None:
