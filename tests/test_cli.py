@@ -226,9 +226,9 @@ def test_simulate_passes_cell_ids_through(tmp_path):
 
 
 def test_population_command_samples_large_n_in_blocks_with_progress(tmp_path, capsys, monkeypatch):
-    import sbidic.cli as cli
+    import sbidic.cli.population as cli_population
 
-    monkeypatch.setattr(cli, "POPULATION_BLOCK", 64)  # 300 cells: five blocks
+    monkeypatch.setattr(cli_population, "POPULATION_BLOCK", 64)  # 300 cells: five blocks
     out = tmp_path / "big.nc"
     assert main(["population", "--model", "stg", "--g-s", "-5", "--g-u", "6", "-n", "300",
                  "--seed", "1", "--progress", "-o", str(out)]) == 0  # fmt: skip
@@ -284,7 +284,7 @@ def test_out_of_range_options_are_named_before_any_work(tmp_path, capsys, monkey
         raise AssertionError("work started before the options were checked")
 
     monkeypatch.setattr(sbidic.simulate, "simulate", no_work)
-    monkeypatch.setattr("sbidic.cli.sample_populations", no_work)
+    monkeypatch.setattr("sbidic.cli.population.sample_populations", no_work)
     pop, rec = tmp_path / "pop.csv", tmp_path / "rec.csv"
     pop.write_text("ID,g_Na,g_Kd,g_CaT,g_CaS,g_KCa,g_A,g_H,g_leak\na,1,1,1,1,1,1,1,0.01\n")
     rec.write_text("ID,spiking_times\na,100;200;300;400\n")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import sbidic
-from sbidic.cli import main, read_targets
+from sbidic.cli import main
+from sbidic.cli.population import read_targets
 
 EXAMPLES = Path(str(resources.files("sbidic") / "examples"))
 RECORDINGS = str(EXAMPLES / "stg_recordings.csv")
@@ -148,12 +149,12 @@ def test_atomic_outputs_leave_nothing_on_error(tmp_path):
 
 
 def test_outputs_over_a_gigabyte_are_announced_before_the_work(capsys, monkeypatch):
-    import sbidic.cli as cli
+    import sbidic.cli.population as cli_population
 
     def boom(*args, **kwargs):
         raise RuntimeError("work started")
 
-    monkeypatch.setattr(cli, "sample_populations", boom)
+    monkeypatch.setattr(cli_population, "sample_populations", boom)
     with pytest.raises(RuntimeError, match="work started"):
         main(["population", "--model", "stg", "--g-s", "-4", "--g-u", "5", "-n", "10000000",
               "-o", "/tmp/big.nc"])  # fmt: skip
