@@ -525,8 +525,10 @@ def _reach_warnings(batch: SpikeTrains, model: str) -> tuple[np.ndarray, bool]:
     """Per recording: "" or a warning that the pattern lies outside the model's firing
     atlas, naming the shipped models whose atlas reaches it
     (:mod:`sbidic.inference.model_choice`); and whether the model has an atlas to check
-    against (models without a shipped atlas: no check, all "")."""
+    against (models without a shipped atlas: no check, all ""). Models of the same
+    cell type are suggested first."""
     from sbidic.inference.model_choice import models_covering, shipped_firing_spaces
+    from sbidic.models import get_model
 
     out = np.full(batch.n_trains, "", dtype=object)
     spaces = shipped_firing_spaces()
@@ -535,8 +537,10 @@ def _reach_warnings(batch: SpikeTrains, model: str) -> tuple[np.ndarray, bool]:
     reach = models_covering(batch, spaces)
     names = list(spaces)
     own = names.index(model)
+    kind = [getattr(get_model(name), "cell_type", "") for name in names]
+    suggest = sorted(range(len(names)), key=lambda j: kind[j] != kind[own])
     for i in np.flatnonzero(~reach[:, own] & (batch.n_spikes >= MIN_SPIKES)):
-        others = [m for j, m in enumerate(names) if reach[i, j]]
+        others = [names[j] for j in suggest if reach[i, j]]
         hint = (f"; within reach of {', '.join(others)} (try --model {others[0]})" if others
                 else "; no shipped model's atlas reaches it")  # fmt: skip
         out[i] = f"pattern outside the {model} model's firing atlas{hint}"

@@ -391,11 +391,13 @@ def _compensate(posterior, dics, owner, context, parents):
     """
     from sbidic.population import modulate
 
+    if parents is None or not np.isfinite(parents).all(-1).any():
+        return posterior.compensate(dics, owner, context)[:2]
     g = np.full((len(dics), posterior.model.n_conductances), np.nan)
     used = np.array(dics, dtype=float, copy=True)
     fresh = np.ones(len(dics), dtype=bool)
-    if parents is not None and np.isfinite(parents).all(-1).any():
-        rows = np.flatnonzero(np.isfinite(parents).all(-1))
+    rows = np.flatnonzero(np.isfinite(parents).all(-1))
+    if rows.size:
         kw = {k: v for k, v in posterior.population_kwargs.items()
               if k in ("compensated", "tol", "max_solves", "V")}  # fmt: skip
         moved = modulate(posterior.model, parents[rows], dics[rows], **kw)
