@@ -13,6 +13,7 @@ import datetime
 import inspect
 import logging
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -339,6 +340,25 @@ def _block(segments: int = 1):
         seg.analogsignals.append(current)
         block.segments.append(seg)
     return block
+
+
+def test_a_sweep_with_a_current_step_is_flagged_as_evoked(tmp_path):
+    block = _block(segments=2)
+    t = np.arange(0.0, 100.0, 0.1)
+    step = np.where((t >= 20.0) & (t < 70.0), 0.5, 0.0)[:, None] * pq.nA
+    block.segments[1].analogsignals[1] = neo.AnalogSignal(step, sampling_period=0.1 * pq.ms,
+                                                          name="I")  # fmt: skip
+    path = tmp_path / "steps.mat"
+    _write_mat(path, block)
+    with pytest.warns(UserWarning, match=r"1 sweep\(s\) carry a current step \(seg1: 'I' "
+                      r"steps by \+0.5 nA at 20-70 ms\): their spikes are evoked"):  # fmt: skip
+        read_spikes(path, source="signals")
+    quiet = tmp_path / "quiet.mat"
+    _write_mat(quiet, _block(segments=2))  # a current channel at 0 throughout
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_spikes(quiet, source="signals")
+    assert not [w for w in caught if "current step" in str(w.message)]
 
 
 def _write_nix(path, block):

@@ -18,6 +18,11 @@ threshold in robust noise SDs (:func:`sbidic.spikes.detect_extracellular`), opti
 keeping one amplitude class (``unit``); the settings, noise and event counts of each
 channel are logged (INFO) on the ``sbidic.spikes`` logger. ``channel`` picks the
 channels read (an index among the segment's analog channels, or a name).
+
+Evoked spikes: a segment (sweep) whose current channel steps, recorded or commanded
+(an Axon file's DAC protocol, rebuilt by Neo), gets a warning naming the step: the
+spikes of a step response are evoked, and sbidic's models fire without an injected
+current, so such trains are not what its estimators were trained on.
 """
 
 from __future__ import annotations
@@ -175,6 +180,75 @@ def _trace(ch: _Channel) -> tuple[np.ndarray, np.ndarray, str]:
     x = np.asarray(sig.magnitude, dtype=np.float64).ravel()
     t = np.asarray(ch.signal.times.rescale("ms").magnitude, dtype=np.float64)
     return x, t, unit
+
+
+def _step(x: np.ndarray, t: np.ndarray) -> tuple[float, float, float] | None:
+    """``(amplitude, on_ms, off_ms)`` of a step in a command or current trace, or None.
+
+    A step: the trace leaves its starting value (median of its first 1 %) by more than
+    half its range, for 0.1-99 % of the samples, and the range is at least 20 times
+    the sample-to-sample noise (robust SD of the differences).
+    """
+    if x.size < 10 or not np.isfinite(x).all():
+        return None
+    span = float(np.ptp(x))
+    diff = np.diff(x)
+    noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / np.sqrt(2.0)
+    if span <= 0.0 or span < 20.0 * noise:
+        return None
+    start = float(np.median(x[: max(1, x.size // 100)]))
+    away = np.abs(x - start) > span / 2.0
+    if not 0.001 <= away.mean() <= 0.99:
+        return None
+    on, off = np.flatnonzero(away)[[0, -1]]
+    return float(np.median(x[away]) - start), float(t[on]), float(t[off])
+
+
+def _stimulus_notes(segments: list, protocol: list | None) -> list[str]:
+    """``"seg<k>: 'I' steps by +0.5 nA at 100-600 ms"`` for each segment with a current
+    channel (recorded, or a DAC command of ``protocol``: ``[(values (n, c), names,
+    units, times_ms (n,))]`` per segment) that steps."""
+    import quantities as pq
+
+    amp = pq.A.dimensionality.simplified
+    notes = []
+    for s, seg in enumerate(segments):
+        found = []
+        for ch in _channels(seg):
+            if ch.signal.units.dimensionality.simplified == amp:
+                x, t, unit = _trace(ch)
+                found.append((ch.id, unit, _step(x, t)))
+        if protocol is not None and s < len(protocol):
+            values, names, units, t = protocol[s]
+            for c in range(values.shape[1]):
+                if str(units[c]).strip().lower().endswith("a"):  # pA, nA: current clamp
+                    found.append((f"DAC {names[c]}", units[c], _step(values[:, c], t)))
+        for name, unit, step in found:
+            if step is not None:
+                size, on, off = step
+                notes.append(f"seg{s}: {name!r} steps by {size:+.3g} {unit} at "
+                             f"{on:.0f}-{off:.0f} ms")  # fmt: skip
+                break
+    return notes
+
+
+def _read_protocol(reader, segments: list) -> list | None:
+    """The DAC command waveforms of an Axon file, per segment (see :func:`_stimulus_notes`);
+    None for other IOs or when Neo cannot rebuild them."""
+    if not hasattr(reader, "read_raw_protocol") or not segments:
+        return None
+    try:
+        sigs, names, units = reader.read_raw_protocol()
+        out = []
+        for s, values in enumerate(sigs):
+            values = np.asarray(values, dtype=np.float64)
+            values = values.reshape(values.shape[0], -1)
+            period = float(segments[min(s, len(segments) - 1)].analogsignals[0]
+                           .sampling_period.rescale("ms").magnitude)  # fmt: skip
+            out.append((values, list(names), list(units), np.arange(values.shape[0]) * period))
+        return out
+    except Exception:  # noqa: BLE001 -- a protocol Neo cannot rebuild: no DAC check
+        return None
 
 
 def _membrane_doubts(v: np.ndarray, t: np.ndarray, n_spikes: int, down_mV: float) -> list[str]:
@@ -364,10 +438,19 @@ def read_neo(
     reader = _open(path, io)
     try:
         blocks = reader.read(lazy=False)
+        segments = [seg for block in blocks for seg in block.segments]
+        protocol = _read_protocol(reader, segments)
     finally:
         if hasattr(reader, "close"):
             reader.close()
-    segments = [seg for block in blocks for seg in block.segments]
+    stimulus = _stimulus_notes(segments, protocol)
+    if stimulus:
+        more = f" and {len(stimulus) - 3} more" if len(stimulus) > 3 else ""
+        warnings.warn(
+            f"{path}: {len(stimulus)} sweep(s) carry a current step ({'; '.join(stimulus[:3])}"
+            f"{more}): their spikes are evoked by it, and sbidic's models fire without an "
+            "injected current; infer from spontaneous activity (a recording without the "
+            "step, or the part of each sweep outside it)", UserWarning, stacklevel=3)
     n_trains = sum(len(seg.spiketrains) for seg in segments)
     if source == "spiketrains" or (source == "auto" and n_trains and not detect):
         if not n_trains:
