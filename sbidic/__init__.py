@@ -12,6 +12,7 @@ Brian2 simulation -> spike trains.
 imported on first use.
 """
 
+from sbidic._version import __version__ as __version__
 from sbidic.dics import dynamic_input_conductances, sensitivity_matrix, threshold_voltage
 from sbidic.models import ConductanceModel, available_models, get_model, register_model
 from sbidic.population import (
@@ -33,8 +34,6 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sbidic' has no attribute {name!r}")
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConductanceModel",

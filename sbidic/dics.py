@@ -24,19 +24,10 @@ arXiv:2509.12783. https://arxiv.org/abs/2509.12783
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:  # sbidic.models imports this module to validate declared models
-    from sbidic.models import ConductanceModel
-
-
-def get_model(model):
-    """:func:`sbidic.models.get_model`, imported on first use."""
-    from sbidic.models.loading import get_model
-
-    return get_model(model)
+from sbidic.models import ConductanceModel, get_model
+from sbidic.models.sensitivity import as_conductances, model_sensitivity, timescale_weights
 
 __all__ = [
     "dynamic_input_conductances",
@@ -46,57 +37,6 @@ __all__ = [
 ]
 
 DIC_NAMES = ("g_f", "g_s", "g_u")
-
-
-def _log_weight(tau: np.ndarray, tau_1: np.ndarray, tau_2: np.ndarray) -> np.ndarray:
-    """Log-interpolated share of a pathway with time constant ``tau`` below ``tau_2``."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inner = (np.log(tau_2) - np.log(tau)) / (np.log(tau_2) - np.log(tau_1))
-    return np.where(tau <= tau_1, 1.0, np.where(tau <= tau_2, inner, 0.0))
-
-
-def timescale_weights(
-    tau: np.ndarray, tau_f: np.ndarray, tau_s: np.ndarray, tau_u: np.ndarray
-) -> np.ndarray:
-    """Fractions ``(omega_f, omega_s, omega_u)`` of pathways with time constants ``tau``.
-
-    Parameters
-    ----------
-    tau : ndarray, shape (..., n_pathways)
-        Pathway time constants (ms).
-    tau_f, tau_s, tau_u : ndarray, shape (...)
-        Fast/slow/ultraslow boundaries (ms).
-
-    Returns
-    -------
-    ndarray, shape (..., 3, n_pathways)
-        The three fractions, which sum to 1.
-
-    Examples
-    --------
-    A fast gate, one halfway (on a log scale) between tau_s and tau_u, and an
-    ultraslow one:
-
-    >>> timescale_weights(np.array([1.0, 10**1.5, 1000.0]), 1.0, 10.0, 100.0)
-    array([[1. , 0. , 0. ],
-           [0. , 0.5, 0. ],
-           [0. , 0.5, 1. ]])
-    """
-    tau = np.asarray(tau, dtype=float)
-    tau_f, tau_s, tau_u = (np.asarray(t, dtype=float)[..., None] for t in (tau_f, tau_s, tau_u))
-    w_fs = _log_weight(tau, tau_f, tau_s)
-    w_su = _log_weight(tau, tau_s, tau_u)
-    return np.stack(np.broadcast_arrays(w_fs, w_su - w_fs, 1.0 - w_su), axis=-2)
-
-
-def _as_conductances(model: ConductanceModel, g: np.ndarray) -> np.ndarray:
-    g = np.asarray(g, dtype=float)
-    if g.ndim == 0 or g.shape[-1] != model.n_conductances:
-        raise ValueError(
-            f"model {model.name!r} expects conductances of shape (..., {model.n_conductances}) "
-            f"ordered {model.conductance_labels}, got shape {g.shape}"
-        )
-    return g
 
 
 def sensitivity_matrix(
@@ -134,28 +74,7 @@ def sensitivity_matrix(
     >>> np.allclose(S @ g[0], dynamic_input_conductances("stg", g))
     True
     """
-    model = get_model(model)
-    g = _as_conductances(model, g)
-    V = model.V_th if V is None else np.asarray(V, dtype=float)
-    terms = model.dic_terms(V, g)
-    omega = timescale_weights(terms.tau, *model.timescales(V))  # (..., 3, n_path)
-    incidence = np.zeros((len(terms.channel), model.n_conductances - 1))
-    incidence[np.arange(len(terms.channel)), terms.channel] = 1.0
-    # ion[..., r, c] = sum_j dynamic[..., j] omega[..., r, j] incidence[j, c]
-    weights = omega[..., None] * incidence  # (..., 3, n_path, n_ion)
-    if weights.ndim == 3:  # one voltage for all cells: a single matrix product
-        flat = weights.transpose(1, 0, 2).reshape(len(terms.channel), -1)
-        ion = (terms.dynamic @ flat).reshape(terms.dynamic.shape[:-1] + weights.shape[::2])
-    else:
-        ion = np.einsum("...j,...rjc->...rc", terms.dynamic, weights)
-    batch = np.broadcast_shapes(ion.shape[:-2], g.shape[:-1])
-    S = np.zeros(batch + (3, model.n_conductances))
-    S[..., :-1] = ion
-    S[..., 0, :-1] += terms.static
-    S[..., 0, -1] = 1.0
-    if normalize:
-        S /= g[..., -1, None, None]
-    return S
+    return model_sensitivity(get_model(model), g, V, normalize)
 
 
 def dynamic_input_conductances(
@@ -190,7 +109,7 @@ def dynamic_input_conductances(
     array([ 5.9642, -0.394 , 26.7048])
     """
     model = get_model(model)
-    g = _as_conductances(model, g)
+    g = as_conductances(model, g)
     S = sensitivity_matrix(model, g, V, normalize)
     return (S @ g[..., None])[..., 0]
 
@@ -227,7 +146,7 @@ def threshold_voltage(
     array([-50.653])
     """
     model = get_model(model)
-    g = _as_conductances(model, g)
+    g = as_conductances(model, g)
     single = g.ndim == 1
     g = np.atleast_2d(g)
     grid = np.linspace(-80.0, 0.0, 100) if grid is None else np.asarray(grid, dtype=float)

@@ -59,7 +59,8 @@ def test_infer_format_option_reads_nwb_through_neo(tmp_path, capsys, recordings)
     block.segments.append(neo.Segment())
     for rid, train in zip(recordings.ids, recordings, strict=True):
         block.segments[0].spiketrains.append(
-            neo.SpikeTrain(train * pq.ms, t_stop=20.0 * pq.s, name=rid))
+            neo.SpikeTrain(train * pq.ms, t_stop=20.0 * pq.s, name=rid)
+        )
     neo.io.NWBIO(str(path), mode="w").write_all_blocks([block])
     rc = main(["infer", str(path), "--format", "neo", "--model", "stg", "-n", "2", "--seed", "0"])
     assert rc == 0
@@ -99,7 +100,7 @@ def test_simulate_writes_nwb_and_npz_with_conductances(tmp_path, capsys, suffix)
 
 
 def test_infer_writes_populations_and_report_to_nwb(tmp_path, capsys, recordings):
-    from sbidic.spikes.readers.nwb import read_population_nwb
+    from sbidic.population.result import read_population_nwb
 
     path, out = tmp_path / "rec.nwb", tmp_path / "pops.nwb"
     write_spikes(recordings, path)

@@ -206,7 +206,8 @@ def test_chunks_run_on_a_dask_cluster(tmp_path):
 
 def test_firing_atlas_holds_the_labels_of_every_cell(small_dataset, tmp_path):
     from sbidic.cli import main
-    from sbidic.fidelity import FiringAtlas, build_firing_atlas
+    from sbidic.datasets import build_firing_atlas
+    from sbidic.fidelity import FiringAtlas
 
     root, spec = small_dataset
     atlas = build_firing_atlas(root, split="train")

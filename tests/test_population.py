@@ -12,7 +12,7 @@ from sbidic import UnreachableTargetError, sample_population, sample_populations
 from sbidic.dics import dynamic_input_conductances
 from sbidic.models import get_model
 from sbidic.population import compensate, modulate, seed_population
-from sbidic.population.compensation import _solve_cells
+from sbidic.population.plan import solve_cells
 
 
 def _cases(data):
@@ -219,11 +219,11 @@ def test_modulate_does_not_modify_its_input():
 
 def test_singular_system_drops_that_cell_only():
     A = np.array([[[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [2.0, 4.0]]])
-    x = _solve_cells(A, np.array([[1.0, 1.0], [1.0, 1.0]]))
+    x = solve_cells(A, np.array([[1.0, 1.0], [1.0, 1.0]]))
     np.testing.assert_allclose(x[0], np.linalg.solve(A[0], [1.0, 1.0]))
     assert np.isnan(x[1]).all()
     A3 = np.stack([np.eye(3), np.zeros((3, 3)), 2 * np.eye(3)])
-    x3 = _solve_cells(A3, np.ones((3, 3)))
+    x3 = solve_cells(A3, np.ones((3, 3)))
     np.testing.assert_allclose(x3[[0, 2]], [[1, 1, 1], [0.5, 0.5, 0.5]])
     assert np.isnan(x3[1]).all()
 

@@ -27,12 +27,9 @@ pynwb = pytest.importorskip("pynwb", reason="NWB tests need pynwb: pip install '
 neo = pytest.importorskip("neo", reason="Neo tests need neo: pip install 'sbidic[formats]'")
 pq = pytest.importorskip("quantities")
 
-from sbidic.spikes.readers.nwb import (  # noqa: E402
-    read_nwb,
-    read_population_nwb,
-    write_population_nwb,
-    write_spikes_nwb,
-)
+from sbidic.population.nwb import write_population_nwb  # noqa: E402
+from sbidic.population.result import read_population_nwb  # noqa: E402
+from sbidic.spikes.readers.nwb import read_nwb, write_spikes_nwb  # noqa: E402
 
 
 def _trains(ids=("a", "b", "c")) -> SpikeTrains:

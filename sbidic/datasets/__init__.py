@@ -1,5 +1,7 @@
-"""Training datasets: sample conductances, simulate, store chunks, read back."""
+"""Training datasets: sample conductances, simulate, store chunks, read back; the firing
+atlas of a dataset."""
 
+from sbidic.datasets.atlas import build_firing_atlas
 from sbidic.datasets.generate import DatasetSpec, generate_dataset, run_chunk
 from sbidic.datasets.sampling import latin_hypercube_targets, monte_carlo_conductances
 from sbidic.datasets.store import (
@@ -14,6 +16,7 @@ from sbidic.datasets.store import (
 
 __all__ = [
     "DatasetSpec",
+    "build_firing_atlas",
     "cells_per_target",
     "dataset_model",
     "dataset_spec",

@@ -189,7 +189,10 @@ def run_chunk(root: str | os.PathLike, spec: DatasetSpec, chunk: int) -> str:
 
 
 def run_chunks(
-    root: str | os.PathLike, spec: DatasetSpec, chunks, device: str = "runtime",
+    root: str | os.PathLike,
+    spec: DatasetSpec,
+    chunks,
+    device: str = "runtime",
     n_jobs: int = 1,
 ) -> list[str]:
     """Compute several chunks with one simulation and write each atomically.
@@ -334,7 +337,7 @@ def _prepare(root: Path, spec: DatasetSpec) -> None:
                 "choose another output directory or delete it"
             )
         return
-    from sbidic import __version__
+    from sbidic._version import __version__
 
     root.mkdir(parents=True, exist_ok=True)
     tmp = manifest.with_suffix(".tmp")

@@ -15,7 +15,7 @@ a cell at a DIC target reproduces a recording.
 array([ True])
 """
 
-from sbidic.fidelity.atlas import FiringAtlas, build_firing_atlas
+from sbidic.fidelity.atlas import FiringAtlas, firing_atlas
 from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
 from sbidic.fidelity.population import recording_summary, score_population, simulate_and_score
 from sbidic.fidelity.scores import CRITERIA, FidelityCriteria, FidelityScores, score_trains
@@ -25,7 +25,7 @@ __all__ = [
     "FidelityCriteria",
     "FidelityScores",
     "FiringAtlas",
-    "build_firing_atlas",
+    "firing_atlas",
     "mid_range_tau",
     "recording_summary",
     "score_population",

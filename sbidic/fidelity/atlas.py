@@ -1,4 +1,4 @@
-"""How cells compensated to a DIC target fire: an atlas built from a simulated dataset.
+"""How cells compensated to a DIC target fire: an atlas of simulated cells.
 
 DICs at threshold do not pin the firing pattern: cells compensated to the same
 ``(g_s, g_u)`` differ in rate, spikes per burst and burst period. A
@@ -29,8 +29,9 @@ import numpy as np
 
 from sbidic._groups import rank_within_groups
 from sbidic.fidelity.scores import FidelityCriteria, compare
+from sbidic.spikes import SpikeTrains
 
-__all__ = ["ATLAS_SUFFIXES", "FiringAtlas", "build_firing_atlas"]
+__all__ = ["ATLAS_SUFFIXES", "FiringAtlas", "firing_atlas"]
 
 _FEATURES = ("rate", "spb", "period")
 #: Extension of atlas files.
@@ -206,36 +207,50 @@ class FiringAtlas:
         return cls(model=model, **arrays)
 
 
-def build_firing_atlas(
-    dataset: str | os.PathLike, split: str = "train", criteria: FidelityCriteria | None = None
+def firing_atlas(
+    model: str,
+    trains: SpikeTrains,
+    target: np.ndarray,
+    target_index: np.ndarray,
+    reachable: np.ndarray | None = None,
+    criteria: FidelityCriteria | None = None,
 ) -> FiringAtlas:
-    """A :class:`FiringAtlas` of one split of a DIC dataset (``sbidic dataset``).
+    """A :class:`FiringAtlas` of simulated cells, grouped by their DIC target.
+
+    :func:`sbidic.datasets.build_firing_atlas` reads these from a DIC dataset.
 
     Parameters
     ----------
-    dataset : path
-        Dataset directory (DIC mode).
-    split : str, default "train"
-        Use only this split's targets (keep the test split out of anything evaluated
-        on it).
+    model : str
+        Name of the model the cells belong to.
+    trains : SpikeTrains
+        The simulated spike trains, one per cell.
+    target : ndarray, shape (n_cells, 2)
+        The ``(g_s, g_u)`` target each cell was compensated to.
+    target_index : ndarray of int, shape (n_cells,)
+        The index of each cell's target (cells of one target share it).
+    reachable : ndarray of bool, shape (n_cells,), optional
+        False for cells whose target could not be reached (left out); default all.
     criteria : FidelityCriteria, optional
         Its ``cv_threshold`` and ``min_spikes`` label the cells.
+
+    Returns
+    -------
+    FiringAtlas
+        One row per target with at least one reachable cell, in ``target_index`` order.
+
+    Examples
+    --------
+    >>> from sbidic.spikes import SpikeTrains
+    >>> trains = SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0), []])
+    >>> atlas = firing_atlas("stg", trains, np.array([[-4.0, 5.0]] * 2), np.array([0, 0]))
+    >>> atlas.n_targets, atlas.label.tolist()
+    (1, [[1, 0]])
     """
-    import json
-    from pathlib import Path
-
-    from sbidic.datasets import load_dataset
-    from sbidic.spikes import SpikeTrains
-
     crit = FidelityCriteria() if criteria is None else criteria
-    ds = load_dataset(dataset, split=split)
-    spec = json.loads(json.loads((Path(dataset) / "manifest.json").read_text())["spec"])
-    if spec.get("mode", "dic") != "dic":
-        raise ValueError(f"{dataset} is not a DIC dataset (mode {spec.get('mode')!r})")
-    trains = SpikeTrains.from_dataset(ds, check=False)
     feats = crit.summarize(trains)
-    target_index = ds["target_index"].values
-    reachable = np.isfinite(ds["conductances"].values).all(axis=1)
+    if reachable is None:
+        reachable = np.ones(trains.n_trains, dtype=bool)
     uniq, inverse = np.unique(target_index, return_inverse=True)
     slot = rank_within_groups(inverse)  # position of each cell among its target's
     width = int(slot.max()) + 1
@@ -247,10 +262,10 @@ def build_firing_atlas(
         a[inverse, slot] = feats[name]
         arrays[name] = a
     targets = np.zeros((len(uniq), 2))
-    targets[inverse] = ds["target"].values
+    targets[inverse] = target
     keep = (label >= 0).any(axis=1)
     return FiringAtlas(
-        model=str(spec["model"]),
+        model=str(model),
         targets=targets[keep],
         label=label[keep],
         **{k: v[keep] for k, v in arrays.items()},

@@ -56,7 +56,7 @@ from sbidic.inference.encoder import SpikeTrainEncoder
 from sbidic.inference.flows import sample_flow
 from sbidic.inference.tokens import PaddedSpikes, _is_single_recording, as_padded, augment_padded
 
-__all__ = ["FEATURE_NAMES", "Augmentation", "DICEstimator"]
+__all__ = ["FEATURE_NAMES", "Augmentation", "DICEstimator", "dic_box"]
 
 #: Spike features predicted by the auxiliary head (index 0: spiking; 1-4: bursting).
 FEATURE_NAMES = (
@@ -129,7 +129,25 @@ class Augmentation:
             raise ValueError(f"jitter_ms must be >= 0 (ms), got {jitter}")
 
 
-def _box(box) -> tuple[tuple[float, float], tuple[float, float]]:
+def dic_box(box) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A DIC box as ``((g_s_lo, g_s_hi), (g_u_lo, g_u_hi))`` floats.
+
+    Parameters
+    ----------
+    box : mapping or pair of pairs
+        ``{"g_s": (lo, hi), "g_u": (lo, hi)}`` (a model's ``target_box``) or
+        ``((g_s_lo, g_s_hi), (g_u_lo, g_u_hi))``.
+
+    Raises
+    ------
+    ValueError
+        A range whose low end is not below its high end.
+
+    Examples
+    --------
+    >>> dic_box({"g_s": (-6, 2), "g_u": [0, 12]})
+    ((-6.0, 2.0), (0.0, 12.0))
+    """
     if isinstance(box, dict):
         box = (box["g_s"], box["g_u"])
     (s_lo, s_hi), (u_lo, u_hi) = box
@@ -197,7 +215,7 @@ class DICEstimator(nn.Module):
             box = get_model(model or "stg").target_box
         self.encoder = SpikeTrainEncoder() if encoder is None else encoder
         self.model_name = model
-        self.box = _box(box)
+        self.box = dic_box(box)
         self.augmentation = Augmentation() if augmentation is None else augmentation
         lo = torch.tensor([self.box[0][0], self.box[1][0]], dtype=torch.float64)
         hi = torch.tensor([self.box[0][1], self.box[1][1]], dtype=torch.float64)

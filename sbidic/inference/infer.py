@@ -29,7 +29,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from sbidic._memory import check_memory, inference_bytes, population_bytes, release_free_memory
 from sbidic.fidelity import FidelityCriteria, recording_summary, score_population
@@ -39,8 +38,7 @@ from sbidic.inference.result import InferenceResult
 from sbidic.inference.tokens import (
     MIN_SPIKES,
     SpikeTruncationWarning,
-    _is_single_recording,
-    as_padded,
+    as_recordings,
 )
 from sbidic.inference.verify import (
     FIRST_ROUND,
@@ -69,28 +67,6 @@ REPORT_COLUMNS = (
     "g_u_mean", "g_u_sd", "g_u_q05", "g_u_q95",
     "n_cells",
 )  # fmt: skip
-
-
-def _as_recordings(recordings, ids) -> SpikeTrains:
-    """Any accepted form of recordings as validated SpikeTrains (errors name the train)."""
-    if _is_single_recording(recordings):
-        recordings = [recordings]
-    if isinstance(recordings, Tensor | np.ndarray):  # padded (B, L), NaN / negative padding
-        p = as_padded(recordings, max_spikes=None, min_spikes=0)
-        trains = SpikeTrains.from_padded(p.times.numpy(), p.lengths.numpy(), ids, check=False)
-    elif isinstance(recordings, SpikeTrains):
-        trains = (
-            recordings
-            if ids is None
-            else SpikeTrains(recordings.times, recordings.offsets, ids=ids, check=False)
-        )
-    else:
-        trains = SpikeTrains.from_list(
-            [np.asarray(r, dtype=float) for r in recordings], ids=ids, check=False
-        )
-    if trains.n_trains == 0:
-        raise ValueError("no recordings given")
-    return trains.validate()
 
 
 def infer(
@@ -197,7 +173,7 @@ def infer(
         from sbidic.inference.pretrained import load_pretrained
 
         posterior = load_pretrained(posterior)
-    trains = _as_recordings(recordings, ids)
+    trains = as_recordings(recordings, ids)
     check_infer_memory(trains, posterior, n, dics=dics, verify=verify, n_summary=n_summary,
                        batch_size=batch_size, keep_all=True)  # fmt: skip
     parts = iter_infer(
@@ -274,7 +250,7 @@ def iter_infer(
             "(build one with 'sbidic atlas DATASET -o ESTIMATOR_DIR/firing_atlas.safetensors')"
         )
     check_dic_strategy(dics, shrinkage)
-    trains = _as_recordings(recordings, ids)
+    trains = as_recordings(recordings, ids)
     check_infer_memory(trains, posterior, n, dics=dics, verify=verify, n_summary=n_summary,
                        batch_size=batch_size)  # fmt: skip
     status = _status(trains, _spikes_read(posterior), _window_ms(posterior))

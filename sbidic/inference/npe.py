@@ -68,7 +68,12 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 
 from sbidic.files import damaged_file_error, read_json
-from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES, SpikeTruncationWarning
+from sbidic.inference.tokens import (
+    DEFAULT_MAX_SPIKES,
+    MIN_SPIKES,
+    SpikeTruncationWarning,
+    as_recordings,
+)
 from sbidic.models import ConductanceModel, get_model, is_model_file, model_from_data
 from sbidic.spikes import SpikeTrains, spike_features
 
@@ -232,9 +237,7 @@ def summary_features(trains: SpikeTrains) -> np.ndarray:
 
 # ------------------------------------------------------------ conditioners
 def _as_trains(x) -> SpikeTrains:
-    from sbidic.inference.infer import _as_recordings
-
-    return _as_recordings(x, None)
+    return as_recordings(x)
 
 
 def _encode(conditioner: str, trains: SpikeTrains, max_spikes: int) -> Tensor:
@@ -429,7 +432,7 @@ def save_npe(posterior: NPEPosterior, directory, card: dict | None = None) -> Pa
     ``model_card.json`` / ``model_card.md``."""
     from safetensors.torch import save_file
 
-    from sbidic import __version__
+    from sbidic._version import __version__
 
     config_file, weights, card_file = _paths(directory)
     config_file.parent.mkdir(parents=True, exist_ok=True)

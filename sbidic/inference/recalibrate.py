@@ -230,7 +230,7 @@ def recalibrate_from_dataset(
         The report of :func:`recalibrate`, with ``seconds`` and ``n_trains``.
     """
     from sbidic.inference.refit import dataset_trains, save_with_step
-    from sbidic.inference.training.saving import _card_path, load_estimator
+    from sbidic.inference.training.saving import card_path, load_estimator
 
     t0 = time.perf_counter()
     est = load_estimator(estimator_dir)
@@ -246,8 +246,8 @@ def recalibrate_from_dataset(
     report = {"n_trains": int(idx.size), **report, "seconds": time.perf_counter() - t0}
     save_with_step(est, estimator_dir, out_dir, {
         "step": "recalibrate",
-        "command": f"sbidic recalibrate {_card_path(dataset_dir)} --estimator "
-        f"{_card_path(estimator_dir)} --split {split} -o {_card_path(out_dir)}",
+        "command": f"sbidic recalibrate {card_path(dataset_dir)} --estimator "
+        f"{card_path(estimator_dir)} --split {split} -o {card_path(out_dir)}",
         "split": split,
         **report,
     })  # fmt: skip

@@ -229,7 +229,7 @@ def refit_from_dataset(
     -------
     DICEstimator
     """
-    from sbidic.inference.training.saving import _card_path, load_estimator
+    from sbidic.inference.training.saving import card_path, load_estimator
 
     est = load_estimator(estimator_dir)
     if new_flow:  # before any data is read: an invalid architecture fails at once
@@ -248,8 +248,8 @@ def refit_from_dataset(
     )  # fmt: skip
     save_with_step(est, estimator_dir, out_dir, {
         "step": "refit_flow",
-        "command": f"sbidic refit-flow {_card_path(dataset_dir)} --estimator "
-        f"{_card_path(estimator_dir)} -o {_card_path(out_dir)}",
+        "command": f"sbidic refit-flow {card_path(dataset_dir)} --estimator "
+        f"{card_path(estimator_dir)} -o {card_path(out_dir)}",
         "dropped_silent": data.dropped,
         **({"new_flow": {"transforms": est.flow_transforms, "hidden": list(est.flow_hidden),
                          "bins": est.flow_bins}} if new_flow else {}),
@@ -315,8 +315,17 @@ def save_with_step(
 
     card_file = Path(source_dir) / "model_card.json"
     card = json.loads(card_file.read_text()) if card_file.exists() else {}
-    for key in ("name", "model", "n_parameters", "sbidic_version", "torch_version", "python",
-                "test_metrics", "perturbed_test_metrics", "held_out_metrics"):
+    for key in (
+        "name",
+        "model",
+        "n_parameters",
+        "sbidic_version",
+        "torch_version",
+        "python",
+        "test_metrics",
+        "perturbed_test_metrics",
+        "held_out_metrics",
+    ):
         card.pop(key, None)
     earlier = card.get("recipe") or ([{"command": card["command"]}] if "command" in card else [])
     card["recipe"] = [*earlier, step]

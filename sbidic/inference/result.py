@@ -212,8 +212,8 @@ class ResultWriter:
         import xarray as xr
 
         report = self.report = pd.concat(self._reports, ignore_index=True)
-        if self.nwb:  # layout: sbidic.spikes.readers.nwb
-            from sbidic.spikes.readers.nwb import write_population_nwb
+        if self.nwb:  # layout: sbidic.population.nwb
+            from sbidic.population.nwb import write_population_nwb
 
             population = InferenceResult.concatenate(self._parts).population
             write_population_nwb(population, self._tmp[0], report=report, source=self.source)

@@ -69,6 +69,7 @@ __all__ = [
     "SpikeTruncationWarning",
     "TokenStats",
     "as_padded",
+    "as_recordings",
     "augment_padded",
     "isi_tokens",
     "pad_trains",
@@ -310,6 +311,53 @@ def _padded_from_array(x: Tensor, lengths) -> tuple[Tensor, Tensor]:
     return t, lens
 
 
+def as_recordings(recordings, ids: Sequence | None = None) -> SpikeTrains:
+    """Any accepted form of recordings as validated SpikeTrains (errors name the train).
+
+    Parameters
+    ----------
+    recordings : SpikeTrains, array_like or sequence of array_like
+        One recording (a 1-D array of spike times, ms), several (a list of them),
+        padded ones (an array or tensor (B, L), NaN or negative padding) or
+        :class:`~sbidic.spikes.SpikeTrains`.
+    ids : sequence, optional
+        Recording IDs (default: those of ``recordings``, else ``0..n-1``).
+
+    Returns
+    -------
+    SpikeTrains
+        Validated spike trains.
+
+    Raises
+    ------
+    ValueError
+        No recordings, or an invalid train (named).
+
+    Examples
+    --------
+    >>> as_recordings([1.0, 2.0, 3.0]).n_trains
+    1
+    """
+    if _is_single_recording(recordings):
+        recordings = [recordings]
+    if isinstance(recordings, Tensor | np.ndarray):  # padded (B, L), NaN / negative padding
+        p = as_padded(recordings, max_spikes=None, min_spikes=0)
+        trains = SpikeTrains.from_padded(p.times.numpy(), p.lengths.numpy(), ids, check=False)
+    elif isinstance(recordings, SpikeTrains):
+        trains = (
+            recordings
+            if ids is None
+            else SpikeTrains(recordings.times, recordings.offsets, ids=ids, check=False)
+        )
+    else:
+        trains = SpikeTrains.from_list(
+            [np.asarray(r, dtype=float) for r in recordings], ids=ids, check=False
+        )
+    if trains.n_trains == 0:
+        raise ValueError("no recordings given")
+    return trains.validate()
+
+
 def as_padded(
     x,
     lengths=None,
@@ -402,9 +450,7 @@ def as_padded(
     return PaddedSpikes(t, lens, n_spikes)
 
 
-def isi_tokens(
-    times: Tensor, lengths: Tensor, mu: Tensor, sigma: Tensor
-) -> tuple[Tensor, Tensor]:
+def isi_tokens(times: Tensor, lengths: Tensor, mu: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
     """Standardised log-ISI tokens of padded spike times.
 
     Parameters

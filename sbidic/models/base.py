@@ -16,6 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from sbidic.models.sensitivity import model_sensitivity
+
 __all__ = [
     "ConductanceModel",
     "DICTerms",
@@ -328,14 +330,12 @@ class ConductanceModel(abc.ABC):
         are constant override it (:class:`sbidic.models.DeclaredModel` does), which
         lets compensation precompute and factorise its linear systems.
         """
-        from sbidic.dics import sensitivity_matrix
-
         fixed = np.zeros((3, self.n_conductances))
         fixed[0, -1] = 1.0
         return SensitivitySplit(
             fixed,
             tuple(range(self.n_conductances - 1)),
-            lambda g: sensitivity_matrix(self, g, V, normalize=False)[..., :-1].transpose(1, 2, 0),
+            lambda g: model_sensitivity(self, g, V, normalize=False)[..., :-1].transpose(1, 2, 0),
             tuple(range(self.n_conductances)),
         )
 

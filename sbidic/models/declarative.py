@@ -51,6 +51,7 @@ from sbidic.models.base import (
     cache_scalar_voltage,
     stack_last,
 )
+from sbidic.models.sensitivity import timescale_weights
 
 __all__ = ["Calcium", "Channel", "DeclaredModel", "Gate", "ModelSpec", "model_card"]
 
@@ -443,8 +444,6 @@ class DeclaredModel(ConductanceModel):
         a constant column, computed once; the calcium-dependent channels' columns are
         evaluated per cell from ``Ca_inf`` and ``dCa_inf/dV``, with their timescale
         weights precomputed (their time constants do not depend on calcium)."""
-        from sbidic.dics import timescale_weights
-
         if np.ndim(V):
             raise ValueError("sensitivity_split needs one voltage (a scalar)")
         V = float(V)
@@ -641,7 +640,6 @@ def model_card(model: ConductanceModel | str) -> dict:
     >>> card["gates"][0]["gate"], card["gates"][0]["omega"]
     ('m_Na', (1.0, 0.0, 0.0))
     """
-    from sbidic.dics import timescale_weights
     from sbidic.models import get_model
 
     model = get_model(model)

@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from sbidic.models.sensitivity import model_sensitivity
+
 __all__ = ["ModelError", "check_model", "check_spec"]
 
 #: Half-width (mV) of the window around V_th where the kinetics are checked.
@@ -198,14 +200,12 @@ def _check_rules(model, fail) -> None:
 
 
 def _check_solvable(model, fail) -> None:
-    from sbidic.dics import sensitivity_matrix
-
     spec = model.spec
     g = np.array([np.mean(spec.monte_carlo_ranges[c]) for c in model.conductances])
     target = np.mean(spec.target_box["g_s"]), np.mean(spec.target_box["g_u"])
     for key, value in model.initial_guess(*target).items():
         g[model.index(key)] = value
-    S = sensitivity_matrix(model, g)
+    S = model_sensitivity(model, g)
     systems = [(pair, S[1:, model.index(pair)]) for pair in spec.compensation]
     systems.append((spec.seed.compensated, S[:, model.index(spec.seed.compensated)]))
     for names, M in systems:

@@ -28,7 +28,7 @@ import numpy as np
 from sbidic.models import ConductanceModel
 from sbidic.models.base import SensitivitySplit
 
-__all__ = ["CompensationPlan", "compensation_plan"]
+__all__ = ["CompensationPlan", "compensation_plan", "solve_cells"]
 
 
 class CompensationPlan:
@@ -98,8 +98,6 @@ class CompensationPlan:
         """Compensated conductances, shape (n_unknown, n_cells), solving
         ``S[R, U] g_U = base - dep[R]`` with ``base = t_R g_leak - S_fixed[R, K] g_K``;
         NaN for a cell whose system is singular or not finite."""
-        from sbidic.population.compensation import _solve_cells
-
         rhs = base - dep[self._rows] if self._dep_known else base
         if self._A_inv is not None:
             x = self._A_inv @ rhs
@@ -107,13 +105,14 @@ class CompensationPlan:
             A = np.broadcast_to(self._A, (rhs.shape[1],) + self._A.shape).copy()
             for d, u in self._dep_unknown:
                 A[:, :, u] += cols[self._rows, d].T
-            x = _solve_cells(A, rhs.T).T
+            x = solve_cells(A, rhs.T).T
         if not (np.isfinite(x).all() and leak.all()):
             x[:, ~(np.isfinite(x).all(0) & (leak != 0))] = np.nan
         return x
 
-    def dics(self, known: np.ndarray, dep: np.ndarray, x: np.ndarray, leak: np.ndarray,
-             cols: np.ndarray) -> np.ndarray:
+    def dics(
+        self, known: np.ndarray, dep: np.ndarray, x: np.ndarray, leak: np.ndarray, cols: np.ndarray
+    ) -> np.ndarray:
         """Leak-normalised DICs ``(g_f, g_s, g_u)``, shape (3, n_cells), of cells with
         compensated conductances ``x`` (n_unknown, n_cells), from :meth:`known_part`
         and :meth:`dependent_part`."""
@@ -123,6 +122,53 @@ class CompensationPlan:
             total += cols[:, d] * x[u]
         total /= leak
         return total
+
+
+def solve_cells(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve ``A x = b`` per cell; a singular system gives NaN for that cell only.
+
+    2x2 systems (every modulation) use Cramer's rule, about 8x faster than the
+    batched LAPACK call for thousands of tiny systems.
+
+    Parameters
+    ----------
+    A : ndarray, shape (..., k, k)
+        One matrix per cell.
+    b : ndarray, shape (..., k)
+        One right-hand side per cell.
+
+    Returns
+    -------
+    ndarray, shape (..., k)
+        The solutions; a row of NaN where the cell's system is singular.
+
+    Examples
+    --------
+    >>> A = np.array([[[2.0, 0.0], [0.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    >>> solve_cells(A, np.ones((2, 2)))
+    array([[0.5 , 0.25],
+           [ nan,  nan]])
+    """
+    if A.shape[-1] == 2:
+        det = A[..., 0, 0] * A[..., 1, 1] - A[..., 0, 1] * A[..., 1, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.stack(
+                [
+                    (b[..., 0] * A[..., 1, 1] - A[..., 0, 1] * b[..., 1]) / det,
+                    (A[..., 0, 0] * b[..., 1] - A[..., 1, 0] * b[..., 0]) / det,
+                ],
+                axis=-1,
+            )
+        x[~np.isfinite(x).all(-1)] = np.nan
+        return x
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        x = np.full(b.shape, np.nan)
+        regular = np.isfinite(A).all(axis=(-2, -1)) & (np.linalg.matrix_rank(A) == A.shape[-1])
+        if regular.any():
+            x[regular] = np.linalg.solve(A[regular], b[regular][..., None])[..., 0]
+        return x
 
 
 _PLANS: dict[tuple, CompensationPlan] = {}

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Population", "load_population", "read_conductance_csv"]
+from sbidic.population.nwb import read_population_fields, write_population_nwb
+
+__all__ = ["Population", "load_population", "read_conductance_csv", "read_population_nwb"]
 
 TIMESCALES = ("g_f", "g_s", "g_u")
 #: Extensions :meth:`Population.save` writes.
@@ -110,7 +112,7 @@ class Population:
         import arviz_base
         import xarray as xr
 
-        from sbidic import __version__
+        from sbidic._version import __version__
 
         g = self.conductances.transpose(1, 0, 2)[None]  # (chain, draw, obs_id, cond)
         meta = {
@@ -276,8 +278,6 @@ class Population:
             if path.suffix.lower() == ".csv":
                 self.to_csv(tmp)
             elif path.suffix.lower() == ".nwb":
-                from sbidic.spikes.readers.nwb import write_population_nwb
-
                 write_population_nwb(self, tmp)
             else:
                 self.to_netcdf(tmp)
@@ -307,8 +307,6 @@ def load_population(path: str | os.PathLike) -> Population:
     import xarray as xr
 
     if str(path).lower().endswith(".nwb"):
-        from sbidic.spikes.readers.nwb import read_population_nwb
-
         return read_population_nwb(path)
 
     with xr.open_datatree(path) as tree:
@@ -320,6 +318,23 @@ def load_population(path: str | os.PathLike) -> Population:
                 "file is written by 'sbidic population' or 'sbidic infer' (spike trains "
                 "are not one)"
             ) from None
+
+
+def read_population_nwb(path: str | os.PathLike) -> Population:
+    """The :class:`Population` written by
+    :func:`~sbidic.population.nwb.write_population_nwb` (or :meth:`Population.save`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ``.nwb`` file.
+
+    Raises
+    ------
+    ValueError
+        No ``sbidic`` processing module with the two population tables.
+    """
+    return Population(**read_population_fields(path))
 
 
 def read_conductance_csv(

@@ -25,14 +25,12 @@ from sbidic.spikes.features import (
 from sbidic.spikes.io import (
     from_dataset,
     read_spike_csv,
-    read_spikes,
     read_spikes_netcdf,
     to_dataset,
     write_spike_csv,
-    write_spikes,
     write_spikes_netcdf,
 )
-from sbidic.spikes.readers import detect_format
+from sbidic.spikes.readers import detect_format, read_spikes, write_spikes
 from sbidic.spikes.trains import RepairReport, SpikeTrains
 
 __all__ = [

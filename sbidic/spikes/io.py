@@ -1,6 +1,6 @@
 """Reading and writing spike trains: Spike2Pop CSV and netCDF (CF contiguous ragged array);
-:func:`read_spikes` and :func:`write_spikes` dispatch to every format of
-:mod:`sbidic.spikes.readers` (NWB, Neo, npz/npy, text).
+:func:`sbidic.spikes.read_spikes` and :func:`sbidic.spikes.write_spikes` dispatch to
+these and every other format of :mod:`sbidic.spikes.readers` (NWB, Neo, npz/npy, text).
 
 **Spike2Pop CSV** -- one row per train, columns ``ID,spiking_times``; ``spiking_times``
 is a quoted list of absolute spike times in ms, ``"[t1, t2, ...]"`` (``"[]"`` for a
@@ -9,7 +9,7 @@ silent cell). Other columns are ignored on reading. Floats are written with Pyth
 any length (the reader lifts the csv module's field size limit).
 
 Every reader takes ``time_unit`` (``"s"``, ``"ms"``, ``"us"``; the unit table is
-``_MS_PER_UNIT``), the unit of the numbers in the file.
+:data:`~sbidic.spikes.units.MS_PER_UNIT`), the unit of the numbers in the file.
 
 **netCDF** -- the CF-conventions *contiguous ragged array* (CF 1.8, sec. 9.3.3):
 dimension ``train`` with ``train_id`` and the count variable ``row_size``
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -31,74 +30,22 @@ import numpy as np
 
 from sbidic.files import open_text
 from sbidic.spikes.trains import SpikeTrains
+from sbidic.spikes.units import INTEGER_RE, ms_per_unit
 
 __all__ = [
     "from_dataset",
     "read_spike_csv",
-    "read_spikes",
     "read_spikes_netcdf",
     "to_dataset",
     "write_spike_csv",
-    "write_spikes",
     "write_spikes_netcdf",
 ]
 
 ID_COLUMN = "ID"
 TIMES_COLUMN = "spiking_times"
-_INT_RE = re.compile(r"[+-]?\d+")
-_MS_PER_UNIT = {
-    "ms": 1.0,
-    "millisecond": 1.0,
-    "milliseconds": 1.0,
-    "msec": 1.0,
-    "s": 1000.0,
-    "second": 1000.0,
-    "seconds": 1000.0,
-    "sec": 1000.0,
-    "us": 1e-3,
-    "\u00b5s": 1e-3,  # micro sign
-    "\u03bcs": 1e-3,  # Greek mu
-    "usec": 1e-3,
-    "microsecond": 1e-3,
-    "microseconds": 1e-3,
-}
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 #: Extensions of the spike files sbidic writes (see :mod:`sbidic.spikes.readers`).
 SPIKE_SUFFIXES = (".csv", *_NETCDF_SUFFIXES, ".nwb", ".npz", ".txt")
-
-
-def _ms_per_unit(unit: str | None, path: str | os.PathLike = "") -> float:
-    """Milliseconds in one ``unit`` of time, the factor every reader applies.
-
-    Parameters
-    ----------
-    unit : str or None
-        ``"ms"`` (None), ``"s"``, ``"us"`` or a spelled-out form (``"seconds"``,
-        ``"microsecond"``, ...); case and surrounding blanks are ignored.
-    path : str or path-like, optional
-        File the unit belongs to, named in the error.
-
-    Returns
-    -------
-    float
-        ms per ``unit`` (1000.0 for seconds).
-
-    Raises
-    ------
-    ValueError
-        An unknown unit, naming the file and the accepted units.
-
-    Examples
-    --------
-    >>> _ms_per_unit("s"), _ms_per_unit(None), _ms_per_unit(" US ")
-    (1000.0, 1.0, 0.001)
-    """
-    key = "ms" if unit is None else str(unit).strip()
-    scale = _MS_PER_UNIT.get(key, _MS_PER_UNIT.get(key.lower()))
-    if scale is None:
-        where = f"{path}: " if str(path) else ""
-        raise ValueError(f"{where}time unit {key!r}; expected s, ms or us")
-    return scale
 
 
 # --------------------------------------------------------------------------- CSV
@@ -164,7 +111,7 @@ def read_spike_csv(
     >>> st.ids, st[0]
     (array([7, 9]), array([3000.5 , 3100.25]))
     """
-    scale = _ms_per_unit(time_unit, path)
+    scale = ms_per_unit(time_unit, path)
     _allow_long_fields()
     with open_text(path) as fh:
         reader = csv.reader(fh)
@@ -208,7 +155,7 @@ def _csv_ids(path, raw_ids: list[str], lines: list[int]) -> np.ndarray:
                 f"{path}, line {line}: {ID_COLUMN} {rid!r} already used on line {seen[rid]}"
             )
         seen[rid] = line
-    if all(_INT_RE.fullmatch(r) for r in raw_ids):
+    if all(INTEGER_RE.fullmatch(r) for r in raw_ids):
         return np.array([int(r) for r in raw_ids], dtype=np.int64)
     return np.array(raw_ids, dtype=str)
 
@@ -459,11 +406,11 @@ def from_dataset(ds, *, check: bool = True, time_unit: str | None = None) -> Spi
     if time_unit is None:
         units = str(times_var.attrs.get("units", "ms")).strip()
         try:
-            scale = _ms_per_unit(units)
+            scale = ms_per_unit(units)
         except ValueError:
             raise ValueError(f"{time_name!r} has units {units!r}; expected s, ms or us") from None
     else:
-        scale = _ms_per_unit(time_unit)
+        scale = ms_per_unit(time_unit)
     times = np.asarray(times_var.values, dtype=np.float64) * scale
     ids = None
     if "train_id" in ds.variables and ds["train_id"].dims == (train_dim,):
@@ -515,45 +462,10 @@ def read_spikes_netcdf(
     """
     import xarray as xr
 
-    _ms_per_unit(time_unit, path)  # an unknown unit is an error naming the file
+    ms_per_unit(time_unit, path)  # an unknown unit is an error naming the file
     try:
         ds = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: not a readable netCDF file ({err})") from None
     with ds:
         return from_dataset(ds.load(), check=check, time_unit=time_unit)
-
-
-# ---------------------------------------------------------------------- dispatch
-def read_spikes(path: str | os.PathLike, format: str | None = None, *, check: bool = True,
-                **options: Any) -> SpikeTrains:  # fmt: skip
-    """Read spike trains from any supported file; see :func:`sbidic.spikes.readers.read_spikes`.
-
-    Examples
-    --------
-    >>> from importlib import resources
-    >>> trains = read_spikes(str(resources.files("sbidic") / "examples" / "stg_recordings.csv"))
-    >>> trains.n_trains, trains.n_spikes.tolist()
-    (6, [41, 54, 80, 123, 158, 2])
-    """
-    from sbidic.spikes.readers import read_spikes as read
-
-    return read(path, format, check=check, **options)
-
-
-def write_spikes(trains: SpikeTrains, path: str | os.PathLike, format: str | None = None, *,
-                 extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
-    """Write spike trains, all or nothing; see :func:`sbidic.spikes.readers.write_spikes`.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> trains = SpikeTrains.from_list([[1.0, 5.0, 9.0], [2.0, 3.0]], ids=["a", "b"])
-    >>> path = os.path.join(tempfile.mkdtemp(), "trains.csv")
-    >>> write_spikes(trains, path)
-    >>> read_spikes(path).equals(trains)
-    True
-    """
-    from sbidic.spikes.readers import write_spikes as write
-
-    write(trains, path, format, extra=extra)

@@ -20,7 +20,7 @@ import torch
 
 from sbidic.inference.estimator import Augmentation, DICEstimator
 from sbidic.inference.tokens import DEFAULT_MAX_SPIKES, MIN_SPIKES
-from sbidic.inference.training.saving import _card_path, load_estimator, save_estimator
+from sbidic.inference.training.saving import card_path, load_estimator, save_estimator
 from sbidic.inference.training.trainer import DICTrainer
 from sbidic.spikes import SpikeTrains
 
@@ -183,7 +183,7 @@ def train_from_dataset(
     summary = {k: v for k, v in trainer.summary.items() if k != "validation_indices"}
     card = {
         "data": {
-            "dataset_dir": _card_path(dataset_dir),
+            "dataset_dir": card_path(dataset_dir),
             "n_cells": int(trains.n_trains),
             "chunks": f"{ds.attrs['n_chunks']} of {ds.attrs['chunks_total']}",
             "content_sha256": dataset_status(dataset_dir)["content_sha256"],
@@ -191,7 +191,7 @@ def train_from_dataset(
         },
         "command": " ".join(sys.argv),
         "seed": seed,
-        "init_from": None if init_from is None else _card_path(init_from),
+        "init_from": None if init_from is None else card_path(init_from),
         "wall_time_s": time.perf_counter() - t0,
         "training": summary,
         "train_settings": {

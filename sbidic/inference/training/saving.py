@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from sbidic.inference.estimator import DICEstimator
 from sbidic.inference.training.checkpoints import _state_to_tensors, _write_atomic
 
-__all__ = ["load_estimator", "save_estimator", "write_model_card"]
+__all__ = ["card_path", "load_estimator", "save_estimator", "write_model_card"]
 
 
 def save_estimator(
@@ -36,7 +36,7 @@ def save_estimator(
     Path
         The directory.
     """
-    from sbidic import __version__
+    from sbidic._version import __version__
 
     path = Path(path_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -100,8 +100,20 @@ def load_estimator(path_dir: str | os.PathLike) -> DICEstimator:
     return est.eval()
 
 
-def _card_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the working directory when inside it (model cards)."""
+def card_path(path: str | os.PathLike) -> str:
+    """``path`` as written in model cards: relative to the working directory when inside
+    it, else absolute.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file or directory.
+
+    Returns
+    -------
+    str
+        The path to show.
+    """
     p = Path(path).resolve()
     try:
         return str(p.relative_to(Path.cwd()))

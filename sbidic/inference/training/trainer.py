@@ -184,9 +184,9 @@ class DICTrainer:
         if self.estimator is not None:
             return self.estimator.box
         if self.box is not None:
-            from sbidic.inference.estimator import _box
+            from sbidic.inference.estimator import dic_box
 
-            return _box(self.box)
+            return dic_box(self.box)
         from sbidic.models import get_model
 
         tb = get_model(self.model or "stg").target_box

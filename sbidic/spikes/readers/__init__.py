@@ -269,6 +269,13 @@ def read_spikes(
     >>> st = read_spikes(path)
     >>> st.ids, st[0]
     (array(['a', 'b'], dtype='<U1'), array([1. , 2.5, 4. ]))
+
+    The bundled example recordings:
+
+    >>> from importlib import resources
+    >>> trains = read_spikes(str(resources.files("sbidic") / "examples" / "stg_recordings.csv"))
+    >>> trains.n_trains, trains.n_spikes.tolist()
+    (6, [41, 54, 80, 123, 158, 2])
     """
     name = detect_format(path) if format is None else format
     if name not in FORMATS:
@@ -327,6 +334,15 @@ def write_spikes(
     extra : mapping of str to array_like (n_trains,), optional
         Per-train columns (labels, conductances): CSV columns, netCDF variables, NWB
         unit columns, npz arrays. Text files cannot hold them (ValueError).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> trains = SpikeTrains.from_list([[1.0, 5.0, 9.0], [2.0, 3.0]], ids=["a", "b"])
+    >>> path = os.path.join(tempfile.mkdtemp(), "trains.csv")
+    >>> write_spikes(trains, path)
+    >>> read_spikes(path).equals(trains)
+    True
     """
     from sbidic.files import atomic_outputs, check_output
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from sbidic.spikes.io import _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
+from sbidic.spikes.units import ms_per_unit
 
 __all__ = ["read_npy", "read_npz", "write_spikes_npz"]
 
@@ -94,7 +94,7 @@ def read_npz(
         offsets = np.concatenate([[0], np.cumsum(counts)])
     unit = time_unit if time_unit is not None else arrays.get("time_unit", "ms")
     ids = arrays.get("ids")
-    scale = _ms_per_unit(str(unit), path)
+    scale = ms_per_unit(str(unit), path)
     try:
         return SpikeTrains(times * scale, offsets, ids, check=check)
     except ValueError as err:
@@ -121,7 +121,7 @@ def read_npy(
             f"{path}: expected a 1-D train or a 2-D NaN-padded array of numbers, got "
             f"dtype {a.dtype} with shape {a.shape}"
         )
-    a = np.atleast_2d(a.astype(np.float64)) * _ms_per_unit(time_unit, path)
+    a = np.atleast_2d(a.astype(np.float64)) * ms_per_unit(time_unit, path)
     n_spikes = np.isfinite(a).sum(axis=1)
     cols = np.arange(a.shape[1])[None, :]
     gap = np.isfinite(a) & (cols >= n_spikes[:, None])

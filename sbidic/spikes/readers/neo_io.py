@@ -37,8 +37,8 @@ import numpy as np
 
 from sbidic.spikes.detection import detect_spikes
 from sbidic.spikes.extracellular import detect_extracellular
-from sbidic.spikes.io import _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
+from sbidic.spikes.units import ms_per_unit
 
 __all__ = ["EXTRACELLULAR_DEFAULTS", "read_neo"]
 
@@ -430,7 +430,7 @@ def read_neo(
     if source == "spiketrains" and detect:
         raise ValueError(f"{path}: channel and mode apply to source='signals', not to the "
                          "file's spike trains")  # fmt: skip
-    scale = None if time_unit is None else _ms_per_unit(time_unit, path)
+    scale = None if time_unit is None else ms_per_unit(time_unit, path)
     no_unit = (f"{path}: time_unit applies to the file's spike trains, not to spikes "
                "detected in traces (their sampling rate sets the times)")  # fmt: skip
     if scale is not None and (detect or source == "signals"):

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sbidic.files import open_text
-from sbidic.spikes.io import _INT_RE, _MS_PER_UNIT, _ms_per_unit
 from sbidic.spikes.trains import SpikeTrains
+from sbidic.spikes.units import INTEGER_RE, MS_PER_UNIT, ms_per_unit
 
 __all__ = ["looks_numeric", "read_text", "starts_a_column", "write_spikes_text"]
 
@@ -109,7 +109,7 @@ def _single_column(rows: list[_Row]) -> tuple[list[_Row], _Row | None] | None:
 def _header_unit(header: _Row | None) -> str | None:
     """A unit named in brackets in a column header (``time (s)``, ``t [ms]``)."""
     m = _BRACKETED.search(" ".join(header.tokens)) if header else None
-    return m.group(1) if m and m.group(1).strip().lower() in _MS_PER_UNIT else None
+    return m.group(1) if m and m.group(1).strip().lower() in MS_PER_UNIT else None
 
 
 def _numbers(path, row: _Row) -> np.ndarray:
@@ -136,7 +136,7 @@ def _ids(path, rows: list[_Row]) -> np.ndarray | None:
                              f"{seen[r.rid]}")  # fmt: skip
         seen[r.rid] = r.line
     ids = [r.rid for r in rows]
-    return (np.array([int(r) for r in ids]) if all(_INT_RE.fullmatch(r) for r in ids)
+    return (np.array([int(r) for r in ids]) if all(INTEGER_RE.fullmatch(r) for r in ids)
             else np.array(ids, dtype=str))  # fmt: skip
 
 
@@ -205,7 +205,7 @@ def read_text(
     column = _single_column(rows)
     header_unit = _header_unit(column[1]) if column else None
     unit = next((u for u in (time_unit, comment_unit, header_unit) if u is not None), None)
-    scale = _ms_per_unit(unit, path)
+    scale = ms_per_unit(unit, path)
     if column is not None:
         said = time_unit is None and comment_unit is None and header_unit is not None
         note = f", times in {unit} as it says" if said else ""
