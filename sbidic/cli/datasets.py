@@ -58,7 +58,8 @@ def run_survey(args: argparse.Namespace) -> int:
 
 
 def run_atlas(args: argparse.Namespace) -> int:
-    from sbidic.fidelity.atlas import ATLAS_SUFFIXES, build_firing_atlas
+    from sbidic.datasets import build_firing_atlas
+    from sbidic.fidelity.atlas import ATLAS_SUFFIXES
 
     check_input(Path(args.data) / "manifest.json", "dataset manifest")
     check_output(args.output, ATLAS_SUFFIXES)
