@@ -353,7 +353,8 @@ def test_ctrl_c_during_infer_is_one_line_exit_130(tmp_path):
     import sys
 
     rec = tmp_path / "rec.csv"
-    rec.write_text("ID,spiking_times\na," + ";".join(str(100 * k) for k in range(1, 30)) + "\n")
+    times = ", ".join(str(100 * k) for k in range(1, 30))
+    rec.write_text(f'ID,spiking_times\na,"[{times}]"\n')
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     argv = [sys.executable, "-m", "sbidic.cli", "infer", str(rec), "--model", "stg",
             "-n", "100000", "--seed", "0", "--progress"]  # fmt: skip
