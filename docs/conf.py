@@ -70,7 +70,8 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(numpy|np|xarray|xr|torch|pandas|pd|brian2|sbi|arviz\w*|matplotlib|scipy"
-        r"|zuko|dask|distributed|collections|typing|os|pathlib|abc|dataclasses|argparse|nn)\..*",
+        r"|zuko|dask|distributed|collections|typing|os|pathlib|abc|dataclasses|argparse|nn"
+        r"|time)\..*",
     ),
     (r"py:mod", r"(?!sbidic).*"),
     # words of prose types ("ndarray, shape (n_cells, 8)"): lower case or one letter

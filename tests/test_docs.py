@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -91,3 +92,29 @@ def test_cli_reference_parser_has_every_command():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     assert {"infer", "population", "simulate", "dataset", "train", "atlas"} <= set(commands)
+
+
+def test_development_layout_table_matches_the_package_tree():
+    """docs/development.md's layout table names every folder and module of sbidic/,
+    and every path it names exists."""
+    text = (ROOT / "docs" / "development.md").read_text()
+    section = text.split("## Package layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
+    assert named, "no layout table in docs/development.md"
+    for path in named:
+        assert (ROOT / path.rstrip("/")).exists(), f"{path} in the layout table does not exist"
+    package = ROOT / "sbidic"
+    expected = {f"sbidic/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    expected |= {
+        f"sbidic/{p.name}"
+        for p in package.glob("*.py")
+        if p.name not in {"__init__.py", "__main__.py", "_version.py"}
+    }
+    assert expected <= named, f"missing from the layout table: {sorted(expected - named)}"
+
+
+def test_dic_units_appear_in_the_cli_help():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name in ("population", "infer"):
+        assert "multiples of g_leak" in " ".join(commands[name].format_help().split()), name

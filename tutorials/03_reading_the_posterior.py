@@ -182,7 +182,8 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for code, name in enumerate(LABEL_NAMES[1:], start=1):
     sel = labels == code
     ax.scatter(thetas[sel, 0], hi[sel, 0] - lo[sel, 0], s=10, label=name)
-ax.set(xlabel="true g_s", ylabel="80 % interval width of g_s", title="held-out STG recordings")
+ax.set(xlabel="true g_s (× g_leak)", ylabel="80 % interval width of g_s (× g_leak)",
+       title="held-out STG recordings")
 ax.legend(frameon=False)
 fig.tight_layout()
 fig.savefig(FIGURES / "03_width_by_class.png", dpi=80)

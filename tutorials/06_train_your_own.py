@@ -140,8 +140,8 @@ fig, axes = plt.subplots(1, len(networks), figsize=(12, 3.6), sharex=True, share
 for ax, (name, est) in zip(axes, estimates.items(), strict=True):
     ax.scatter(theta[:, 0], est[:, 0], s=4, alpha=0.5)
     ax.plot([-20, 20], [-20, 20], "k--", lw=1)
-    ax.set(title=name, xlabel="true g_s")
-axes[0].set_ylabel("posterior mean of g_s")
+    ax.set(title=name, xlabel="true g_s (× g_leak)")
+axes[0].set_ylabel("posterior mean of g_s (× g_leak)")
 fig.tight_layout()
 fig.savefig(FIGURES / "06_comparison.png", dpi=80)
 

@@ -109,7 +109,7 @@ for k, (ax, dic) in enumerate(zip(axes, ["g_s", "g_u"], strict=True)):
         ax.errorbar(mid, y + 0.2 * j, xerr=[mid - lo, hi - mid], fmt="o", ms=3, label=label)
     true = [truth[n.split(":")[0]][k] for n in names]
     ax.plot(true, y, "rx", label="true value")
-    ax.set(xlabel=f"{dic} (median, 80 % interval)", yticks=y, yticklabels=names)
+    ax.set(xlabel=f"{dic} (× g_leak; median, 80 % interval)", yticks=y, yticklabels=names)
 axes[0].invert_yaxis()
 axes[0].legend(frameon=False, fontsize=8)
 fig.tight_layout()

@@ -90,7 +90,7 @@ for k, name in enumerate(["g_f", "g_s", "g_u"]):
 ax.plot(V, dics.sum(1), "k--", lw=1, label="g_t")
 ax.axvline(model.V_th, color="0.6", lw=1)
 ax.axvline(v_rs, color="tab:red", lw=1, ls=":")
-ax.set(ylim=(-8, 6), xlabel="V (mV)", ylabel="DIC / g_leak",
+ax.set(ylim=(-8, 6), xlabel="V (mV)", ylabel="DIC (dimensionless, × g_leak)",
        title="RS cell (grey: V_th; red: g_t = 0)")
 ax.legend(ncol=4, fontsize=8)
 fig.tight_layout()

@@ -83,7 +83,8 @@ def add_dataset(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--model", type=model_argument, help=MODEL_HELP + " (required)")
     ds.add_argument(
         "--targets", type=int,
-        help="number of (g_s, g_u) targets (DIC mode) or cells (Monte-Carlo mode)",
+        help="number of (g_s, g_u) targets (DIC mode; DICs are dimensionless, multiples of "
+        "g_leak) or cells (Monte-Carlo mode)",
     )  # fmt: skip
     ds.add_argument("--mode", choices=["dic", "mc"], default="dic",
                     help="DIC-targeted populations (Latin hypercube) or Monte Carlo")  # fmt: skip

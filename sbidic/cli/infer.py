@@ -179,7 +179,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         help="infer degenerate populations from recorded spike times",
         description="Read spike trains (Spike2Pop CSV, netCDF, NWB, Neo, npz/npy or text; "
         "docs/formats.md), infer the DICs "
-        "(g_s, g_u) of each recording with the network, sample N conductance sets per "
+        "(g_s, g_u; dimensionless, multiples of g_leak) of each recording with the network, "
+        "sample N conductance sets per "
         "recording and write them (netCDF DataTree, or Spike2Pop CSV ID,g_Na,... for a .csv "
         "output, with the report beside it as NAME_report.csv). Recordings with fewer than 3 "
         "spikes are reported as silent; only the first 250 spikes of longer trains are read "

@@ -186,11 +186,16 @@ def add_population(sub: argparse._SubParsersAction) -> None:
         "population",
         help="sample a degenerate population for target DICs (g_s, g_u)",
         description="Sample conductance sets that all have the target slow and ultraslow DICs "
-        "(g_s, g_u) at the model's threshold voltage (Brandoit et al. 2025).",
+        "(g_s, g_u; dimensionless, multiples of g_leak) at the model's threshold voltage "
+        "(Brandoit et al. 2025).",
     )
     pop.add_argument("--model", required=True, type=model_argument, help=MODEL_HELP)
-    pop.add_argument("--g-s", type=float, help="target slow DIC g_s (dimensionless)")
-    pop.add_argument("--g-u", type=float, help="target ultraslow DIC g_u (dimensionless)")
+    pop.add_argument(
+        "--g-s", type=float, help="target slow DIC g_s (dimensionless, multiples of g_leak)"
+    )
+    pop.add_argument(
+        "--g-u", type=float, help="target ultraslow DIC g_u (dimensionless, multiples of g_leak)"
+    )
     pop.add_argument(
         "--targets",
         metavar="FILE",

@@ -112,7 +112,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train the spike-train -> DIC estimator on a dataset (resumable)",
         description="Train the spike-train encoder and the conditional density over "
-        "(g_s, g_u) on a dataset from 'sbidic dataset' (train/validation splits by "
+        "(g_s, g_u; dimensionless, multiples of g_leak) on a dataset from 'sbidic dataset' "
+        "(train/validation splits by "
         "target). Rerun the same command to resume from OUTPUT/checkpoint.",
     )
     tr.add_argument("data", help="dataset directory")

@@ -200,8 +200,8 @@ class FidelityScores:
 
     @property
     def features_compared(self) -> np.ndarray:
-        """Whether any feature was compared (False: the class only, the recording is
-        too short; a ``feature_match`` is then a class match)."""
+        """Whether any feature was compared; False where the recording is too short and
+        only the class was compared (a ``feature_match`` is then a class match)."""
         return np.asarray(self.checked_features) != ""
 
     def as_dict(self) -> dict[str, np.ndarray]:
