@@ -190,6 +190,9 @@ def test_verify_returns_passing_cells_within_the_budget(verified):
     assert rep.loc["impossible", "n_passed"] == 0
     assert "not reproduced" in rep.loc["impossible", "adequacy"]
     assert "out of reach" in rep.loc["impossible", "adequacy"]
+    g = pop.conductances[list(pop.obs_id).index(recs.ids[0])]
+    spread = np.mean([c.std() / c.mean() for c in g.T if c.mean() > 0])
+    assert rep.loc[recs.ids[0], "conductance_cv"] == pytest.approx(spread)  # its diversity
 
 
 def test_verify_keeps_fidelity_in_datatree_and_files(verified, tmp_path):
