@@ -8,31 +8,51 @@ Brian2 simulation -> spike trains.
 >>> posterior = sbidic.load_pretrained("stg")  # doctest: +SKIP
 >>> result = sbidic.infer(sbidic.read_spikes("recordings.csv"), "stg", n=100)  # doctest: +SKIP
 
-``load_pretrained`` and ``infer`` need PyTorch (``pip install sbidic[nn]``) and are
-imported on first use.
+Every public name is imported on first use; ``load_pretrained`` and ``infer`` need
+PyTorch (``pip install sbidic[nn]``).
 """
 
 from sbidic._version import __version__ as __version__
-from sbidic.dics import dynamic_input_conductances, sensitivity_matrix, threshold_voltage
-from sbidic.models import ConductanceModel, available_models, get_model, register_model
-from sbidic.population import (
-    Population,
-    UnreachableTargetError,
-    load_population,
-    sample_population,
-    sample_populations,
-)
-from sbidic.spikes import SpikeTrains, read_spikes
 
-_LAZY = {"infer": "sbidic.inference.infer", "load_pretrained": "sbidic.inference.pretrained"}
+#: Public names and the module each comes from, imported on first use: ``import
+#: sbidic`` stays light (the ``sbidic`` command starts in tens of milliseconds and
+#: handles Ctrl-C from its first line), and torch only comes with the network.
+_LAZY = {
+    "dynamic_input_conductances": "sbidic.dics",
+    "sensitivity_matrix": "sbidic.dics",
+    "threshold_voltage": "sbidic.dics",
+    "ConductanceModel": "sbidic.models",
+    "available_models": "sbidic.models",
+    "get_model": "sbidic.models",
+    "register_model": "sbidic.models",
+    "Population": "sbidic.population",
+    "UnreachableTargetError": "sbidic.population",
+    "load_population": "sbidic.population",
+    "sample_population": "sbidic.population",
+    "sample_populations": "sbidic.population",
+    "SpikeTrains": "sbidic.spikes",
+    "read_spikes": "sbidic.spikes",
+    "infer": "sbidic.inference.infer",
+    "load_pretrained": "sbidic.inference.pretrained",
+}
+_SUBPACKAGES = frozenset({"app", "cli", "datasets", "dics", "fidelity", "files", "inference",
+                          "models", "plotting", "population", "simulate", "spikes"})  # fmt: skip
 
 
 def __getattr__(name: str):
-    if name in _LAZY:  # torch is imported only when the network is used
-        import importlib
+    import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBPACKAGES:  # sbidic.population etc. after a bare ``import sbidic``
+        return importlib.import_module(f"sbidic.{name}")
     raise AttributeError(f"module 'sbidic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

@@ -371,3 +371,32 @@ def test_ctrl_c_during_infer_is_one_line_exit_130(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "sbidic infer: interrupted" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("delay_s", [0.5, 1.0])
+def test_ctrl_c_while_the_command_loads_is_one_line_exit_130(tmp_path, delay_s):
+    """Ctrl-C early, while the command's modules are still being imported: one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    times = ", ".join(str(100 * k) for k in range(1, 30))
+    rec = tmp_path / "rec.csv"
+    rec.write_text(f'ID,spiking_times\na,"[{times}]"\n')
+    argv = [sys.executable, "-m", "sbidic.cli", "infer", str(rec), "--model", "stg",
+            "-n", "100000", "--seed", "0"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            time.sleep(delay_s)
+            proc.send_signal(signal.SIGINT)
+            err = proc.stderr.read()
+            proc.wait(timeout=120)
+        except BaseException:
+            proc.kill()
+            raise
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, err
+    assert "interrupted" in err

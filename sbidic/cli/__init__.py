@@ -19,7 +19,32 @@ Examples
 ``sbidic population --model stg --g-s -4 --g-u 5 -n 1000 --seed 0 -o pop.nc``
 """
 
-from sbidic.cli.entry import main
-from sbidic.cli.parser import build_parser
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sbidic`` command (:func:`sbidic.cli.entry.main`).
+
+    The commands' modules load here, inside the Ctrl-C handling: an interrupt while
+    they load is one line and exit status 130, as one while a command runs.
+    """
+    try:
+        from sbidic.cli.entry import main as run
+
+        return run(argv)
+    except KeyboardInterrupt:
+        print("sbidic: interrupted", file=sys.stderr)
+        return 130
+
+
+def __getattr__(name: str):
+    if name == "build_parser":
+        from sbidic.cli.parser import build_parser
+
+        return build_parser
+    raise AttributeError(f"module 'sbidic.cli' has no attribute {name!r}")

@@ -35,7 +35,8 @@ tenth of the posterior spread). Every cell still meets its DIC target to the
 compensation tolerance. One quarter comes from the posterior (each the best of 10
 posterior draws by the firing atlas, when there is one), so the rest of the posterior
 is still explored. A round spends at most a third of what is left of the budget (at
-least the cells still wanted), so a search with few passing cells gets several rounds.
+least the cells still wanted; the last rounds share what is left), so a search with
+few passing cells gets several rounds.
 This is a sequential Monte Carlo search of the model's conductance
 space (in the spirit of ABC-SMC, Sisson et al. 2007): it moves towards the recording
 even when no first-round cell passes, because the firing pattern also depends on the
@@ -355,7 +356,7 @@ def verify_populations(
         dics, owner, parents = _propose(
             posterior, context, np.concatenate(pool_g), np.concatenate(pool_t),
             np.concatenate(pool_acc), FidelityScores.concatenate(pool_s), need, n_sim,
-            n_pass, active, max_cells, posterior_sd, rng, rank,
+            n_pass, active, max_cells, budget.max_rounds - rounds, posterior_sd, rng, rank,
         )  # fmt: skip
 
     all_scores = FidelityScores.concatenate(pool_s)
@@ -423,16 +424,18 @@ def _elite(owners, accepted, mismatch, b):
 
 
 def _propose(posterior, context, pool_g, targets, accepted, scores, need, n_sim, n_pass,
-             active, max_cells, posterior_sd, rng, rank=None):  # fmt: skip
+             active, max_cells, rounds_left, posterior_sd, rng, rank=None):  # fmt: skip
     """Proposals for the next round: ``(dics (K, 2), owner (K,), parents (K, n_cond))``,
     ``parents`` NaN for fresh posterior proposals (see the module docstring)."""
     b = len(need)
     owners = scores.recording
     rate = np.maximum(n_pass / np.maximum(n_sim, 1), 0.1)
     size = np.where(active, np.ceil(need / rate * 1.2).astype(np.int64), 0)
-    # a search needs rounds: at most a third of what is left of the budget per round
+    # a search needs rounds: at most a third of what is left of the budget per round,
+    # and all of it spread over the last rounds
     left = max_cells - n_sim
-    size = np.minimum(size, np.maximum(need, -(-left // _ROUNDS_LEFT)))
+    share = max(1, min(_ROUNDS_LEFT, rounds_left))
+    size = np.minimum(size, np.maximum(need, -(-left // share)))
     size = np.minimum(np.maximum(size, need), left) * active
     owner = np.repeat(np.arange(b), size)
     m = 1 if rank is None else _RANKED_OF
