@@ -286,7 +286,7 @@ def test_closing_the_page_cancels_its_job(browser, monkeypatch, tmp_path):
 
     cancelled = threading.Event()
 
-    def endless(loaded, model, n, seed, progress=None):
+    def endless(loaded, model, n, seed, progress=None, options=None):
         try:
             for k in range(1200):  # 60 s at most, cancelled or not
                 progress(k / 1200)
