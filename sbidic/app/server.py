@@ -517,7 +517,7 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
                 f"The report suggests the {model} model for {which}. ",
                 ui.input_action_button("switch_model", f"Switch to {model} and run again",
                                        class_="btn-sm btn-warning"),
-                id="suggestion", class_="alert alert-warning", data_model=model,
+                id="suggestion_text", class_="alert alert-warning", data_model=model,
             )  # fmt: skip
 
         @render.ui

@@ -34,9 +34,18 @@ Brandoit et al. 2025).
 ### The fields
 
 - **Recordings**: a CSV with columns `ID,spiking_times` (Spike2Pop's format: one
-  recording per line, times in ms as a list `"[12.0, 45.5, ...]"`), a netCDF file
-  written by sbidic, or pasted times (one recording per line, optionally `name: t1, t2,
-  ...`). Errors name the file and line.
+  recording per line, times in ms as a list `"[12.0, 45.5, ...]"`), a netCDF or NWB
+  file, an ABF (or other file Neo reads) whose traces are searched for spikes, npz/npy
+  or text, or pasted times (one recording per line, optionally `name: t1, t2, ...`).
+  Errors name the file and line. *Reading options*: **Repair** sorts times and drops
+  repeated ones (`--repair`); for traces, intracellular or extracellular detection, the
+  channel and the threshold (noise SDs), with a preview of the trace and its spikes.
+- **Inference options**: noisy recordings (`--regime noisy`, STG), the NPE baseline
+  (`--estimator-kind npe`), how the cells' DICs are drawn (`--dics`), and **Verify**
+  (`--verify`): each cell is simulated and kept only if it reproduces the recording;
+  the *Verification* table gives the acceptance and the model adequacy per recording.
+  Where the report's warning suggests another model, **Switch to ... and run again**
+  does that.
 - **Model**: the neuron model whose conductances are inferred (STG: Liu et al. 1998;
   DA: Qian et al. 2014); only models with trained weights are listed.
 - **Cells per recording**: the size of each population (default 100).
