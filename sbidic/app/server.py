@@ -95,6 +95,18 @@ def _after_first_page(fn) -> None:
         fn()
 
 
+def given(input, name: str, default):
+    """The value of input ``name``, or ``default`` where the client sent none (a page
+    of an older version, a script driving the WebSocket)."""
+    from shiny.types import SilentException
+
+    try:
+        value = getattr(input, name)()
+    except SilentException:
+        return default
+    return default if value is None else value
+
+
 def read_options(input) -> state.ReadOptions:
     """The page's reading options.
 
@@ -104,13 +116,14 @@ def read_options(input) -> state.ReadOptions:
         The threshold is not a number > 0.
     """
     try:
-        threshold = optional_number(input.read_threshold(), 0.0)
+        threshold = optional_number(given(input, "read_threshold", None), 0.0)
     except ValueError as err:
         raise ValueError(f"threshold: {err}") from None
     if threshold == 0.0:
         raise ValueError("threshold: must be > 0 noise SDs")
-    return state.ReadOptions(bool(input.repair()), input.read_mode() or "intracellular",
-                             input.read_channel() or "", threshold)  # fmt: skip
+    return state.ReadOptions(bool(given(input, "repair", False)),
+                             given(input, "read_mode", "") or "intracellular",
+                             given(input, "read_channel", ""), threshold)  # fmt: skip
 
 
 def infer_options(input) -> state.InferOptions:
@@ -121,19 +134,21 @@ def infer_options(input) -> state.InferOptions:
     ValueError
         A verify budget or protocol value that is not a valid number.
     """
-    max_cells = input.max_cells()
+    max_cells = given(input, "max_cells", None)
     cells = None if max_cells in (None, "") else whole_number(max_cells, 1)
     if max_cells not in (None, "") and cells is None:
         raise ValueError(f"cells simulated per recording must be a whole number >= 1 (got "
                          f"{max_cells})")  # fmt: skip
     try:
-        duration = optional_number(input.verify_duration())
-        transient = optional_number(input.verify_transient())
+        duration = optional_number(given(input, "verify_duration", None))
+        transient = optional_number(given(input, "verify_transient", None))
     except ValueError as err:
         raise ValueError(f"verify protocol: {err}") from None
-    return state.InferOptions(bool(input.verify()), input.regime() or "clean",
-                              input.estimator_kind() or "dic", input.dics() or "auto",
-                              cells, duration, transient)  # fmt: skip
+    return state.InferOptions(bool(given(input, "verify", False)),
+                              given(input, "regime", "") or "clean",
+                              given(input, "estimator_kind", "") or "dic",
+                              given(input, "dics", "") or "auto", cells, duration,
+                              transient)  # fmt: skip
 
 
 def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Path,
