@@ -12,6 +12,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -77,3 +79,16 @@ def app_in_thread(app, timeout: float = 60.0):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def write_nerve_abf(path: Path, abf_writer, duration_ms: float = 5000.0) -> np.ndarray:
+    """A 10 kHz one-channel ABF of noise (SD 0.5 mV) with a negative spike (-20 mV,
+    0.4 ms) every 100 ms: an extracellular nerve recording. Returns the spike times (ms)."""
+    fs_khz = 10.0
+    t = np.arange(0.0, duration_ms, 1.0 / fs_khz)
+    x = np.random.default_rng(0).normal(0.0, 0.5, t.size)
+    times = np.arange(50.0, duration_ms - 50.0, 100.0)
+    for k in np.round(times * fs_khz).astype(int):
+        x[k - 2 : k + 2] -= 20.0
+    abf_writer.writeABF1(x[None, :], str(path), int(fs_khz * 1000), units="mV")
+    return times

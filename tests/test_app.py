@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
 
 from sbidic.app import downloads, figures, state  # noqa: E402
-from sbidic.app.tables import cells_table, fidelity_table, report_table  # noqa: E402
+from sbidic.app.tables import cells_table, fidelity_table, report_table, verify_table  # noqa: E402
 from sbidic.cli import main  # noqa: E402
 from sbidic.spikes import read_spikes  # noqa: E402
 
@@ -184,8 +184,26 @@ def test_simulated_trains_equal_cli_simulate(inference, tmp_path):
     header = "ID," + ",".join(pop.labels)
     rows = [f"cell1,{','.join(repr(float(x)) for x in g)}" for g in pop.conductances[0, :2]]
     csv.write_text("\n".join([header, *rows]) + "\n")
-    assert main(["simulate", str(csv), "--model", "stg", "--duration", "1300", "--transient",
-                 "1000", "--seed", "0", "--quiet", "-o", str(tmp_path / "cli.csv")]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(csv),
+                "--model",
+                "stg",
+                "--duration",
+                "1300",
+                "--transient",
+                "1000",
+                "--seed",
+                "0",
+                "--quiet",
+                "-o",
+                str(tmp_path / "cli.csv"),
+            ]
+        )
+        == 0
+    )
     assert downloads.simulated_bytes(sim, "csv") == (tmp_path / "cli.csv").read_bytes()
     assert downloads.simulated_bytes(sim, "nc")[:4] == b"\x89HDF"
     table = fidelity_table(sim)
@@ -264,7 +282,8 @@ def test_cli_app_warns_off_localhost(monkeypatch, capsys):
                  "--max-upload-mb", "3"]) == 0  # fmt: skip
     assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
     assert calls == [(("0.0.0.0", 9), {"open_browser": False, "upload_limit_mb": 3.0,
-                                       "allowed_hosts": (), "max_jobs": 2})]  # fmt: skip
+                                       "allowed_hosts": (), "max_jobs": 2,
+                                       "model_dir": None})]  # fmt: skip
     assert main(["app", "--no-browser"]) == 0
     assert "warning" not in capsys.readouterr().err
     assert calls[-1][0] == ("127.0.0.1", 0)
@@ -279,3 +298,113 @@ def test_cli_app_without_its_extra(monkeypatch, capsys):
     monkeypatch.setattr(sbidic.app, "serve", missing)
     assert main(["app", "--no-browser"]) == 2
     assert "pip install 'sbidic[app]'" in capsys.readouterr().err
+
+
+# ------------------------------------------------- issue 27, items 9-10: the pipeline
+def test_first_page_imports_no_heavy_module():
+    """Building the app (page and server) imports neither torch nor Brian2 nor xarray:
+    the first page is served in about 2 s instead of 14 s (before: the model list
+    imported torch and the server imported Brian2 before serving)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from sbidic.app import create_app; create_app(); "
+            "heavy = ('torch', 'brian2', 'xarray', 'sbi'); "
+            "print(sorted(m for m in heavy if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_job_reports_time_elapsed_and_left():
+    release = threading.Event()
+
+    def half(progress):
+        progress(0.5)
+        release.wait(10)
+
+    job = state.Job("simulation", half)
+    while job.fraction < 0.5:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert job.eta_s is not None and job.eta_s > 0
+    assert job.describe().startswith("simulation running: 50%, ")
+    assert "elapsed, about" in job.describe() and job.describe().endswith("left")
+    release.set()
+    job.wait(5)
+    assert job.eta_s is None and job.describe().startswith("simulation done in ")
+
+
+def test_verify_and_options_as_the_cli_flags():
+    trains = state.load_pasted("fast: " + ", ".join(str(100.0 * k) for k in range(30)))
+    options = state.InferOptions(verify=True, dics="mean", max_cells=2, duration_ms=1500.0,
+                                 transient_ms=500.0)  # fmt: skip
+    inf = state.run_inference(trains, "stg", 2, 0, None, options)
+    verified = verify_table(inf)
+    assert verified["recording"].tolist() == ["fast"]
+    assert int(verified["simulated"].iloc[0]) >= 2
+    assert verified["acceptance"].iloc[0].endswith("%") and verified["model adequacy"].iloc[0]
+    assert inf.command == ("sbidic infer RECORDINGS.csv --model stg -n 2 --seed 0 --dics mean "
+                           "--verify --max-cells 2 --duration 1500 --transient 500 "
+                           "-o populations.nc")  # fmt: skip
+    assert verify_table(state.run_inference(trains, "stg", 2, 0)) is None
+    assert state.InferOptions(regime="noisy", estimator_kind="npe").flags() == (
+        " --regime noisy --estimator-kind npe"
+    )
+    assert state.regimes("stg") == ("clean", "noisy") and state.regimes("da") == ("clean",)
+    assert state.estimator_kinds("stg") == ("dic", "npe")
+
+
+def test_report_warning_suggests_a_model():
+    slow = ", ".join(f"{1000.0 * k:g}, {1000.0 * k + 20:g}" for k in range(30))
+    inf = state.run_inference(state.load_pasted(f"slow: {slow}"), "stg", 2, 0)
+    shown = report_table(inf)
+    assert shown["warning"].iloc[0].startswith("pattern outside the stg model's firing atlas")
+    assert inf.suggestions == {"slow": "stg-liu"}
+    assert state.suggested_model("x (try --model da)") == "da"
+    assert state.suggested_model("") is None and state.suggested_model(float("nan")) is None
+
+
+def test_repair_sorts_pasted_times():
+    with pytest.raises(ValueError):
+        state.load_pasted("a: 30, 10, 10, 20, 40")
+    loaded = state.load_pasted("a: 30, 10, 10, 20, 40", state.ReadOptions(repair=True))
+    assert loaded.trains[0].tolist() == [10.0, 20.0, 30.0, 40.0]
+    assert loaded.notes and loaded.notes[0].startswith("repaired: ")
+
+
+def test_abf_extracellular_options_and_preview(tmp_path, abf_writer):
+    pytest.importorskip("neo")
+    from tests.app_helpers import write_nerve_abf
+
+    times = write_nerve_abf(tmp_path / "nerve.abf", abf_writer)
+    options = state.ReadOptions(mode="extracellular", channel="0", threshold=6.0)
+    loaded = state.read_file(tmp_path / "nerve.abf", options)
+    assert loaded.trains.ids.tolist() == ["Signals/ch0"]
+    np.testing.assert_allclose(loaded.trains[0], times, atol=0.5)
+    assert loaded.fmt == "neo" and loaded.preview is not None
+    assert loaded.preview.spikes_ms.size == times.size and loaded.preview.unit == "mV"
+    assert options.flags("neo") == (" --read-option mode=extracellular --read-option "
+                                    "channel=0 --read-option threshold=6.0")  # fmt: skip
+    assert options.flags("csv") == ""
+    assert figures.trace(loaded.preview).axes
+
+
+def test_nwb_upload_is_read(tmp_path):
+    pytest.importorskip("pynwb")
+    from sbidic.spikes import SpikeTrains, write_spikes
+
+    write_spikes(SpikeTrains.from_list([[10.0, 20.0, 35.0]], ids=["u"]), tmp_path / "s.nwb")
+    loaded = state.read_file(tmp_path / "s.nwb", state.ReadOptions())
+    assert loaded.fmt == "nwb" and loaded.trains.ids.tolist() == ["u"]
+
+
+def test_model_files_come_only_from_the_launch_folder(tmp_path):
+    models = Path(state.EXAMPLES).parent.parent / "examples" / "models"
+    assert state.model_files(models) == ("pospischil.py:Pospischil",)
+    (tmp_path / "evil.py").write_text("class Evil(object):\n    pass\n")  # no estimator
+    assert state.model_files(tmp_path) == ()
+    for choice in ("evil.py:Evil", "../evil.py:Evil", "/etc/passwd", str(models / "x.py:Y"),
+                   None, ["pospischil.py:Pospischil"]):  # fmt: skip
+        with pytest.raises(ValueError, match="not a model file of"):
+            state.add_model_file(tmp_path, choice)

@@ -17,12 +17,20 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from tests.app_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_in_thread, app_server
+from tests.app_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    app_in_thread,
+    app_server,
+    write_nerve_abf,
+)
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("shiny", reason="the app's extra is not installed: pip install 'sbidic[app]'")
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="Playwright is not installed: pip install 'sbidic[app]'")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed: pip install 'sbidic[app]'"
+)
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing in CI: .ci/run installs it")
@@ -68,8 +76,9 @@ def page(browser, url):
     pg.set_default_timeout(120_000)
     pg.goto(url)
     pg.set_input_files("#upload", str(CSV))
-    sync_api.expect(pg.locator("#loaded")).to_contain_text("6 recording(s) loaded from "
-                                                           "stg_recordings.csv")
+    sync_api.expect(pg.locator("#loaded")).to_contain_text(
+        "6 recording(s) loaded from stg_recordings.csv"
+    )
     pg.fill("#n", str(N))
     pg.fill("#seed", "0")
     pg.click("#run")
@@ -110,8 +119,10 @@ def test_report_equals_cli(page, cli_outputs):
         for col, stat in ((f"{dic} mean", "mean"), (f"{dic} sd", "sd")):
             expected = ["" if v == "" else f"{float(v):.3f}" for v in cli[f"{dic}_{stat}"]]
             assert shown[col].tolist() == expected
-        expected = ["" if lo == "" else f"[{float(lo):.3f}, {float(hi):.3f}]"
-                    for lo, hi in zip(cli[f"{dic}_q05"], cli[f"{dic}_q95"], strict=True)]
+        expected = [
+            "" if lo == "" else f"[{float(lo):.3f}, {float(hi):.3f}]"
+            for lo, hi in zip(cli[f"{dic}_q05"], cli[f"{dic}_q95"], strict=True)
+        ]
         assert shown[f"{dic} 90% interval"].tolist() == expected
 
 
@@ -144,7 +155,8 @@ def test_downloaded_populations_equal_cli(page, cli_outputs, tmp_path):
 def test_population_views(page):
     page.select_option("#recording", "cell3")
     sync_api.expect(page.locator("#recording_summary")).to_have_text(
-        "cell3: 80 spikes, bursting, ok")
+        "cell3: 80 spikes, bursting, ok"
+    )
     page.wait_for_function("() => !document.querySelector('.recalculating')")
     for plot in ("#posterior_plot img", "#raster_plot img", "#distributions_plot img",
                  "#pair_plot img"):  # fmt: skip
@@ -169,7 +181,8 @@ def test_simulate_one_cell(page, tmp_path):
     assert passed in ("0", "1")
     sync_api.expect(done).to_contain_text(f"{passed} of 1 reproduce their recording")
     sync_api.expect(done).to_have_class(
-        re.compile(r"\balert-" + ("success" if passed == "1" else "danger") + r"\b"))
+        re.compile(r"\balert-" + ("success" if passed == "1" else "danger") + r"\b")
+    )
     fidelity = table(page, "#fidelity")
     assert fidelity["cell"].tolist() == ["cell1:0"]
     sync_api.expect(page.locator("#comparison_plot img")).to_be_visible()
@@ -188,13 +201,18 @@ def test_simulate_one_cell(page, tmp_path):
 
 
 def test_cancel_a_simulation(page):
+    """Progress (time elapsed and left) and Cancel in the Simulate card, in view while
+    the card is (before: only at the top of the page, out of view)."""
     page.locator("#sim_cells").fill("0-2")
     page.fill("#duration", "8000")
     page.click("#simulate")
-    status = page.locator("#job_status_text")
+    status = page.locator("#sim_job_text")
     sync_api.expect(status).to_have_attribute("data-status", "running")
     sync_api.expect(status.locator("progress")).to_be_visible()
-    page.click("#cancel")
+    sync_api.expect(status).to_contain_text("elapsed")
+    sync_api.expect(status).to_be_in_viewport()
+    sync_api.expect(page.locator("#sim_cancel")).to_be_in_viewport()
+    page.click("#sim_cancel")
     sync_api.expect(status).to_have_attribute("data-status", "cancelled")
     sync_api.expect(status).to_have_text("simulation cancelled.")
 
@@ -261,7 +279,8 @@ def test_whole_numbers_and_one_spike(browser, url):
     pg.fill("#n", "2.5")
     pg.click("#run")
     sync_api.expect(pg.locator("#load_error")).to_contain_text(
-        "cells per recording must be a whole number >= 1 (got 2.5)", timeout=30_000)
+        "cells per recording must be a whole number >= 1 (got 2.5)", timeout=30_000
+    )
     sync_api.expect(pg.locator("#job_status_text")).to_have_count(0)
     pg.fill("#n", "2")
     pg.click("#run")
@@ -269,7 +288,8 @@ def test_whole_numbers_and_one_spike(browser, url):
     sync_api.expect(pg.locator("#load_error")).to_have_count(0)
     pg.select_option("#recording", "one")
     sync_api.expect(pg.locator("#recording_summary")).to_have_text(
-        "one: 1 spike, silent, silent: fewer than 3 spikes")
+        "one: 1 spike, silent, silent: fewer than 3 spikes"
+    )
     pg.close()
 
 
@@ -286,7 +306,7 @@ def test_closing_the_page_cancels_its_job(browser, monkeypatch, tmp_path):
 
     cancelled = threading.Event()
 
-    def endless(loaded, model, n, seed, progress=None):
+    def endless(loaded, model, n, seed, progress=None, options=None):
         try:
             for k in range(1200):  # 60 s at most, cancelled or not
                 progress(k / 1200)
@@ -305,8 +325,7 @@ def test_closing_the_page_cancels_its_job(browser, monkeypatch, tmp_path):
         pg.click("#load_example")
         sync_api.expect(pg.locator("#loaded")).to_contain_text("6 recording(s) loaded")
         pg.click("#run")
-        sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status",
-                                                                          "running")
+        sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status", "running")
         assert jobs.running == 1
         pg.close()
         assert cancelled.wait(10), "the job still runs 10 s after its page closed"
@@ -319,6 +338,7 @@ def test_closing_the_page_cancels_its_job(browser, monkeypatch, tmp_path):
 def test_help_page(browser, url):
     pg = browser.new_page()
     pg.goto(url)
+    sync_api.expect(pg.get_by_text("start the app with --model-dir DIR")).to_be_visible()
     pg.get_by_role("tab", name="Help").click()
     sync_api.expect(pg.get_by_text("What DICs are")).to_be_visible()
     sync_api.expect(pg.get_by_text("arXiv:2509.12783")).to_be_visible()
@@ -331,11 +351,11 @@ def test_pasted_times(browser, url):
     pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, y")
     pg.click("#load_paste")
     sync_api.expect(pg.locator("#load_error")).to_have_text(
-        "pasted text, line 2: spike 3, 'y', is not a number")
+        "pasted text, line 2: spike 3, 'y', is not a number"
+    )
     pg.fill("#paste", "fast: 10, 110, 210, 310\nslow: 5, 900, 1800")
     pg.click("#load_paste")
-    sync_api.expect(pg.locator("#loaded")).to_have_text(
-        "2 recording(s) loaded from pasted text.")
+    sync_api.expect(pg.locator("#loaded")).to_have_text("2 recording(s) loaded from pasted text.")
     pg.close()
 
 
@@ -380,3 +400,88 @@ def test_another_page_cannot_drive_the_app(browser, url):
     finally:
         pg.close()
         server.shutdown()
+
+
+# ------------------------------------------------- issue 27, items 9-10: the pipeline
+SLOW = "slow: " + ", ".join(f"{1000.0 * k:g}, {1000.0 * k + 20:g}" for k in range(30))
+FAST = "fast: " + ", ".join(f"{100.0 * k:g}" for k in range(30))
+
+
+def paste_and_run(pg, text: str, n: int = 2) -> None:
+    pg.fill("#paste", text)
+    pg.click("#load_paste")
+    sync_api.expect(pg.locator("#loaded")).to_contain_text("loaded from pasted text")
+    pg.fill("#n", str(n))
+    pg.click("#run")
+
+
+def test_verify_shows_acceptance_and_model_adequacy(browser, url):
+    pg = new_page(browser, url)
+    pg.locator("#infer_panel .accordion-button").click()
+    pg.check("#verify")
+    pg.fill("#max_cells", "2")
+    pg.fill("#verify_duration", "1500")
+    pg.fill("#verify_transient", "500")
+    paste_and_run(pg, FAST)
+    sync_api.expect(pg.locator("#run_job_text")).to_have_attribute("data-status", "done")
+    verified = pg.locator("#verify_report table")
+    sync_api.expect(verified).to_be_visible()
+    shown = table(pg, "#verify_report")
+    assert shown["recording"].tolist() == ["fast"]
+    assert shown["acceptance"].iloc[0].endswith("%") and shown["model adequacy"].iloc[0]
+    sync_api.expect(pg.locator("#command")).to_contain_text(
+        "--verify --max-cells 2 --duration 1500 --transient 500"
+    )
+    pg.close()
+
+
+def test_report_warning_offers_the_suggested_model(browser, url):
+    """A pattern outside the STG atlas: the report's warning names stg-liu, and one
+    click switches the model and runs again."""
+    pg = new_page(browser, url)
+    paste_and_run(pg, SLOW)
+    suggestion = pg.locator("#suggestion_text")
+    sync_api.expect(suggestion).to_have_attribute("data-model", "stg-liu")
+    sync_api.expect(pg.locator("#report")).to_contain_text("try --model stg-liu")
+    pg.click("#switch_model")
+    sync_api.expect(pg.locator("#model")).to_have_value("stg-liu")
+    sync_api.expect(pg.locator("#command")).to_contain_text("--model stg-liu")
+    pg.close()
+
+
+def test_abf_with_channel_threshold_and_preview(browser, url, tmp_path, abf_writer):
+    pytest.importorskip("neo")
+    times = write_nerve_abf(tmp_path / "nerve.abf", abf_writer)
+    pg = new_page(browser, url)
+    assert ".abf" in pg.locator("#upload").get_attribute("accept")
+    assert ".nwb" in pg.locator("#upload").get_attribute("accept")
+    pg.locator("#read_panel .accordion-button").click()
+    pg.select_option("#read_mode", "extracellular")
+    pg.fill("#read_channel", "0")
+    pg.fill("#read_threshold", "6")
+    pg.wait_for_timeout(600)  # numeric inputs reach the server after a 250 ms debounce
+    pg.set_input_files("#upload", str(tmp_path / "nerve.abf"))
+    sync_api.expect(pg.locator("#loaded")).to_contain_text("1 recording(s) loaded from nerve.abf")
+    sync_api.expect(pg.locator("#preview_plot img")).to_be_visible()
+    pg.fill("#n", "2")
+    pg.click("#run")
+    sync_api.expect(pg.locator("#job_status_text")).to_have_attribute("data-status", "done")
+    sync_api.expect(pg.locator("#command")).to_contain_text(
+        "sbidic infer nerve.abf --read-option mode=extracellular --read-option channel=0 "
+        "--read-option threshold=6.0"
+    )
+    assert table(pg, "#report")["spikes"].astype(int).tolist() == [times.size]
+    pg.close()
+
+
+def test_model_file_from_the_launch_folder(browser):
+    """--model-dir offers its model files; the default server names the flag and never
+    takes a model file from the page."""
+    folder = ROOT / "examples" / "models"
+    with app_server("--model-dir", str(folder)) as own:
+        pg = new_page(browser, own)
+        sync_api.expect(pg.locator("#model_file")).to_have_value("pospischil.py:Pospischil")
+        sync_api.expect(pg.get_by_text("Model files are code")).to_be_visible()
+        pg.click("#add_model")
+        sync_api.expect(pg.locator("#model")).to_have_value("pospischil", timeout=120_000)
+        pg.close()

@@ -274,7 +274,7 @@ def test_jobs_are_capped_across_pages(port, monkeypatch):
     """max_jobs=1: a second page's inference is refused while the first one runs."""
     release = threading.Event()
 
-    def blocked(loaded, model, n, seed, progress=None):
+    def blocked(loaded, model, n, seed, progress=None, options=None):
         release.wait(60)
         raise ValueError("stopped by the test")
 

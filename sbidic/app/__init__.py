@@ -23,7 +23,7 @@ WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
-               max_jobs: int = MAX_JOBS):  # fmt: skip
+               max_jobs: int = MAX_JOBS, model_dir=None):  # fmt: skip
     """The Shiny application behind its guard (an ASGI app).
 
     Parameters
@@ -35,6 +35,9 @@ def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
         [::1] (:class:`~sbidic.app.guard.Guard`).
     max_jobs : int
         Inference and simulation jobs computing at once, across all pages.
+    model_dir : str or Path, optional
+        A folder of the user's model files (``sbidic app --model-dir``): the page may
+        add its models; no other model file is ever run.
     """
     import shutil
     import tempfile
@@ -51,14 +54,16 @@ def create_app(upload_limit_mb: float = UPLOAD_LIMIT_MB, *, allowed_hosts=(),
     # folders of killed servers go first; this one is removed when the server stops
     remove_leftovers(tempfile.gettempdir(), rf"sbidic-app-{TAG_PATTERN}\.{RANDOM_PATTERN}")
     workdir = Path(tempfile.mkdtemp(prefix=f"sbidic-app-{writer_tag()}."))
-    app = App(page(upload_limit_mb), make_server(upload_limit_mb, max_jobs, workdir=workdir))
+    folder = None if model_dir is None else str(Path(model_dir).resolve())
+    server = make_server(upload_limit_mb, max_jobs, workdir=workdir, model_dir=folder)
+    app = App(page(upload_limit_mb, folder), server)
     app.on_shutdown(partial(shutil.rmtree, workdir, ignore_errors=True))  # ASGI lifespan
     return Guard(app, allowed_hosts, upload_limit_bytes=int(upload_limit_mb * 1e6))
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
           upload_limit_mb: float = UPLOAD_LIMIT_MB, allowed_hosts=(),
-          max_jobs: int = MAX_JOBS) -> None:  # fmt: skip
+          max_jobs: int = MAX_JOBS, model_dir=None) -> None:  # fmt: skip
     """Serve the app until interrupted; prints its URL (port 0: a free port).
 
     The address bound (``host``, unless a wildcard such as 0.0.0.0) is accepted in
@@ -83,7 +88,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True,
     if host not in WILDCARD_HOSTS:
         hosts.append(host)
     # imports first: the URL printed is ready to serve
-    app = create_app(upload_limit_mb, allowed_hosts=hosts, max_jobs=max_jobs)
+    app = create_app(upload_limit_mb, allowed_hosts=hosts, max_jobs=max_jobs,
+                     model_dir=model_dir)  # fmt: skip
     shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
     if ":" in shown:
         shown = f"[{shown}]"

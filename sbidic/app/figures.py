@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["FIGURES", "comparison", "distributions", "pairplot", "posterior", "raster"]
+__all__ = ["FIGURES", "comparison", "distributions", "pairplot", "posterior", "raster", "trace"]
 
 #: Downloadable figures: key -> title.
 FIGURES = {
@@ -156,4 +156,23 @@ def comparison(sim, trains, obs_id, max_cells: int = 6):
         max_cells=max_cells, title=f"recording {obs_id} and simulated cells",
     )  # fmt: skip
     plt.close(fig)  # plot_population uses pyplot: keep pyplot's registry empty
+    return fig
+
+
+def trace(preview):
+    """The first seconds of the trace spikes were detected in, the spikes marked
+    (a :class:`~sbidic.app.state.TracePreview`)."""
+    fig = _figure(figsize=(10, 2.6), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(preview.time_ms / 1000.0, preview.values, lw=0.5, color="0.3")
+    if preview.spikes_ms.size:
+        level = np.interp(preview.spikes_ms, preview.time_ms, preview.values)
+        ax.plot(preview.spikes_ms / 1000.0, level, "v", color="tab:red", ms=4,
+                label=f"{preview.spikes_ms.size} detected spikes")  # fmt: skip
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(preview.unit)
+    span = (preview.time_ms[-1] - preview.time_ms[0]) / 1000.0
+    ax.set_title(f"{preview.channel}: first {span:.1f} s", fontsize=9)
+    fig.tight_layout()
     return fig

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from sbidic.app import downloads, figures, state
-from sbidic.app.tables import cells_table, fidelity_table, report_table
+from sbidic.app.tables import cells_table, fidelity_table, report_table, verify_table
 
-__all__ = ["make_server", "simulation_outcome", "whole_number"]
+__all__ = ["job_widget", "make_server", "optional_number", "simulation_outcome", "whole_number"]
 
 
 def upload_dir(session) -> str | None:
@@ -50,14 +50,110 @@ def whole_number(value, least: int) -> int | None:
     return int(value)
 
 
+def optional_number(value, least: float = 0.0) -> float | None:
+    """A numeric input's ``value`` as a float (None when empty).
+
+    Raises
+    ------
+    ValueError
+        Not a finite number >= ``least``.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"not a number: {value!r}")
+    if value < least:
+        raise ValueError(f"{value:g} is below {least:g}")
+    return float(value)
+
+
+def job_widget(current: state.Job, element_id: str):
+    """A job's line (progress, time elapsed and left, or how it ended) with a progress
+    bar while it runs; ``data-status`` holds its status."""
+    from shiny import ui
+
+    kind = {"running": "info", "done": "success", "cancelled": "warning",
+            "error": "danger"}[current.status]  # fmt: skip
+    bar = ui.tags.progress(value=f"{current.fraction:.3f}", max="1", class_="w-100")
+    return ui.div(current.describe(), bar if current.status == "running" else None,
+                  id=element_id, class_=f"alert alert-{kind}",
+                  data_status=current.status)  # fmt: skip
+
+
 def simulation_outcome(passed: int, n: int) -> str:
     """The alert kind of a simulation's summary: ``"success"`` when all ``n`` cells
     reproduce their recording, ``"warning"`` when some do, ``"danger"`` when none."""
     return "success" if passed == n else "warning" if passed else "danger"
 
 
+def _after_first_page(fn) -> None:
+    """Run ``fn`` in the main thread a second after this session started (at once where
+    no event loop runs)."""
+    try:
+        asyncio.get_running_loop().call_later(1.0, fn)
+    except RuntimeError:
+        fn()
+
+
+def given(input, name: str, default):
+    """The value of input ``name``, or ``default`` where the client sent none (a page
+    of an older version, a script driving the WebSocket)."""
+    from shiny.types import SilentException
+
+    try:
+        value = getattr(input, name)()
+    except SilentException:
+        return default
+    return default if value is None else value
+
+
+def read_options(input) -> state.ReadOptions:
+    """The page's reading options.
+
+    Raises
+    ------
+    ValueError
+        The threshold is not a number > 0.
+    """
+    try:
+        threshold = optional_number(given(input, "read_threshold", None), 0.0)
+    except ValueError as err:
+        raise ValueError(f"threshold: {err}") from None
+    if threshold == 0.0:
+        raise ValueError("threshold: must be > 0 noise SDs")
+    return state.ReadOptions(bool(given(input, "repair", False)),
+                             given(input, "read_mode", "") or "intracellular",
+                             given(input, "read_channel", ""), threshold)  # fmt: skip
+
+
+def infer_options(input) -> state.InferOptions:
+    """The page's inference options.
+
+    Raises
+    ------
+    ValueError
+        A verify budget or protocol value that is not a valid number.
+    """
+    max_cells = given(input, "max_cells", None)
+    cells = None if max_cells in (None, "") else whole_number(max_cells, 1)
+    if max_cells not in (None, "") and cells is None:
+        raise ValueError(f"cells simulated per recording must be a whole number >= 1 (got "
+                         f"{max_cells})")  # fmt: skip
+    try:
+        duration = optional_number(given(input, "verify_duration", None))
+        transient = optional_number(given(input, "verify_transient", None))
+    except ValueError as err:
+        raise ValueError(f"verify protocol: {err}") from None
+    return state.InferOptions(bool(given(input, "verify", False)),
+                              given(input, "regime", "") or "clean",
+                              given(input, "estimator_kind", "") or "dic",
+                              given(input, "dics", "") or "auto", cells, duration,
+                              transient)  # fmt: skip
+
+
 def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Path,
-                jobs: state.JobLimit | None = None):  # fmt: skip
+                jobs: state.JobLimit | None = None,
+                model_dir: str | Path | None = None):  # fmt: skip
     """The server function of the Shiny app.
 
     Parameters
@@ -72,26 +168,33 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
     jobs : JobLimit, optional
         The server-wide job cap to use instead of a new ``JobLimit(max_jobs)`` (its
         owner can read how many jobs compute).
+    model_dir : str or Path, optional
+        The launch's ``--model-dir``: model files of this folder may be added from the
+        page (nothing else: model files are code).
+
+    Brian2 is imported (in the main thread, :func:`state.prepare`) after the first page
+    is served, or when a job starts, whichever comes first: the page appears without
+    waiting for it.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from shiny import reactive, render, ui
 
-    from sbidic.simulate import PROTOCOLS
-
-    state.prepare()
-
     workdir = Path(workdir)
     limit = state.JobLimit(max_jobs) if jobs is None else jobs
 
     def server(input, output, session):  # noqa: C901 (one place wires the page)
+        # Brian2's import and compiler check run in the main thread once the page is up
+        _after_first_page(state.prepare)
         loaded = reactive.value(None)
+        last_upload = reactive.value(None)
         load_error = reactive.value("")
         inference = reactive.value(None)
         sim = reactive.value(None)
         job = reactive.value(None)
         tick = reactive.value(0)
+        switching = reactive.value(None)
 
         def cancel_on_close() -> None:
             """A closed (or reloaded) page cancels its job: its thread stops at its next
@@ -126,11 +229,12 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
             show_loaded(value)
 
         @reactive.extended_task
-        async def parse_upload(datapath: str, name: str, folder: str):
+        async def parse_upload(datapath: str, name: str, folder: str, options):
             """Read an upload in a worker thread: the server keeps serving meanwhile."""
             try:
                 return await asyncio.to_thread(state.load_upload, datapath, name,
-                                               upload_limit_mb, workdir, folder)  # fmt: skip
+                                               upload_limit_mb, workdir, folder,
+                                               options)  # fmt: skip
             except (ValueError, OSError) as err:
                 return str(err)
 
@@ -144,10 +248,28 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
                     raise ValueError("upload rejected: Shiny's upload folder is unknown")
                 state.upload_file(datapath, folder)  # refused at once, before any reading
             except ValueError as err:
+                last_upload.set(None)
+                load_failed(str(err))
+                return
+            last_upload.set((datapath, name, folder))
+            read_upload()
+
+        def read_upload() -> None:
+            try:
+                options = read_options(input)
+            except ValueError as err:
                 load_failed(str(err))
                 return
             load_failed("")  # the previous recordings are unloaded while this one is read
-            parse_upload.invoke(datapath, name, folder)
+            parse_upload.invoke(*last_upload.get(), options)
+
+        @reactive.effect
+        @reactive.event(input.reread)
+        def _reread():
+            if last_upload.get() is None:
+                load_failed("upload a file first: its reading options apply to it")
+                return
+            read_upload()
 
         @reactive.effect
         def _upload_read():
@@ -169,13 +291,19 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
         @reactive.event(input.load_paste)
         def _paste():
             parse_upload.cancel()
-            set_loaded(state.load_pasted, input.paste() or "")
+            try:
+                options = read_options(input)
+            except ValueError as err:
+                load_failed(str(err))
+                return
+            set_loaded(state.load_pasted, input.paste() or "", options)
 
         def start(kind: str, fn):
             current = job.get()
             if current is not None and current.running:
                 ui.notification_show("wait for the running job, or cancel it", type="warning")
                 return
+            state.prepare()  # Brian2 in the main thread, if the page has not done it yet
             try:
                 job.set(limit.start(kind, fn))
             except state.ServerBusy as err:
@@ -184,6 +312,9 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
         @reactive.effect
         @reactive.event(input.run)
         def _run():
+            _run_now()
+
+        def _run_now():
             data = loaded.get()
             if data is None:
                 if parse_upload.status() == "running":
@@ -200,10 +331,63 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
                                f"{given_n}) and the seed a whole number >= 0 (got "
                                f"{given_seed})")  # fmt: skip
                 return
+            try:
+                options = infer_options(input)
+            except ValueError as err:
+                load_error.set(str(err))
+                return
             load_error.set("")
             sim.set(None)
-            start("inference", lambda progress: state.run_inference(data, model, n, seed,
-                                                                    progress))
+            start(
+                "inference",
+                lambda progress: state.run_inference(data, model, n, seed, progress, options),
+            )
+
+        @reactive.effect
+        @reactive.event(input.switch_model)
+        def _switch_model():
+            inf = inference.get()
+            suggested = list(dict.fromkeys((inf.suggestions if inf else {}).values()))
+            if not suggested:
+                return
+            ui.update_select("model", selected=suggested[0])
+            # the run reads the new model once the page has sent it back
+            switching.set(suggested[0])
+
+        @reactive.effect
+        def _run_switched():
+            wanted = switching.get()
+            if wanted is None or input.model() != wanted:
+                return
+            switching.set(None)
+            with reactive.isolate():
+                _run_now()
+
+        @reactive.effect
+        @reactive.event(input.model)
+        def _model_options():
+            model = input.model()
+            ui.update_select("regime", choices=list(state.regimes(model)))
+            ui.update_select(
+                "estimator_kind",
+                choices={
+                    k: {"dic": "DIC pipeline", "npe": "NPE baseline"}[k]
+                    for k in state.estimator_kinds(model)
+                },
+            )
+
+        @reactive.effect
+        @reactive.event(input.add_model)
+        def _add_model():
+            if model_dir is None:
+                return
+            try:
+                name = state.add_model_file(model_dir, input.model_file())
+            except (ValueError, OSError) as err:
+                ui.notification_show(str(err), type="error", duration=10)
+                return
+            ui.update_select("model", choices=list(state.models()), selected=name)
+            ui.notification_show(f"model {name} added", type="message")
 
         @reactive.effect
         @reactive.event(input.simulate)
@@ -227,12 +411,15 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
             kwargs = {"duration_ms": input.duration(), "transient_ms": input.transient(),
                       "dt_ms": input.dt() or None, "noise_sigma": input.noise() or None,
                       "seed": sim_seed}  # fmt: skip
-            start("simulation", lambda progress: state.run_simulation(inf, chosen, cells,
-                                                                      progress=progress,
-                                                                      **kwargs))
+            start(
+                "simulation",
+                lambda progress: state.run_simulation(
+                    inf, chosen, cells, progress=progress, **kwargs
+                ),
+            )
 
         @reactive.effect
-        @reactive.event(input.cancel)
+        @reactive.event(input.cancel, input.sim_cancel)
         def _cancel():
             current = job.get()
             if current is not None and current.running:
@@ -267,6 +454,8 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
             ui.update_selectize("pair", choices=labels, selected=labels[:3])
             # the Simulate card starts at the model's published protocol (a model added
             # with --model may declare none: the inputs are then left as they are)
+            from sbidic.simulate import PROTOCOLS
+
             protocol = None if pop is None else PROTOCOLS.get(str(pop.model))
             if protocol is not None:
                 duration, transient = protocol
@@ -290,27 +479,73 @@ def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Pat
             if data is None:
                 return ui.div("Load recordings to begin (upload, example or paste).",
                               class_="alert alert-secondary")  # fmt: skip
+            notes = [ui.div(n, class_="small") for n in data.notes]
             return ui.div(f"{data.trains.n_trains} recording(s) loaded from {data.source}.",
-                          id="loaded", class_="alert alert-success")  # fmt: skip
+                          *notes, id="loaded", class_="alert alert-success")  # fmt: skip
 
         @render.ui
         def job_status():
             tick.get()
             current = job.get()
-            if current is None:
+            return None if current is None else job_widget(current, "job_status_text")
+
+        @render.ui
+        def run_job():
+            """The inference's progress beside Run and Cancel."""
+            tick.get()
+            current = job.get()
+            if current is None or current.label != "inference":
                 return None
-            text = {
-                "running": f"{current.label} running: {current.fraction:.0%}",
-                "done": f"{current.label} done.",
-                "cancelled": f"{current.label} cancelled.",
-                "error": f"{current.label} failed: {current.error}",
-            }[current.status]
-            kind = {"running": "info", "done": "success", "cancelled": "warning",
-                    "error": "danger"}[current.status]  # fmt: skip
-            bar = ui.tags.progress(value=f"{current.fraction:.3f}", max="1", class_="w-100")
-            return ui.div(text, bar if current.status == "running" else None,
-                          id="job_status_text", class_=f"alert alert-{kind}",
-                          data_status=current.status)  # fmt: skip
+            return job_widget(current, "run_job_text")
+
+        @render.ui
+        def sim_job():
+            """The simulation's progress in the Simulate card, beside its Cancel."""
+            tick.get()
+            current = job.get()
+            if current is None or current.label != "simulation":
+                return None
+            return job_widget(current, "sim_job_text")
+
+        @render.ui
+        def preview():
+            data = loaded.get()
+            if data is None or data.preview is None:
+                return None
+            return ui.card(ui.card_header("Trace and detected spikes"),
+                           ui.output_plot("preview_plot", height="260px"))  # fmt: skip
+
+        @render.plot(alt="the first seconds of the trace with the detected spikes")
+        def preview_plot():
+            data = loaded.get()
+            return None if data is None or data.preview is None else figures.trace(data.preview)
+
+        @render.ui
+        def suggestion():
+            inf = inference.get()
+            found = {} if inf is None else inf.suggestions
+            if not found:
+                return None
+            model = list(dict.fromkeys(found.values()))[0]
+            which = ", ".join(r for r, m in found.items() if m == model)
+            return ui.div(
+                f"The report suggests the {model} model for {which}. ",
+                ui.input_action_button("switch_model", f"Switch to {model} and run again",
+                                       class_="btn-sm btn-warning"),
+                id="suggestion_text", class_="alert alert-warning", data_model=model,
+            )  # fmt: skip
+
+        @render.ui
+        def verify_header():
+            inf = inference.get()
+            if inf is None or verify_table(inf) is None:
+                return None
+            return ui.h6("Verification (--verify): acceptance and model adequacy")
+
+        @render.table(index=False)
+        def verify_report():
+            inf = inference.get()
+            return None if inf is None else verify_table(inf)
 
         @render.ui
         def command():

@@ -14,6 +14,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,22 +25,33 @@ from sbidic.spikes import SpikeTrains, read_spikes
 
 __all__ = [
     "Cancelled",
+    "DICS",
+    "InferOptions",
     "Inference",
     "Job",
     "JobLimit",
     "Loaded",
+    "ReadOptions",
     "ServerBusy",
     "Simulation",
+    "TracePreview",
     "add_model",
+    "add_model_file",
     "example_names",
     "load_example",
     "load_pasted",
     "load_upload",
+    "model_files",
     "models",
+    "estimator_kinds",
     "parse_cells",
     "prepare",
+    "read_file",
+    "regimes",
     "run_inference",
     "run_simulation",
+    "suggested_model",
+    "trace_preview",
     "upload_file",
 ]
 
@@ -49,6 +61,41 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 _ADDED: dict[str, tuple[str, str]] = {}
 
 
+#: Reader of the files whose traces the read options (mode, channel, threshold) apply to.
+TRACE_FORMAT = "neo"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How recordings are read: ``sbidic infer --repair`` and the Neo reader's options
+    for traces (ABF and other files Neo reads; ``--read-option mode=extracellular``,
+    ``channel=...``, ``threshold=...``; docs/formats.md)."""
+
+    repair: bool = False
+    mode: str = "intracellular"
+    channel: str = ""
+    threshold: float | None = None
+
+    def reader_options(self) -> dict:
+        """Keywords of :func:`sbidic.read_spikes` for a file read by Neo."""
+        options: dict = {}
+        if self.mode == "extracellular":
+            options["mode"] = "extracellular"
+        channel = self.channel.strip()
+        if channel:
+            options["channel"] = int(channel) if channel.isdigit() else channel
+        if self.threshold is not None:
+            options["threshold"] = float(self.threshold)
+        return options
+
+    def flags(self, fmt: str) -> str:
+        """The CLI flags of these options for a file of format ``fmt``."""
+        flags = " --repair" if self.repair else ""
+        if fmt == TRACE_FORMAT:
+            flags += "".join(f" --read-option {k}={v}" for k, v in self.reader_options().items())
+        return flags
+
+
 @dataclass(frozen=True)
 class Loaded:
     """Recordings and where they came from (a file name, "pasted text", an example)."""
@@ -56,6 +103,77 @@ class Loaded:
     trains: SpikeTrains
     source: str
     path: Path | None = None  # the file, for the CLI-equivalent command (its name)
+    options: ReadOptions = ReadOptions()
+    fmt: str = ""  # the reader used (sbidic.spikes.readers.FORMATS)
+    notes: tuple[str, ...] = ()  # what --repair changed, the reader's warnings
+    preview: object = None  # a TracePreview of a file read by Neo
+
+
+@dataclass(frozen=True)
+class TracePreview:
+    """The first seconds of the trace spikes were detected in, and those spikes."""
+
+    channel: str  # the train ID
+    time_ms: np.ndarray
+    values: np.ndarray
+    unit: str
+    spikes_ms: np.ndarray
+
+
+def read_file(path: Path, options: ReadOptions) -> Loaded:
+    """Read ``path`` as ``sbidic infer`` does with these options: Neo's options only for
+    files Neo reads, ``--repair`` sorts and drops repeated times (reported in
+    ``notes``), the reader's warnings kept in ``notes``.
+
+    Raises
+    ------
+    ValueError
+        What :func:`sbidic.read_spikes` finds wrong.
+    """
+    from sbidic.spikes import detect_format
+
+    fmt = detect_format(path)
+    kwargs = options.reader_options() if fmt == TRACE_FORMAT else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        trains = read_spikes(path, fmt, check=not options.repair, **kwargs)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    trains, repaired = _repaired(trains, options)
+    notes += repaired
+    preview = trace_preview(path, trains, options) if fmt == TRACE_FORMAT else None
+    return Loaded(trains, path.name, Path(path.name), options, fmt, tuple(notes), preview)
+
+
+def _repaired(trains: SpikeTrains, options: ReadOptions) -> tuple[SpikeTrains, list[str]]:
+    if not options.repair:
+        return trains, []
+    trains, report = trains.repair()
+    return trains, [f"repaired: {report}"] if report.changed else []
+
+
+def trace_preview(path: Path, trains: SpikeTrains, options: ReadOptions,
+                  seconds: float = 10.0, points: int = 4000) -> TracePreview | None:  # fmt: skip
+    """The first ``seconds`` of the first trace read (the chosen channel, else the first
+    voltage channel) with the spikes detected in it; None where the file's spikes came
+    from its spike trains, not its traces."""
+    from sbidic.spikes.readers.neo_io import _channels, _open, _select, _trace
+
+    segments = _open(path, None).read(lazy=False)[0].segments
+    channels = _channels(segments[0]) if segments else []
+    picked = options.reader_options().get("channel")
+    if not channels or (picked is None and options.mode != "extracellular"
+                        and not any(ch.voltage for ch in channels)):  # fmt: skip
+        return None
+    chosen = _select(path, channels, picked)
+    if not chosen or not len(trains):
+        return None
+    values, time_ms, unit = _trace(chosen[0])
+    keep = time_ms <= time_ms[0] + seconds * 1000.0
+    step = max(1, int(keep.sum()) // points)
+    spikes = np.asarray(trains[0])
+    shown = spikes[spikes <= time_ms[keep][-1]]
+    return TracePreview(str(trains.ids[0]), time_ms[keep][::step], values[keep][::step], unit,
+                        shown)  # fmt: skip
 
 
 def prepare() -> None:
@@ -70,11 +188,39 @@ def prepare() -> None:
 
 def models() -> tuple[str, ...]:
     """Registered models with shipped weights, then the models added with :func:`add_model`."""
-    from sbidic.inference.pretrained import available_pretrained
     from sbidic.models import available_models
 
-    shipped = tuple(m for m in available_pretrained() if m in available_models())
+    shipped = tuple(m for m in _shipped_weights() if m in available_models())
     return shipped + tuple(m for m in _ADDED if m not in shipped)
+
+
+def _weights_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def _shipped_weights() -> tuple[str, ...]:
+    """:func:`sbidic.inference.pretrained.available_pretrained` without importing
+    :mod:`sbidic.inference` (torch, sbi: seconds), so that the first page is quick."""
+    root = _weights_root()
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file()))
+
+
+def regimes(model: str) -> tuple[str, ...]:
+    """Recording regimes with a shipped estimator of ``model`` (``"clean"``, then e.g.
+    ``"noisy"``); ``("clean",)`` for a model added with :func:`add_model`."""
+    root = _weights_root() / str(model)
+    if model in _ADDED or not (root / "weights.safetensors").is_file():
+        return ("clean",)
+    extra = sorted(p.name for p in root.iterdir() if (p / "weights.safetensors").is_file())
+    return ("clean", *(e for e in extra if e != "npe"))
+
+
+def estimator_kinds(model: str) -> tuple[str, ...]:
+    """``("dic",)``, and ``"npe"`` where ``model`` has a shipped NPE posterior."""
+    has_npe = model not in _ADDED and (_weights_root() / str(model) / "npe").is_dir()
+    return ("dic", "npe") if has_npe else ("dic",)
 
 
 def add_model(model: str, estimator_dir: str | Path) -> str:
@@ -97,6 +243,47 @@ def add_model(model: str, estimator_dir: str | Path) -> str:
     register_model(type(loaded))
     _ADDED[loaded.name] = (str(model), str(estimator_dir))
     return loaded.name
+
+
+def model_files(model_dir: str | Path) -> tuple[str, ...]:
+    """Models of the launch's ``--model-dir``: ``"FILE.py:CLASS"`` for each class of
+    each ``FILE.py`` directly in ``model_dir`` that has its trained estimator beside it
+    (``FILE_estimator/``, as ``sbidic train`` writes it). Found by parsing, never
+    importing: a file runs only when the user adds its model."""
+    import ast
+
+    base = Path(os.path.realpath(model_dir))
+    found = []
+    for path in sorted(base.glob("*.py")):
+        if path.is_symlink() or not (base / f"{path.stem}_estimator").is_dir():
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        found += [f"{path.name}:{node.name}" for node in tree.body
+                  if isinstance(node, ast.ClassDef) and node.bases]  # fmt: skip
+    return tuple(found)
+
+
+def add_model_file(model_dir: str | Path, choice: str) -> str:
+    """Add the model ``choice`` (one of :func:`model_files`, as the page sends it) with
+    its estimator; returns the model's name.
+
+    The choice comes from the browser, so it is only accepted where it is one of the
+    listed models: never another path, never an uploaded file.
+
+    Raises
+    ------
+    ValueError
+        ``choice`` is not listed in ``model_dir``, or the model does not load.
+    """
+    if not isinstance(choice, str) or choice not in model_files(model_dir):
+        raise ValueError(f"not a model file of {model_dir}: {choice!r}")
+    file, _, name = choice.partition(":")
+    base = Path(os.path.realpath(model_dir))
+    path = base / file
+    return add_model(f"{path}:{name}", base / f"{path.stem}_estimator")
 
 
 def example_names() -> tuple[str, ...]:
@@ -138,7 +325,7 @@ def upload_file(datapath: str | Path, upload_dir: str | Path) -> Path:
 
 
 def load_upload(datapath: str | Path, name: str, limit_mb: float, workdir: Path,
-                upload_dir: str | Path) -> Loaded:  # fmt: skip
+                upload_dir: str | Path, options: ReadOptions | None = None) -> Loaded:  # fmt: skip
     """An uploaded file, read under its own name so that errors name it.
 
     Parameters
@@ -155,6 +342,8 @@ def load_upload(datapath: str | Path, name: str, limit_mb: float, workdir: Path,
         Where a temporary copy under ``name`` is made (and removed).
     upload_dir : str or Path
         The upload mechanism's own folder for this session.
+    options : ReadOptions, optional
+        ``--repair`` and the options of files read by Neo (:func:`read_file`).
 
     Raises
     ------
@@ -185,15 +374,18 @@ def load_upload(datapath: str | Path, name: str, limit_mb: float, workdir: Path,
             with open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             try:
-                trains = read_spikes(path)
+                loaded = read_file(path, options or ReadOptions())
             except (ValueError, OSError, KeyError) as err:
                 raise ValueError(str(err).replace(f"{folder}/", "")) from None
-    return Loaded(trains, name, Path(name))
+    notes = tuple(n.replace(f"{folder}/", "") for n in loaded.notes)
+    return Loaded(loaded.trains, name, Path(name), loaded.options, loaded.fmt, notes,
+                  loaded.preview)  # fmt: skip
 
 
-def load_pasted(text: str) -> Loaded:
+def load_pasted(text: str, options: ReadOptions | None = None) -> Loaded:
     """Spike times pasted one recording per line: ``[ID:] t1, t2, ...`` (ms; commas,
-    spaces or semicolons between times). Errors name the line."""
+    spaces or semicolons between times). Errors name the line; ``options.repair`` sorts
+    the times and drops repeated ones instead of refusing them."""
     ids, trains = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -214,7 +406,10 @@ def load_pasted(text: str) -> Loaded:
         raise ValueError("pasted text: no spike times (one recording per line)")
     if len(set(ids)) != len(ids):
         raise ValueError("pasted text: recording names repeat; give each line its own name")
-    return Loaded(SpikeTrains.from_list(trains, ids=ids, check=False).validate(), "pasted text")
+    options = options or ReadOptions()
+    raw = SpikeTrains.from_list(trains, ids=ids, check=False)
+    raw, notes = _repaired(raw, options)
+    return Loaded(raw.validate(), "pasted text", options=options, notes=tuple(notes))
 
 
 def parse_cells(text: str, n_cells: int) -> np.ndarray:
@@ -252,6 +447,8 @@ class Job:
         self.label, self.fraction, self.result, self.error = label, 0.0, None, None
         self.status = "running"
         self.handled = False  # the page has taken the result
+        self.started = time.monotonic()
+        self.finished: float | None = None
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
         self._thread.start()
@@ -262,6 +459,12 @@ class Job:
         self.fraction = float(fraction)
 
     def _run(self, fn) -> None:
+        try:
+            self._compute(fn)
+        finally:
+            self.finished = time.monotonic()
+
+    def _compute(self, fn) -> None:
         try:
             result = fn(self._progress)
             self._progress(1.0)
@@ -285,6 +488,30 @@ class Job:
         self._thread.join(timeout)
 
     @property
+    def elapsed_s(self) -> float:
+        """Seconds since the job started (until it finished)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left, extrapolated from the progress so far; None before any."""
+        if self.status != "running" or not 0.0 < self.fraction < 1.0:
+            return None
+        return self.elapsed_s * (1.0 - self.fraction) / self.fraction
+
+    def describe(self) -> str:
+        """One line for the page: ``"simulation running: 40 %, 12 s elapsed, about 18 s
+        left"``, ``"inference done in 8 s."``, ``"simulation cancelled."``."""
+        if self.status == "running":
+            eta = self.eta_s
+            left = "estimating the time left" if eta is None else f"about {_seconds(eta)} left"
+            return (f"{self.label} running: {self.fraction:.0%}, {_seconds(self.elapsed_s)} "
+                    f"elapsed, {left}")  # fmt: skip
+        return {"done": f"{self.label} done in {_seconds(self.elapsed_s)}.",
+                "cancelled": f"{self.label} cancelled.",
+                "error": f"{self.label} failed: {self.error}"}[self.status]  # fmt: skip
+
+    @property
     def running(self) -> bool:
         return self.status == "running" and self._thread.is_alive()
 
@@ -292,6 +519,12 @@ class Job:
     def alive(self) -> bool:
         """Whether its thread still computes (a cancelled job until its next report)."""
         return self._thread.is_alive()
+
+
+def _seconds(value: float) -> str:
+    """``"8 s"``, ``"2 min 5 s"``."""
+    value = max(0, round(value))
+    return f"{value} s" if value < 60 else f"{value // 60} min {value % 60} s"
 
 
 class ServerBusy(Exception):
@@ -336,6 +569,45 @@ class JobLimit:
             return job
 
 
+#: ``--dics`` choices of ``sbidic infer``.
+DICS = ("auto", "calibrated", "mean", "posterior", "shrunk")
+
+
+@dataclass(frozen=True)
+class InferOptions:
+    """The ``sbidic infer`` flags the page offers beyond model, n and seed."""
+
+    verify: bool = False
+    regime: str = "clean"
+    estimator_kind: str = "dic"
+    dics: str = "auto"
+    max_cells: int | None = None  # --verify budget per recording (default 10 n)
+    duration_ms: float | None = None  # --verify protocol (default: the model's)
+    transient_ms: float | None = None
+
+    def flags(self) -> str:
+        """These options as ``sbidic infer`` flags (defaults left out)."""
+        flags = ""
+        if self.regime != "clean":
+            flags += f" --regime {self.regime}"
+        if self.estimator_kind != "dic":
+            flags += f" --estimator-kind {self.estimator_kind}"
+        if self.dics != "auto":
+            flags += f" --dics {self.dics}"
+        if self.verify:
+            flags += " --verify"
+            for flag, value in (("--max-cells", self.max_cells), ("--duration", self.duration_ms),
+                                ("--transient", self.transient_ms)):  # fmt: skip
+                flags += "" if value is None else f" {flag} {value:g}"
+        return flags
+
+    def protocol(self) -> dict:
+        """``simulation`` keywords of :func:`sbidic.infer` (the CLI's ``--duration``,
+        ``--transient``)."""
+        given = (("duration_ms", self.duration_ms), ("transient_ms", self.transient_ms))
+        return {k: v for k, v in given if v is not None}
+
+
 @dataclass(frozen=True)
 class Inference:
     """A finished ``sbidic.infer`` run and its settings."""
@@ -346,6 +618,7 @@ class Inference:
     seed: int
     result: object  # InferenceResult
     warnings: tuple[str, ...] = ()
+    options: InferOptions = InferOptions()
 
     @property
     def command(self) -> str:
@@ -353,31 +626,58 @@ class Inference:
         name = self.loaded.path.name if self.loaded.path is not None else "RECORDINGS.csv"
         model, estimator = _ADDED.get(self.model, (self.model, None))
         extra = f" --estimator {estimator}" if estimator else ""
-        return (f"sbidic infer {name} --model {model}{extra} -n {self.n} --seed {self.seed} "
-                "-o populations.nc")  # fmt: skip
+        read = self.loaded.options.flags(self.loaded.fmt)
+        return (f"sbidic infer {name}{read} --model {model}{extra} -n {self.n} "
+                f"--seed {self.seed}{self.options.flags()} -o populations.nc")  # fmt: skip
+
+    @property
+    def suggestions(self) -> dict[str, str]:
+        """Recording ID -> the model the report suggests for it (``try --model NAME``)."""
+        report = self.result.report
+        if "warning" not in report:
+            return {}
+        found = {str(r): suggested_model(w) for r, w in zip(report.obs_id, report.warning,
+                                                             strict=True)}  # fmt: skip
+        return {r: m for r, m in found.items() if m and m in models()}
 
 
-def run_inference(loaded: Loaded, model: str, n: int, seed: int, progress=None) -> Inference:
-    """``sbidic.infer`` with the CLI's defaults (``dics="auto"``, no verification)."""
+_SUGGESTION = re.compile(r"\(try --model ([\w.:/-]+)\)")
+
+
+def suggested_model(warning) -> str | None:
+    """The model a report warning suggests (``"... (try --model stg-liu)"`` ->
+    ``"stg-liu"``), else None."""
+    found = _SUGGESTION.search(warning) if isinstance(warning, str) else None
+    return found.group(1) if found else None
+
+
+def run_inference(loaded: Loaded, model: str, n: int, seed: int, progress=None,
+                  options: InferOptions | None = None) -> Inference:  # fmt: skip
+    """``sbidic.infer`` with the CLI's defaults and the page's ``options`` (``--verify``
+    with its budget, ``--regime``, ``--estimator-kind``, ``--dics``); simulations run
+    on Brian2's ``device="auto"``, the cached compiled programs, as the CLI's."""
     from sbidic.fidelity import FidelityCriteria
     from sbidic.inference import infer
     from sbidic.inference.pretrained import load_estimator_or_pretrained
     from sbidic.inference.verify import VerifyBudget
 
+    options = options or InferOptions()
     if model not in models():
         raise ValueError(f"unknown model {model!r}; models with weights: {', '.join(models())}")
     given, estimator = _ADDED.get(model, (model, None))
-    posterior = load_estimator_or_pretrained(given, estimator, "clean")
+    posterior = load_estimator_or_pretrained(given, estimator, options.regime,
+                                             options.estimator_kind)  # fmt: skip
     step = None if progress is None else (lambda done, total: progress(done / total))
+    simulation = {"n_jobs": 1, "device": "auto", **options.protocol()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = infer(
-            loaded.trains, posterior, n=int(n), seed=int(seed), dics="auto",
-            criteria=FidelityCriteria(), budget=VerifyBudget(), simulation={"n_jobs": 1},
-            progress=step,
+            loaded.trains, posterior, n=int(n), seed=int(seed), dics=options.dics,
+            criteria=FidelityCriteria(), budget=VerifyBudget(max_cells=options.max_cells),
+            verify=options.verify, simulation=simulation, progress=step,
         )  # fmt: skip
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, UserWarning))
-    return Inference(loaded, model, int(n), int(seed), result, notes)
+    return Inference(loaded, model, int(n), int(seed), result, notes, options)
 
 
 @dataclass(frozen=True)
@@ -431,7 +731,7 @@ def run_simulation(inference: Inference, obs_ids, cells: np.ndarray, *,
                                     ("dt_ms", dt_ms)) if v is not None}  # fmt: skip
     noise = None if not noise_sigma else BandLimitedNoise.reference(model, noise_sigma)
     result, scores = simulate_and_score(
-        model, g, trains, rec, noise=noise, seed=int(seed),
+        model, g, trains, rec, noise=noise, seed=int(seed), device="auto",
         record_v=list(range(min(len(g), 12))), progress=progress, **kwargs,
     )  # fmt: skip
     settings = {**kwargs, "noise_sigma": noise_sigma, "seed": int(seed)}

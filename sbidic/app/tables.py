@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cells_table", "fidelity_table", "report_table"]
+__all__ = ["cells_table", "fidelity_table", "report_table", "verify_table"]
 
 
 def report_table(inference):
@@ -18,8 +18,9 @@ def report_table(inference):
         return [("" if np.isnan(v) else f"{v:.3f}") for v in values]
 
     def interval(lo, hi):
-        return [("" if np.isnan(a) else f"[{a:.3f}, {b:.3f}]") for a, b in zip(lo, hi,
-                                                                               strict=True)]
+        return [
+            ("" if np.isnan(a) else f"[{a:.3f}, {b:.3f}]") for a, b in zip(lo, hi, strict=True)
+        ]
 
     return pd.DataFrame({
         "recording": rep.obs_id.astype(str), "spikes": rep.n_spikes, "label": rep.label,
@@ -29,6 +30,31 @@ def report_table(inference):
         "g_u mean": fmt(rep.g_u_mean), "g_u sd": fmt(rep.g_u_sd),
         "g_u 90% interval": interval(rep.g_u_q05, rep.g_u_q95),
         "cells": rep.n_cells,
+        "warning": rep["warning"].fillna("") if "warning" in rep else "",
+    })  # fmt: skip
+
+
+def verify_table(inference):
+    """``--verify``'s lines of the report: per recording, cells simulated and passed,
+    the acceptance rate, class and feature match, van Rossum distance and the model
+    adequacy (``ok`` where the model reproduces the recording); None without
+    ``--verify``."""
+    import pandas as pd
+
+    rep = inference.result.report
+    if "n_simulated" not in rep:
+        return None
+    rep = rep[rep.n_cells > 0]
+
+    def pct(values):
+        return ["" if np.isnan(v) else f"{v:.0%}" for v in values]
+
+    return pd.DataFrame({
+        "recording": rep.obs_id.astype(str), "simulated": rep.n_simulated,
+        "passed": rep.n_passed, "acceptance": pct(rep.acceptance_rate),
+        "class match": pct(rep.class_match), "feature match": pct(rep.feature_match),
+        "van Rossum": ["" if np.isnan(v) else f"{v:.3f}" for v in rep.van_rossum],
+        "model adequacy": [a or "ok" for a in rep.adequacy.fillna("")],
     })  # fmt: skip
 
 

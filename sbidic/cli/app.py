@@ -28,10 +28,12 @@ def run_app(args: argparse.Namespace) -> int:
 
         check_input(args.estimator, "estimator", directory=True)
         add_model(args.model, args.estimator)
+    if args.model_dir is not None:
+        check_input(args.model_dir, "model folder", directory=True)
     try:
         serve(args.host, args.port, open_browser=not args.no_browser,
               upload_limit_mb=args.max_upload_mb, allowed_hosts=tuple(args.allow_host),
-              max_jobs=args.max_jobs)  # fmt: skip
+              max_jobs=args.max_jobs, model_dir=args.model_dir)  # fmt: skip
     except ImportError as err:
         raise ValueError(f"the app needs its extra: pip install 'sbidic[app]' ({err})") from None
     return 0
@@ -76,4 +78,9 @@ def add_app(sub: argparse._SubParsersAction) -> None:
         help="also offer your own model, path/to/model.py:NAME (with --estimator)",
     )
     app.add_argument("--estimator", help="its trained estimator directory (sbidic train)")
+    app.add_argument(
+        "--model-dir", metavar="DIR",
+        help="a folder of your model files (FILE.py with FILE_estimator/ beside it): the "
+        "page may add them (model files are code: only this folder, never an upload)",
+    )  # fmt: skip
     app.set_defaults(handler=run_app)
