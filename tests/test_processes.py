@@ -154,3 +154,62 @@ def test_builds_are_bounded_by_jobs(monkeypatch, tmp_path):
         compiled._build(task, 4, tmp_path / "prog")
     assert seen == [["-j1"]]
     assert os.cpu_count() >= 1
+
+
+def _compilers(pid: int) -> set[int]:
+    """``make`` and compiler processes among ``pid``'s descendants."""
+    out = set()
+    for p in _descendants(pid):
+        try:
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name in {"make", "cc1plus", "g++", "c++", "as", "ld"}:
+            out.add(p)
+    return out
+
+
+@pytest.mark.slow  # two cold C++ builds per case (minutes)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_cold_build_leaves_no_compiler(population, tmp_path, sig):
+    """Killing ``simulate --device cpp_standalone`` while it compiles: no make or
+    compiler left 10 s later, and the rerun builds and leaves no staging folder."""
+    out_dir, tmp, cache = tmp_path / "out", tmp_path / "tmp", tmp_path / "cache"
+    out_dir.mkdir()
+    tmp.mkdir()
+    out = out_dir / "spikes.csv"
+    env = {**os.environ, "TMPDIR": str(tmp), "SBIDIC_CACHE_DIR": str(cache)}
+    command = [*SBIDIC, "simulate", str(population), "--jobs", "2", "--device",
+               "cpp_standalone", "--duration", "500", "--transient", "100",
+               "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    everything: set[int] = set()
+    try:
+        deadline = time.time() + 300
+        while not _compilers(proc.pid) and time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"simulate ended before compiling: {proc.stderr.read()}")
+            time.sleep(0.1)
+        assert _compilers(proc.pid), "no compiler started"
+        time.sleep(1.0)  # the build well under way
+        everything = _alive(_descendants(proc.pid))
+        proc.send_signal(sig)
+        proc.wait(timeout=30)  # SIGTERM: at once, not after the build
+        deadline = time.time() + 10
+        while _alive(everything) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(everything), f"left after {sig.name}: {_alive(everything)}"
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130 and "interrupted" in proc.stderr.read()
+        rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        assert rerun.returncode == 0, rerun.stderr
+        assert _left(out_dir, tmp) == ["spikes.csv"]
+        programs = cache / "programs"
+        assert not [p.name for p in programs.iterdir() if p.name.startswith(".")], (
+            "staging folders left")  # fmt: skip
+    finally:
+        for pid in _alive(everything | _descendants(proc.pid)):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from sbidic._leftovers import RANDOM_PATTERN, TAG_PATTERN, remove_leftovers, writer_tag
-from sbidic._processes import die_with_parent
+from sbidic._processes import die_with_parent, guarded, interruptible
 
 __all__ = [
     "MAX_SLOTS",
@@ -274,7 +274,7 @@ class CompiledProgram:
             prefix = f".{directory.name}.{writer_tag()}."
             staging = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
             try:
-                info = _build(task, n_slots, staging)
+                info = interruptible(_build, task, n_slots, staging)  # Ctrl-C: at once
                 info["layout"] = layout
                 info["digest"] = _digest(staging)
                 (staging / "sbidic.json").write_text(json.dumps(info, indent=1))
@@ -350,6 +350,8 @@ def _build(task: Mapping[str, Any], n_slots: int, directory: Path) -> dict:
     # compile with at most --jobs processes (Brian2's default "make -j" is unbounded)
     jobs = max(1, min(int(task.get("n_threads") or 1), os.cpu_count() or 1))
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
+    # make and its compilers die with sbidic (a shell command: no PR_SET_PDEATHSIG)
+    b2.prefs.devices.cpp_standalone.make_cmd_unix = guarded("make")
     placeholder = dict(task)
     g = np.asarray(task["conductances"])
     placeholder["conductances"] = np.resize(g, (n_slots, g.shape[1]))
