@@ -156,18 +156,12 @@ def trace_preview(path: Path, trains: SpikeTrains, options: ReadOptions,
     """The first ``seconds`` of the first trace read (the chosen channel, else the first
     voltage channel) with the spikes detected in it; None where the file's spikes came
     from its spike trains, not its traces."""
-    from sbidic.spikes.readers.neo_io import _channels, _open, _select, _trace
+    from sbidic.spikes.readers.neo_io import read_trace
 
-    segments = _open(path, None).read(lazy=False)[0].segments
-    channels = _channels(segments[0]) if segments else []
-    picked = options.reader_options().get("channel")
-    if not channels or (picked is None and options.mode != "extracellular"
-                        and not any(ch.voltage for ch in channels)):  # fmt: skip
+    trace = read_trace(path, options.reader_options().get("channel"))
+    if trace is None or not len(trains):
         return None
-    chosen = _select(path, channels, picked)
-    if not chosen or not len(trains):
-        return None
-    values, time_ms, unit = _trace(chosen[0])
+    values, time_ms, unit = trace
     keep = time_ms <= time_ms[0] + seconds * 1000.0
     step = max(1, int(keep.sum()) // points)
     spikes = np.asarray(trains[0])

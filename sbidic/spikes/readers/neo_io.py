@@ -40,7 +40,7 @@ from sbidic.spikes.extracellular import detect_extracellular
 from sbidic.spikes.trains import SpikeTrains
 from sbidic.spikes.units import ms_per_unit
 
-__all__ = ["EXTRACELLULAR_DEFAULTS", "read_neo"]
+__all__ = ["EXTRACELLULAR_DEFAULTS", "read_neo", "read_trace"]
 
 logger = logging.getLogger("sbidic.spikes")
 
@@ -180,6 +180,24 @@ def _trace(ch: _Channel) -> tuple[np.ndarray, np.ndarray, str]:
     x = np.asarray(sig.magnitude, dtype=np.float64).ravel()
     t = np.asarray(ch.signal.times.rescale("ms").magnitude, dtype=np.float64)
     return x, t, unit
+
+
+def read_trace(path: str | os.PathLike, channel: Any = None, io: str | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, str] | None:  # fmt: skip
+    """One trace of a file Neo reads: ``(values, times_ms, unit)`` of ``channel`` (an
+    index among the first segment's analog channels, or a name; default its first
+    voltage channel) in the first segment, voltages in mV; None when there is no such
+    channel (e.g. a file of spike trains only)."""
+    reader = _open(path, io)
+    try:
+        blocks = reader.read(lazy=False)
+    finally:
+        if hasattr(reader, "close"):
+            reader.close()
+    segments = [seg for block in blocks for seg in block.segments]
+    channels = _channels(segments[0]) if segments else []
+    chosen = _select(path, channels, channel) if channels else []
+    return _trace(chosen[0]) if chosen else None
 
 
 def _step(x: np.ndarray, t: np.ndarray) -> tuple[float, float, float] | None:
