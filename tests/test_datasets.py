@@ -188,6 +188,7 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path):
     assert dataset_status(killed)["content_sha256"] == dataset_status(clean)["content_sha256"]
 
 
+@pytest.mark.slow  # starts a local Dask cluster (about 30 s)
 def test_chunks_run_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     spec = DatasetSpec("stg", n_targets=2, cells_per_target=2, targets_per_chunk=1, **SHORT)

@@ -135,6 +135,7 @@ def test_a_cached_program_is_built_once_and_rerun_with_new_cells(cache):
     assert not again.spikes.equals(first.spikes)  # the new cells were simulated
 
 
+@pytest.mark.slow  # several cold builds (about 1-2 minutes)
 def test_padding_and_chunking_do_not_change_a_cell(cache, monkeypatch):
     import sbidic.simulate.simulation as simulation
 
