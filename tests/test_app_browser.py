@@ -205,6 +205,8 @@ def test_cancel_a_simulation(page):
     the card is (before: only at the top of the page, out of view)."""
     page.locator("#sim_cells").fill("0-2")
     page.fill("#duration", "8000")
+    # the button at the bottom edge of the window, as after scrolling down to it
+    page.locator("#simulate").evaluate("e => e.scrollIntoView({block: 'end'})")
     page.click("#simulate")
     status = page.locator("#sim_job_text")
     sync_api.expect(status).to_have_attribute("data-status", "running")

@@ -226,9 +226,10 @@ def page(upload_limit_mb: float, model_dir: str | None = None):
                 ui.input_action_button(
                     "sim_cancel", "Cancel", class_="btn-outline-danger"
                 ),  # fmt: skip
-                col_widths=(2, 2),
+                # progress in the buttons' row: in view whenever the button clicked is
+                ui.output_ui("sim_job"),
+                col_widths=(2, 2, 8),
             ),
-            ui.output_ui("sim_job"),
             ui.output_ui("sim_status"),
             ui.output_table("fidelity"),
             ui.input_select("sim_view", "Compare with recording", []),
