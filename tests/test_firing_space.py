@@ -7,6 +7,7 @@ import pytest
 
 from sbidic.cli import main
 from sbidic.datasets.survey import survey
+from sbidic.fidelity import SurveyCells
 from sbidic.fidelity.firing_space import PERIOD_EDGES_MS, FiringSpace
 from sbidic.inference import infer
 from sbidic.inference.model_choice import choose_model, models_covering, shipped_firing_spaces
@@ -65,6 +66,9 @@ def test_survey_on_a_tiny_grid_writes_its_table_and_figure(tmp_path):
     assert space.n_silent + fired == 6
     for name in ("firing_space.json", "firing_space.csv", "firing_space.png"):
         assert (tmp_path / "sv" / name).is_file()
+    cells = SurveyCells.load(tmp_path / "sv" / "survey_cells.safetensors")
+    assert cells.model == "stg-liu" and len(cells) == fired  # every firing cell (< 200 a bin)
+    assert cells.conductances.shape == (fired, 8) and (cells.label > 0).all()
     again = survey("stg-liu", 6, tmp_path / "sv", duration_ms=1500.0, transient_ms=500.0,
                    cells_per_chunk=3, progress=False)  # resumes: nothing new to simulate
     assert (again.tonic == space.tonic).all() and (again.bursting == space.bursting).all()
@@ -119,3 +123,18 @@ def test_choose_model_picks_the_model_reaching_most_recordings():
     assert name.startswith("stg") and "stg" in reason
     with pytest.raises(ValueError, match="no shipped model of cell type 'nope'"):
         choose_model(trains, "nope")
+
+
+def test_survey_cells_keep_at_most_per_bin_of_each_pattern(tmp_path):
+    """Rare patterns keep every cell, common ones ``per_bin``; silent cells are dropped."""
+    nan = np.nan
+    label = np.array([0] + [1] * 5 + [2] * 2)
+    cells = {"label": label, "rate": np.array([nan, 5, 5.1, 5.2, 5.3, 50, 9, 9]),
+             "period": np.array([nan] * 6 + [600, 1500]), "spb": np.array([nan] * 6 + [7, 4])}
+    g = np.arange(8.0)[:, None] * np.ones((1, 3))
+    kept = SurveyCells.from_features("toy", g, cells, per_bin=2)
+    assert sorted(kept.conductances[:, 0].tolist())[-3:] == [5.0, 6.0, 7.0]  # rare: all
+    assert np.sum((kept.rate > 4) & (kept.rate < 6)) == 2 and len(kept) == 5
+    kept.save(tmp_path / "c.safetensors")
+    back = SurveyCells.load(tmp_path / "c.safetensors")
+    assert back.model == "toy" and np.array_equal(back.label, kept.label)

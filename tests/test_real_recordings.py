@@ -348,7 +348,7 @@ class _SeedPosterior:
         self.estimator, self._rng = self, np.random.default_rng(0)
 
     def sample_context(self, m, context, generator=None):
-        return torch.tensor([-4.0, 5.0], dtype=torch.float64).expand(m, len(context), 2)
+        return torch.tensor([-4.0, 5.0], dtype=torch.float64).expand(m, len(context), 2).clone()
 
     def compensate(self, dics, owner, context):
         from sbidic.population import sample_populations
@@ -381,3 +381,41 @@ def test_verify_searches_the_conductances_the_dics_leave_free(monkeypatch):
     assert (g[:, 1] <= 48.0).all()
     achieved = dynamic_input_conductances("stg", g)[:, 1:]
     np.testing.assert_allclose(achieved, out.targets[0], atol=1e-9)
+
+
+def test_verify_starts_from_the_survey_cells_that_fire_the_pattern(monkeypatch):
+    """A pattern only cells near one conductance set fire, far from the sampler's cells
+    and outside the atlas (``stop_after_first``): without survey cells the search stops
+    with none; with the survey cell that fires it, the search starts there and every
+    cell passes, each on its own DIC target."""
+    import sbidic.inference.verify as verify
+    from sbidic.dics import dynamic_input_conductances
+    from sbidic.fidelity import SurveyCells
+    from sbidic.population import sample_populations
+
+    post = _SeedPosterior()
+    far = sample_populations(post.model, np.array([[-1.0, 9.0]]), 1, rng=1).conductances[0]
+    log_far = np.log(far[:, :-1])
+
+    def simulate_and_score(model, g, recordings, owner, criteria, *, deadline=None, **kw):
+        near = np.sqrt(np.mean((np.log(g[:, :-1]) - log_far) ** 2, axis=1)) < 0.15
+        cells = SpikeTrains.from_list([tonic(10.0 if ok else 30.0) for ok in near])
+        return None, score_trains(recordings, cells, owner, criteria)
+
+    monkeypatch.setattr(verify, "simulate_and_score", simulate_and_score)
+    rec = SpikeTrains.from_list([tonic(10.0)])
+    decoy = sample_populations(post.model, np.array([[-4.0, 5.0]]), 1, rng=2).conductances[0]
+    survey = SurveyCells("stg", np.concatenate([decoy, far]), label=np.array([1, 1], np.int8),
+                         rate=np.array([30.0, 10.0]), spb=np.full(2, np.nan),
+                         period=np.full(2, np.nan))  # fmt: skip
+    kwargs = {"budget": VerifyBudget(max_cells=100), "rng": 0, "stop_after_first": [True]}
+    args = (rec, torch.zeros(1, 4), 5, np.tile([-4.0, 5.0], (7, 1, 1)), np.ones((1, 2)))
+    without = verify_populations(post, *args, **kwargs)
+    assert without.n_rounds == 1 and not without.scores.passed.any()
+    assert without.stopped.tolist() == [True]
+    out = verify_populations(post, *args, survey=survey, **kwargs)
+    assert out.scores.passed.all() and out.n_rounds > 1 and out.stopped.tolist() == [False]
+    achieved = dynamic_input_conductances("stg", out.conductances[0])[:, 1:]
+    np.testing.assert_allclose(achieved, out.targets[0], atol=1e-9)
+    own = dynamic_input_conductances("stg", far)[0, 1:]
+    assert np.abs(out.targets[0] - own).max() < 2.0  # around it, not the posterior (-4, 5)

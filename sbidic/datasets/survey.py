@@ -22,8 +22,9 @@ from pathlib import Path
 from sbidic.datasets.generate import DatasetSpec, generate_dataset
 from sbidic.datasets.store import load_dataset
 from sbidic.fidelity.firing_space import FiringSpace
+from sbidic.fidelity.survey_cells import SURVEY_CELLS_FILE, SurveyCells
 
-__all__ = ["dataset_firing_space", "survey"]
+__all__ = ["dataset_firing_space", "survey", "survey_cells"]
 
 
 def dataset_firing_space(root: str | os.PathLike, split: str | None = None) -> FiringSpace:
@@ -49,6 +50,26 @@ def dataset_firing_space(root: str | os.PathLike, split: str | None = None) -> F
     return FiringSpace.from_features(spec.model, cells, source=source)
 
 
+def survey_cells(root: str | os.PathLike, per_bin: int | None = 200, seed: int = 0) -> SurveyCells:
+    """The firing cells of a dataset's finished chunks (a survey, or any Monte Carlo
+    dataset such as ``data/stg_mc_v1``) with their conductances, at most ``per_bin``
+    per firing-space bin (:meth:`~sbidic.fidelity.SurveyCells.from_features`).
+
+    Examples
+    --------
+    Ship them beside an estimator (``--verify`` then searches from them)::
+
+        survey_cells("data/stg_mc_v1").save("sbidic/weights/stg/survey_cells.safetensors")
+    """
+    from sbidic.fidelity.scores import FidelityCriteria
+    from sbidic.spikes import SpikeTrains
+
+    ds = load_dataset(root)
+    feats = FidelityCriteria().summarize(SpikeTrains.from_dataset(ds, check=False))
+    model = DatasetSpec.from_json(ds.attrs["spec"]).model
+    return SurveyCells.from_features(model, ds["conductances"].values, feats, per_bin, seed)
+
+
 def survey(
     model: str,
     n_cells: int,
@@ -68,7 +89,9 @@ def survey(
 
     The cells are a Monte Carlo dataset in ``output`` (resumable); the firing space
     is also written there as ``firing_space.json``, ``firing_space.csv`` and
-    ``firing_space.png``.
+    ``firing_space.png``, and up to 200 cells of each of its bins with their
+    conductances as ``survey_cells.safetensors`` (:class:`~sbidic.fidelity.SurveyCells`:
+    copied beside an estimator's weights, ``--verify`` searches from them).
 
     Parameters
     ----------
@@ -108,6 +131,7 @@ def survey(
     out = Path(output)
     space.save(out / "firing_space.json")
     space.to_frame().to_csv(out / "firing_space.csv", index=False)
+    survey_cells(output).save(out / SURVEY_CELLS_FILE)
     import matplotlib.pyplot as plt
 
     fig = space.plot()

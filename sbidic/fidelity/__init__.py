@@ -6,7 +6,8 @@ fidelity scores``. :func:`score_trains` compares simulated trains with recording
 :class:`FidelityCriteria`; :func:`score_population` simulates a population first;
 :func:`recording_summary` reports per recording, with a model-adequacy line where no
 cell reproduces it; a :class:`FiringAtlas` estimates, before any simulation, how likely
-a cell at a DIC target reproduces a recording.
+a cell at a DIC target reproduces a recording; :class:`SurveyCells` keeps cells of a
+model's survey for ``--verify`` to search from.
 
 >>> import numpy as np
 >>> from sbidic.spikes import SpikeTrains
@@ -19,12 +20,14 @@ from sbidic.fidelity.atlas import FiringAtlas, firing_atlas
 from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
 from sbidic.fidelity.population import recording_summary, score_population, simulate_and_score
 from sbidic.fidelity.scores import CRITERIA, FidelityCriteria, FidelityScores, score_trains
+from sbidic.fidelity.survey_cells import SurveyCells
 
 __all__ = [
     "CRITERIA",
     "FidelityCriteria",
     "FidelityScores",
     "FiringAtlas",
+    "SurveyCells",
     "firing_atlas",
     "mid_range_tau",
     "recording_summary",

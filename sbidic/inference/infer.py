@@ -419,7 +419,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                         verified = verify_populations(
                             cells, sub, context, n, targets, summary[active, :, 1],
                             criteria=criteria, budget=budget, rng=rng, rank=rank,
-                            stop_after_first=reach[active] != "", **simulation,
+                            stop_after_first=reach[active] != "",
+                            survey=getattr(posterior, "survey_cells", None), **simulation,
                         )  # fmt: skip
                         population = to_population(
                             verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
@@ -449,8 +450,10 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
             failed = report["adequacy"].str.startswith("not reproduced")
-            if verify:  # outside the atlas and no first-round cell passed: stopped there
-                stopped = failed & (reach != "")
+            if verify:  # outside the atlas, no first-round cell passed, no survey cell
+                stopped = np.zeros(len(report), dtype=bool)
+                stopped[active] = verified.stopped if verified is not None else False
+                stopped &= failed.to_numpy()
                 report.loc[stopped, "adequacy"] += (
                     "; stopped after the first round: the pattern lies outside the "
                     "model's firing atlas"

@@ -249,6 +249,9 @@ class ConductancePosterior(_Base):
     atlas : sbidic.fidelity.FiringAtlas, optional
         How cells at each DIC target of the training data fire (used by
         ``sbidic.infer(dics="calibrated")``); shipped estimators carry one.
+    survey_cells : sbidic.fidelity.SurveyCells, optional
+        Cells of the model's survey that ``sbidic.infer(verify=True)`` may start its
+        search from (patterns the DIC dataset seldom holds).
     noise_sigma : float, optional
         Band-limited noise current (pre-filter sigma, uA/cm^2,
         :meth:`sbidic.simulate.BandLimitedNoise.reference`) under which the
@@ -272,6 +275,7 @@ class ConductancePosterior(_Base):
         rng=None,
         max_redraw_rounds: int = 20,
         atlas=None,
+        survey_cells=None,
         noise_sigma: float | None = None,
         **population_kwargs,
     ) -> None:
@@ -287,6 +291,7 @@ class ConductancePosterior(_Base):
         self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.max_redraw_rounds = int(max_redraw_rounds)
         self.atlas = atlas
+        self.survey_cells = survey_cells
         self.noise_sigma = noise_sigma
         self.population_kwargs = population_kwargs
         #: torch generator of the redraws (None: torch's global one); ``sbidic.infer``

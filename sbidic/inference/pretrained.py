@@ -36,6 +36,7 @@ __all__ = [
     "load_atlas",
     "load_estimator_or_pretrained",
     "load_pretrained",
+    "load_survey_cells",
     "model_card",
     "npe_dir",
     "pretrained_dir",
@@ -208,6 +209,7 @@ def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> Conduc
             )
         model = resolved
     kwargs.setdefault("atlas", load_atlas(directory))
+    kwargs.setdefault("survey_cells", load_survey_cells(directory))
     card = Path(directory) / "model_card.json"
     if card.is_file():
         spec = read_json(card, "model card").get("data", {}).get("spec", {})
@@ -227,6 +229,20 @@ def load_atlas(directory):
         return FiringAtlas.load(path)
     except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
         raise damaged_file_error(err, path, "firing atlas") from None
+
+
+def load_survey_cells(directory):
+    """The :class:`~sbidic.fidelity.SurveyCells` saved beside an estimator
+    (``survey_cells.safetensors``), or None."""
+    from sbidic.fidelity.survey_cells import SURVEY_CELLS_FILE, SurveyCells
+
+    path = Path(directory) / SURVEY_CELLS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return SurveyCells.load(path)
+    except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
+        raise damaged_file_error(err, path, "survey cells") from None
 
 
 def load_estimator_or_pretrained(

@@ -27,12 +27,15 @@ one round when most cells pass: every round pays Brian2's per-step overhead). Af
 the first round,
 three quarters of a recording's proposals are new cells around its *elite* cells (the
 accepted ones, topped up with the closest matches, smallest ``mismatch``, to at least
-:data:`MIN_ELITE`): an elite cell's conductances, each multiplied by a log-normal
-factor (half the elite cells' spread of that log-conductance, between
-:data:`KERNEL_LOG_SD` bounds; the leak stays), compensated to a DIC target drawn around
-the elite cell's (a Gaussian kernel with half the elite targets' spread, at least a
-tenth of the posterior spread). Every cell still meets its DIC target to the
-compensation tolerance. One quarter comes from the posterior (each the best of 10
+:data:`MIN_ELITE`; the model's survey cells, :class:`~sbidic.fidelity.SurveyCells`,
+compete for these places with the simulated cells): an elite cell's conductances, each
+multiplied by a log-normal factor (half the spread of that log-conductance over the
+cell's four nearest elite neighbours, between :data:`KERNEL_LOG_SD` bounds; around a
+survey cell :data:`SURVEY_LOG_SD`; the leak stays), compensated to a DIC target drawn
+around the elite cell's (a Gaussian kernel with half its neighbours' spread, at least a
+tenth of the posterior spread). The kernel is local (Filippi et al. 2013) so that
+clusters of accepted cells in different parts of the conductance space each keep their
+own scale. Every cell still meets its DIC target to the compensation tolerance. One quarter comes from the posterior (each the best of 10
 posterior draws by the firing atlas, when there is one), so the rest of the posterior
 is still explored. A round spends at most a third of what is left of the budget (at
 least the cells still wanted; the last rounds share what is left), so a search with
@@ -48,6 +51,10 @@ References
 ----------
 S. A. Sisson, Y. Fan, M. M. Tanaka (2007). Sequential Monte Carlo without
 likelihoods. PNAS 104(6):1760-1765. https://doi.org/10.1073/pnas.0607208104
+
+S. Filippi, C. P. Barnes, J. Cornebise, M. P. H. Stumpf (2013). On optimality of kernels
+for approximate Bayesian computation using sequential Monte Carlo. Stat. Appl. Genet.
+Mol. Biol. 12(1):87-107. https://doi.org/10.1515/sagmb-2012-0069
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ MIN_ELITE = 10
 _ROUNDS_LEFT = 3
 #: Bounds of the kernel's standard deviation of each log-conductance.
 KERNEL_LOG_SD = (0.05, 0.25)
+#: The kernel's standard deviation of each log-conductance around a survey cell.
+SURVEY_LOG_SD = 0.1
 
 
 def check_dic_strategy(strategy: str, shrinkage: float = 0.5) -> None:
@@ -215,6 +224,8 @@ class VerifiedCells:
     n_simulated : ndarray of int, shape (B,)
     n_rounds : int
     wall_time_s : float
+    stopped : ndarray of bool, shape (B,)
+        Recordings given up after the first round (``stop_after_first``).
     """
 
     conductances: np.ndarray
@@ -224,6 +235,7 @@ class VerifiedCells:
     n_simulated: np.ndarray
     n_rounds: int
     wall_time_s: float
+    stopped: np.ndarray | None = None
 
     @classmethod
     def concatenate(cls, parts: list[VerifiedCells]) -> VerifiedCells:
@@ -246,6 +258,7 @@ class VerifiedCells:
             ),
             n_simulated=np.concatenate([p.n_simulated for p in parts]),
             n_rounds=max(p.n_rounds for p in parts),
+            stopped=np.concatenate([p.stopped for p in parts]),
             wall_time_s=sum(p.wall_time_s for p in parts),
         )
 
@@ -272,6 +285,7 @@ def verify_populations(
     progress=None,
     rank=None,
     stop_after_first: np.ndarray | None = None,
+    survey=None,
     **simulate_kwargs,
 ) -> VerifiedCells:
     """Cells that reproduce their recording, verified by Brian2 simulation.
@@ -304,6 +318,10 @@ def verify_populations(
         Recordings to give up on when none of their first-round cells pass (e.g.
         patterns outside the model's firing atlas): no more of the budget is spent on
         them.
+    survey : SurveyCells, optional
+        Cells of the model's survey (:class:`~sbidic.fidelity.SurveyCells`): after the
+        first round, the :data:`MIN_ELITE` closest to each recording (with its class)
+        compete with the simulated cells for the elite the search proposes around.
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate` (``n_jobs``, ``dt_ms``...).
 
@@ -325,11 +343,13 @@ def verify_populations(
 
     dics = initial_dics.reshape(-1, 2)
     owner = np.tile(np.arange(b), m)
+    seeds = None
     parents = None  # conductances the kernel proposals start from (NaN rows: none)
     pool_g, pool_t, pool_s, pool_acc = [], [], [], []
     need = np.full(b, n)
     n_sim = np.zeros(b, dtype=np.int64)
     n_pass = np.zeros(b, dtype=np.int64)
+    stopped = np.zeros(b, dtype=bool)
     rounds = 0
     while True:
         rounds += 1
@@ -344,19 +364,29 @@ def verify_populations(
         pool_acc.append(accepted)
         n_sim += np.bincount(owner, minlength=b)
         n_pass += np.bincount(owner, weights=scores.passed, minlength=b).astype(np.int64)
+        if seeds is None:
+            seeds = _survey_seeds(posterior, survey, recordings, crit, g.shape[1])
         need -= np.bincount(owner, weights=accepted, minlength=b).astype(np.int64)
         if progress is not None:
             progress(int(n * b - need.sum()), int(n * b))
         active = (need > 0) & (n_sim < max_cells)
-        if stop_after_first is not None and rounds == 1:
-            active &= ~(np.asarray(stop_after_first, dtype=bool) & (n_pass == 0))
+        if stop_after_first is not None and rounds == 1:  # unless a survey cell fires it
+            hopeless = np.asarray(stop_after_first, dtype=bool) & (n_pass == 0)
+            hopeless[seeds["owner"][seeds["mismatch"] <= 1.0]] = False
+            stopped = hopeless & active
+            active &= ~hopeless
         out_of_time = deadline is not None and time.perf_counter() >= deadline
         if not active.any() or rounds >= budget.max_rounds or out_of_time:
             break
+        # the survey's cells join the simulated ones as candidates for the elite
         dics, owner, parents = _propose(
-            posterior, context, np.concatenate(pool_g), np.concatenate(pool_t),
-            np.concatenate(pool_acc), FidelityScores.concatenate(pool_s), need, n_sim,
-            n_pass, active, max_cells, budget.max_rounds - rounds, posterior_sd, rng, rank,
+            posterior, context, np.concatenate(pool_g + [seeds["g"]]),
+            np.concatenate(pool_t + [seeds["t"]]),
+            np.concatenate(pool_acc + [np.zeros(len(seeds["g"]), dtype=bool)]),
+            np.concatenate([s.recording for s in pool_s] + [seeds["owner"]]),
+            np.concatenate([s.mismatch for s in pool_s] + [seeds["mismatch"]]),
+            need, n_sim, n_pass, active, max_cells, budget.max_rounds - rounds,
+            posterior_sd, rng, rank, n_survey=len(seeds["g"]),
         )  # fmt: skip
 
     all_scores = FidelityScores.concatenate(pool_s)
@@ -378,6 +408,7 @@ def verify_populations(
         simulated=all_scores,
         n_simulated=n_sim,
         n_rounds=rounds,
+        stopped=stopped,
         wall_time_s=time.perf_counter() - t0,
     )
 
@@ -423,12 +454,32 @@ def _elite(owners, accepted, mismatch, b):
     return mask
 
 
-def _propose(posterior, context, pool_g, targets, accepted, scores, need, n_sim, n_pass,
-             active, max_cells, rounds_left, posterior_sd, rng, rank=None):  # fmt: skip
+def _survey_seeds(posterior, survey, recordings, crit, n_g: int) -> dict[str, np.ndarray]:
+    """The :data:`MIN_ELITE` survey cells closest to each recording that have its class:
+    conductances ``g``, DIC targets ``t`` (their own DICs), ``owner`` and ``mismatch``
+    (all empty without a survey)."""
+    from sbidic.dics import dynamic_input_conductances
+
+    if survey is None:
+        return {"g": np.empty((0, n_g)), "t": np.empty((0, 2)),
+                "owner": np.empty(0, dtype=np.int64), "mismatch": np.empty(0)}  # fmt: skip
+    index, mismatch = survey.closest(crit.summarize(recordings), crit, k=MIN_ELITE)
+    owner = np.repeat(np.arange(len(index)), index.shape[1])
+    keep = np.isfinite(mismatch.ravel())
+    g = survey.conductances[index.ravel()[keep]].astype(float)
+    V = posterior.population_kwargs.get("V")
+    t = dynamic_input_conductances(posterior.model, g, V=V)[:, 1:]
+    return {"g": g, "t": t, "owner": owner[keep], "mismatch": mismatch.ravel()[keep]}
+
+
+def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, need, n_sim,
+             n_pass, active, max_cells, rounds_left, posterior_sd, rng, rank=None,
+             n_survey=0):  # fmt: skip
     """Proposals for the next round: ``(dics (K, 2), owner (K,), parents (K, n_cond))``,
-    ``parents`` NaN for fresh posterior proposals (see the module docstring)."""
+    ``parents`` NaN for fresh posterior proposals (see the module docstring). The last
+    ``n_survey`` pool entries are survey cells: proposals around them take small steps
+    (:data:`SURVEY_LOG_SD`) towards their own DICs."""
     b = len(need)
-    owners = scores.recording
     rate = np.maximum(n_pass / np.maximum(n_sim, 1), 0.1)
     size = np.where(active, np.ceil(need / rate * 1.2).astype(np.int64), 0)
     # a search needs rounds: at most a third of what is left of the budget per round,
@@ -449,7 +500,7 @@ def _propose(posterior, context, pool_g, targets, accepted, scores, need, n_sim,
     else:
         dics = draws[0]
     parents = np.full((owner.size, pool_g.shape[1]), np.nan)
-    elite = np.flatnonzero(_elite(owners, accepted, scores.mismatch, b))
+    elite = np.flatnonzero(_elite(owners, accepted, mismatch, b))
     if elite.size:
         elite = elite[np.argsort(owners[elite], kind="stable")]
         el_o = owners[elite]
@@ -457,16 +508,45 @@ def _propose(posterior, context, pool_g, targets, accepted, scores, need, n_sim,
         start = np.searchsorted(el_o, np.arange(b))
         log_g = np.log(np.maximum(pool_g[elite], 1e-12))
         t_sd, g_sd = _group_sd(targets[elite], el_o, b), _group_sd(log_g, el_o, b)
-        width = np.maximum(0.5 * t_sd, 0.1 * posterior_sd)
-        log_sd = np.clip(0.5 * g_sd, *KERNEL_LOG_SD)
-        log_sd[:, -1] = 0.0  # the leak stays: it sets the DIC unit
+        # each elite cell's own step: half the spread of its nearest elite neighbours
+        # (local, so that clusters around different survey cells each keep their scale),
+        # the spread of all its recording's elite cells where it has no neighbour
+        local = _local_sd(log_g, el_o)
+        log_sd = np.clip(0.5 * np.where(np.isnan(local), g_sd[el_o], local), *KERNEL_LOG_SD)
+        local = _local_sd(targets[elite], el_o)  # likewise the DIC targets' kernel
+        width = np.maximum(0.5 * np.where(np.isnan(local), t_sd[el_o], local),
+                           0.1 * posterior_sd[el_o])  # fmt: skip
+        at = np.empty(len(pool_g), dtype=np.int64)
+        at[elite] = np.arange(elite.size)  # row of each elite cell in log_sd
         kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_el[owner] > 0)
         o = owner[kernel]
         pick = elite[start[o] + np.floor(rng.random(o.size) * n_el[o]).astype(np.int64)]
-        dics[kernel] = targets[pick] + width[o] * rng.standard_normal((o.size, 2))
-        step = log_sd[o] * rng.standard_normal((o.size, pool_g.shape[1]))
+        surveyed = (pick >= len(pool_g) - n_survey)[:, None]
+        t_width = np.where(surveyed, 0.1 * posterior_sd[o], width[at[pick]])
+        dics[kernel] = targets[pick] + t_width * rng.standard_normal((o.size, 2))
+        g_width = np.where(surveyed, SURVEY_LOG_SD, log_sd[at[pick]])
+        g_width[:, -1] = 0.0  # the leak stays: it sets the DIC unit
+        step = g_width * rng.standard_normal((o.size, pool_g.shape[1]))
         parents[kernel] = pool_g[pick] * np.exp(step)
     return dics, owner, parents
+
+
+def _local_sd(x: np.ndarray, group: np.ndarray, k: int = 4) -> np.ndarray:
+    """Root-mean-square difference of each column of ``x (K, d)`` between each row and
+    its ``k`` nearest other rows of the same group (NaN where the group has no other)."""
+    from scipy.spatial import cKDTree
+
+    if len(x) < 2:
+        return np.full(x.shape, np.nan)
+    apart = 10.0 * (np.ptp(x) + 1.0)  # a group's rows are nearer each other than others
+    _, near = cKDTree(np.column_stack([x, group * apart])).query(
+        np.column_stack([x, group * apart]), k=min(k + 1, len(x)))  # fmt: skip
+    near = near[:, 1:]
+    same = (group[near] == group[:, None])[..., None]
+    count = same.sum(1)
+    sq = (((x[near] - x[:, None]) ** 2) * same).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.sqrt(sq / count), np.nan)
 
 
 def _group_sd(x: np.ndarray, group: np.ndarray, b: int) -> np.ndarray:
