@@ -81,7 +81,8 @@ def _left(*folders: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL,
+                                 pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_killed_simulation_leaves_no_worker(population, tmp_path, sig):
     """... and no temporary file once the command ran again (in the output folder or
     the temporary directory: Brian2's logs of the killed processes included)."""

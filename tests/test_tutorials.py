@@ -48,7 +48,15 @@ def test_tutorial_is_a_paired_notebook(path):
     assert "SBIDIC_TUTORIAL_QUICK" in path.read_text()
 
 
-@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+#: Tutorials run by the default test run; CI's documentation build runs every tutorial
+#: at full size and ``make test-slow`` runs the others in quick mode.
+QUICK_BY_DEFAULT = ("01_five_lines", "04_simulate_and_check", "10_real_recordings")
+
+
+@pytest.mark.parametrize("path", [
+    p if p.stem in QUICK_BY_DEFAULT else pytest.param(p, marks=pytest.mark.slow)
+    for p in TUTORIALS
+], ids=[p.stem for p in TUTORIALS])  # fmt: skip
 def test_tutorial_runs_in_quick_mode_and_writes_its_figures(path, tmp_path, monkeypatch):
     if path.stem == NPE_TUTORIAL and (reason := _missing_npe_weights()):
         pytest.skip(reason)
