@@ -30,11 +30,15 @@ lock:  ## regenerate constraints.txt: a fresh venv, sbidic[dev] installed, every
 	  sed -n '/^# documentation extra/,$$p' constraints.txt; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .lock-venv
 
+# one worker per core (pytest-xdist), each test file on one worker (module fixtures
+# such as the app's server and browser page are built once per file)
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
+
 test: $(STAMP)  ## run the default test suite (doctests included, slow tests excluded)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-slow: $(STAMP)  ## run only the long checks
-	$(PY) -m pytest -q -m slow
+	$(PYTEST) -m slow
 
 demo: $(STAMP)  ## infer verified STG populations from the bundled example spike trains
 	mkdir -p demo-output

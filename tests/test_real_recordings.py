@@ -419,3 +419,22 @@ def test_verify_starts_from_the_survey_cells_that_fire_the_pattern(monkeypatch):
     np.testing.assert_allclose(achieved, out.targets[0], atol=1e-9)
     own = dynamic_input_conductances("stg", far)[0, 1:]
     assert np.abs(out.targets[0] - own).max() < 2.0  # around it, not the posterior (-4, 5)
+
+
+def test_a_recording_given_up_after_the_first_round_stays_given_up(monkeypatch):
+    """Before: the other recording's later rounds brought it back (the PD recording with
+    da: "stopped after the first round" over 200 simulated cells)."""
+    import sbidic.inference.verify as verify
+
+    def simulate_and_score(model, g, recordings, owner, criteria, *, deadline=None, **kw):
+        cells = SpikeTrains.from_list([[] for _ in owner])  # silent: nothing passes
+        return None, score_trains(recordings, cells, owner, criteria)
+
+    monkeypatch.setattr(verify, "simulate_and_score", simulate_and_score)
+    recs = SpikeTrains.from_list([tonic(10.0), tonic(20.0)])
+    out = verify_populations(_SeedPosterior(), recs, torch.zeros(2, 4), 2,
+                             np.tile([-4.0, 5.0], (3, 2, 1)), np.ones((2, 2)),
+                             budget=VerifyBudget(max_cells=30), rng=0,
+                             stop_after_first=[True, False])  # fmt: skip
+    assert out.n_rounds > 2
+    assert out.n_simulated.tolist() == [3, 30] and out.stopped.tolist() == [True, False]

@@ -113,9 +113,10 @@ print(why)
 # `verify=True` simulates every proposed cell with Brian2 and keeps those that fire
 # like the recording (same class, burst period within 10 %, spikes per burst within
 # 0.5). After the first round the proposals move through the conductance space from the
-# closest cells (a sequential Monte Carlo search), each cell still compensated to its
-# DIC target. A long recording is read as consecutive 10 s windows whose posteriors are
-# pooled; the report's `status` says how much was used.
+# closest cells, simulated or from the model's survey (a sequential Monte Carlo
+# search), each cell still compensated to its DIC target. A long recording is read as
+# consecutive 10 s windows whose posteriors are pooled; the report's `status` says how
+# much was used.
 
 # %%
 simulation = {"n_jobs": 1}
@@ -145,7 +146,9 @@ fig.savefig(FIGURES / "10_recording_vs_cells.png", dpi=80)
 # ## 4. When the model cannot fire the pattern
 # With the published `stg` model the same call says so in the report instead of
 # returning cells that look fine on paper: the `warning` column names the models whose
-# atlas reaches the pattern, and with `verify` the search stops after its first round.
+# atlas reaches the pattern. With `verify`, the search then starts from the model's
+# survey cells that fire the pattern (the published model fires PD-like bursts in 11 of
+# its 204,800 Monte Carlo cells), and stops after its first round when none does.
 
 # %%
 published = sbidic.infer(recording, "stg", n=N, seed=0)

@@ -35,12 +35,12 @@ survey cell :data:`SURVEY_LOG_SD`; the leak stays), compensated to a DIC target 
 around the elite cell's (a Gaussian kernel with half its neighbours' spread, at least a
 tenth of the posterior spread). The kernel is local (Filippi et al. 2013) so that
 clusters of accepted cells in different parts of the conductance space each keep their
-own scale. Every cell still meets its DIC target to the compensation tolerance. One quarter comes from the posterior (each the best of 10
-posterior draws by the firing atlas, when there is one), so the rest of the posterior
-is still explored. A round spends at most a third of what is left of the budget (at
-least the cells still wanted; the last rounds share what is left), so a search with
-few passing cells gets several rounds.
-This is a sequential Monte Carlo search of the model's conductance
+own scale. Every cell still meets its DIC target to the compensation tolerance. One
+quarter comes from the posterior (each the best of 10 posterior draws by the firing
+atlas, when there is one), so the rest of the posterior is still explored. A round
+spends at most a third of what is left of the budget (at least the cells still wanted;
+the last rounds share what is left), so a search with few passing cells gets several
+rounds. This is a sequential Monte Carlo search of the model's conductance
 space (in the spirit of ABC-SMC, Sisson et al. 2007): it moves towards the recording
 even when no first-round cell passes, because the firing pattern also depends on the
 conductances the DICs leave free (e.g. the slow bursts of ``stg-liu``). The returned
@@ -235,7 +235,7 @@ class VerifiedCells:
     n_simulated: np.ndarray
     n_rounds: int
     wall_time_s: float
-    stopped: np.ndarray | None = None
+    stopped: np.ndarray
 
     @classmethod
     def concatenate(cls, parts: list[VerifiedCells]) -> VerifiedCells:
@@ -369,12 +369,10 @@ def verify_populations(
         need -= np.bincount(owner, weights=accepted, minlength=b).astype(np.int64)
         if progress is not None:
             progress(int(n * b - need.sum()), int(n * b))
-        active = (need > 0) & (n_sim < max_cells)
         if stop_after_first is not None and rounds == 1:  # unless a survey cell fires it
-            hopeless = np.asarray(stop_after_first, dtype=bool) & (n_pass == 0)
-            hopeless[seeds["owner"][seeds["mismatch"] <= 1.0]] = False
-            stopped = hopeless & active
-            active &= ~hopeless
+            stopped = np.asarray(stop_after_first, dtype=bool) & (n_pass == 0) & (need > 0)
+            stopped[seeds["owner"][seeds["mismatch"] <= 1.0]] = False
+        active = (need > 0) & (n_sim < max_cells) & ~stopped
         out_of_time = deadline is not None and time.perf_counter() >= deadline
         if not active.any() or rounds >= budget.max_rounds or out_of_time:
             break
