@@ -155,7 +155,7 @@ published = sbidic.infer(recording, "stg", n=N, seed=0)
 print(published.report[["obs_id", "warning"]].T.to_string())
 
 # %% [markdown]
-# On the three real recordings of the Real recordings page, every model reproduces the
-# tonic unit, `da` the LP neuron (16-20 of 20 cells within the default budget), and no
-# shipped model yet gives 20 verified cells for the PD neurons (7.5 spikes per burst
-# every 0.6 s; `stg-liu` comes closest): see that page for the measured table.
+# On the three real recordings of the Real recordings page, `stg-liu` gives 20 verified
+# cells of 20 for each (PD, LP and the tonic unit) within the default budget; `da`
+# reproduces LP and the tonic unit, the published `stg` PD and the tonic unit: see that
+# page for the measured table.
