@@ -438,3 +438,23 @@ def test_a_recording_given_up_after_the_first_round_stays_given_up(monkeypatch):
                              stop_after_first=[True, False])  # fmt: skip
     assert out.n_rounds > 2
     assert out.n_simulated.tolist() == [3, 30] and out.stopped.tolist() == [True, False]
+
+
+def test_kernel_proposals_start_from_the_matching_elite_cells():
+    """One cell of a recording's elite matches it (here a survey cell within tolerance),
+    nine do not: every kernel proposal starts from the matching one."""
+    from sbidic.inference.verify import _propose
+
+    post = _SeedPosterior()
+    g = np.exp(np.random.default_rng(0).normal(0.0, 1.0, (10, 8)))
+    g[0] = 1000.0  # the matching cell, far from the others
+    mismatch = np.r_[0.5, np.full(9, 3.0)]
+    none = np.zeros(1, dtype=np.int64)
+    _, owner, parents = _propose(
+        post, torch.zeros(1, 4), g, np.tile([-4.0, 5.0], (10, 1)), np.zeros(10, bool),
+        np.zeros(10, dtype=np.int64), mismatch, np.array([5]), none + 3, none, np.array([True]),
+        60, 3, np.ones((1, 2)), np.random.default_rng(1), n_survey=10,
+    )  # fmt: skip
+    kernel = np.isfinite(parents).all(1)
+    assert kernel.sum() > 5
+    np.testing.assert_allclose(np.log(parents[kernel, :-1] / 1000.0), 0.0, atol=0.6)

@@ -456,7 +456,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 stopped &= failed.to_numpy()
                 report.loc[stopped, "adequacy"] += (
                     "; stopped after the first round: the pattern lies outside the "
-                    "model's firing atlas"
+                    "model's firing atlas and no survey cell fires it"
                 )
             hint = np.array([w.partition("; within reach of ")[2] for w in reach], dtype=object)
             short = failed & (hint != "")

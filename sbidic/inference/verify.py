@@ -28,7 +28,9 @@ the first round,
 three quarters of a recording's proposals are new cells around its *elite* cells (the
 accepted ones, topped up with the closest matches, smallest ``mismatch``, to at least
 :data:`MIN_ELITE`; the model's survey cells, :class:`~sbidic.fidelity.SurveyCells`,
-compete for these places with the simulated cells): an elite cell's conductances, each
+compete for these places with the simulated cells; once a recording has elite cells
+that match it, accepted or survey cells within tolerance, its proposals start from
+those only): an elite cell's conductances, each
 multiplied by a log-normal factor (half the spread of that log-conductance over the
 cell's four nearest elite neighbours, between :data:`KERNEL_LOG_SD` bounds; around a
 survey cell :data:`SURVEY_LOG_SD`; the leak stays), compensated to a DIC target drawn
@@ -500,9 +502,15 @@ def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, ne
     parents = np.full((owner.size, pool_g.shape[1]), np.nan)
     elite = np.flatnonzero(_elite(owners, accepted, mismatch, b))
     if elite.size:
-        elite = elite[np.argsort(owners[elite], kind="stable")]
+        # by recording, the cells that match first (accepted, or survey cells within
+        # tolerance): once a recording has any, its kernel proposals start from them
+        good = accepted[elite] | (mismatch[elite] <= 1.0)
+        order = np.lexsort((~good, owners[elite]))
+        elite, good = elite[order], good[order]
         el_o = owners[elite]
         n_el = np.bincount(el_o, minlength=b)
+        n_good = np.bincount(el_o, weights=good, minlength=b).astype(np.int64)
+        n_pick = np.where(n_good > 0, n_good, n_el)
         start = np.searchsorted(el_o, np.arange(b))
         log_g = np.log(np.maximum(pool_g[elite], 1e-12))
         t_sd, g_sd = _group_sd(targets[elite], el_o, b), _group_sd(log_g, el_o, b)
@@ -518,7 +526,7 @@ def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, ne
         at[elite] = np.arange(elite.size)  # row of each elite cell in log_sd
         kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_el[owner] > 0)
         o = owner[kernel]
-        pick = elite[start[o] + np.floor(rng.random(o.size) * n_el[o]).astype(np.int64)]
+        pick = elite[start[o] + np.floor(rng.random(o.size) * n_pick[o]).astype(np.int64)]
         surveyed = (pick >= len(pool_g) - n_survey)[:, None]
         t_width = np.where(surveyed, 0.1 * posterior_sd[o], width[at[pick]])
         dics[kernel] = targets[pick] + t_width * rng.standard_normal((o.size, 2))
