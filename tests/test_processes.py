@@ -129,6 +129,7 @@ def test_a_killed_simulation_leaves_no_worker(population, tmp_path, sig):
 def test_builds_are_bounded_by_jobs(monkeypatch, tmp_path):
     """The C++ build's make gets -j<jobs>, not Brian2's unbounded -j."""
     import brian2
+    import brian2.devices.cpp_standalone.device  # not imported by `import brian2` alone
 
     from sbidic.simulate import compiled
 
