@@ -35,8 +35,10 @@ __all__ = [
     "check_not_input",
     "check_output",
     "damaged_file_error",
+    "load_model_arrays",
     "open_text",
     "read_json",
+    "save_model_arrays",
 ]
 
 
@@ -309,3 +311,32 @@ def atomic_outputs(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def save_model_arrays(path: str | os.PathLike, model: str, arrays: dict[str, Any]) -> None:
+    """Write numpy ``arrays`` and the ``model`` name they belong to as a safetensors file
+    (no pickle), all or nothing (a ``.safetensors`` path, checked first).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.safetensors"
+    >>> save_model_arrays(path, "stg", {"x": np.arange(3.0)})
+    >>> model, arrays = load_model_arrays(path)
+    >>> model, arrays["x"].tolist()
+    ('stg', [0.0, 1.0, 2.0])
+    """
+    from safetensors.numpy import save_file
+
+    with atomic_outputs([check_output(path, (".safetensors",))]) as (tmp,):
+        save_file(dict(arrays), os.fspath(tmp), metadata={"model": str(model)})
+
+
+def load_model_arrays(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """The model name and numpy arrays of a file written by :func:`save_model_arrays`."""
+    from safetensors import safe_open
+
+    with safe_open(os.fspath(path), framework="numpy") as fh:
+        model = fh.metadata()["model"]
+        arrays = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+    return model, arrays

@@ -141,21 +141,16 @@ class SurveyCells:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write a safetensors file (no pickle), all or nothing."""
-        from safetensors.numpy import save_file
-
-        from sbidic.files import atomic_outputs, check_output
+        from sbidic.files import save_model_arrays
 
         tensors = {"conductances": self.conductances.astype(np.float32), "label": self.label}
         tensors.update({n: getattr(self, n).astype(np.float32) for n in _FEATURES})
-        with atomic_outputs([check_output(path, (".safetensors",))]) as (tmp,):
-            save_file(tensors, os.fspath(tmp), metadata={"model": self.model})
+        save_model_arrays(path, self.model, tensors)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SurveyCells:
         """Read a file written by :meth:`save`."""
-        from safetensors import safe_open
+        from sbidic.files import load_model_arrays
 
-        with safe_open(os.fspath(path), framework="numpy") as fh:
-            model = fh.metadata()["model"]
-            arrays = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+        model, arrays = load_model_arrays(path)
         return cls(model=model, **arrays)

@@ -217,18 +217,24 @@ def _posterior_from_dir(directory, model: str | None = None, **kwargs) -> Conduc
     return ConductancePosterior(estimator, model=model, **kwargs)
 
 
+def _load_beside(directory, name: str, load, what: str):
+    """``load(directory / name)``, None when there is no such file; a damaged file is
+    one line naming it and ``what`` it is."""
+    path = Path(directory) / name
+    if not path.is_file():
+        return None
+    try:
+        return load(path)
+    except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
+        raise damaged_file_error(err, path, what) from None
+
+
 def load_atlas(directory):
     """The :class:`~sbidic.fidelity.FiringAtlas` saved beside an estimator
     (``firing_atlas.safetensors``), or None."""
-    path = Path(directory) / ATLAS_FILE
-    if not path.is_file():
-        return None
     from sbidic.fidelity.atlas import FiringAtlas
 
-    try:
-        return FiringAtlas.load(path)
-    except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
-        raise damaged_file_error(err, path, "firing atlas") from None
+    return _load_beside(directory, ATLAS_FILE, FiringAtlas.load, "firing atlas")
 
 
 def load_survey_cells(directory):
@@ -236,13 +242,7 @@ def load_survey_cells(directory):
     (``survey_cells.safetensors``), or None."""
     from sbidic.fidelity.survey_cells import SURVEY_CELLS_FILE, SurveyCells
 
-    path = Path(directory) / SURVEY_CELLS_FILE
-    if not path.is_file():
-        return None
-    try:
-        return SurveyCells.load(path)
-    except Exception as err:  # noqa: BLE001 -- a damaged file: one line naming it
-        raise damaged_file_error(err, path, "survey cells") from None
+    return _load_beside(directory, SURVEY_CELLS_FILE, SurveyCells.load, "survey cells")
 
 
 def load_estimator_or_pretrained(
