@@ -128,8 +128,13 @@ def test_a_killed_simulation_leaves_no_worker(population, tmp_path, sig):
 
 def test_builds_are_bounded_by_jobs(monkeypatch, tmp_path):
     """The C++ build's make gets -j<jobs>, not Brian2's unbounded -j."""
+    import importlib
+
     import brian2
-    import brian2.devices.cpp_standalone.device  # not imported by `import brian2` alone
+
+    # the module object itself: `brian2.devices` need not be an attribute of `brian2`
+    # when another test imported the device first
+    standalone = importlib.import_module("brian2.devices.cpp_standalone.device")
 
     from sbidic.simulate import compiled
 
@@ -139,8 +144,7 @@ def test_builds_are_bounded_by_jobs(monkeypatch, tmp_path):
         seen.append(list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix))
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(brian2.devices.cpp_standalone.device.CPPStandaloneDevice, "build",
-                        fake_build)  # fmt: skip
+    monkeypatch.setattr(standalone.CPPStandaloneDevice, "build", fake_build)
     import numpy as np
 
     from sbidic.models import get_model
