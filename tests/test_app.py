@@ -212,6 +212,19 @@ def test_simulated_trains_equal_cli_simulate(inference, tmp_path):
     assert fig.axes[0].get_title() == "recorded spike train"
 
 
+def test_the_page_simulates_on_the_vector_kernel_as_the_cli(inference):
+    """The Simulate card runs on ``device="auto"`` like ``sbidic simulate``: the vector
+    kernel once built (not Brian2's runtime, 3-10 times slower)."""
+    from sbidic.simulate import simulate
+
+    pop = inference.result.population
+    simulate("stg", pop.conductances[0, :1], duration_ms=200.0, transient_ms=100.0,
+             device="vector")  # builds the kernel of these settings  # fmt: skip
+    sim = state.run_simulation(inference, ["cell1"], np.array([0, 1]), duration_ms=1300,
+                               transient_ms=1000, seed=0)  # fmt: skip
+    assert sim.result.settings["device"] == "vector"
+
+
 def test_simulation_errors(inference):
     with pytest.raises(ValueError, match="no population"):
         state.run_simulation(inference, ["cell_silent"], np.array([0]))

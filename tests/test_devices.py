@@ -34,7 +34,7 @@ def _reference_g(names=("g_spk", "g_bst", "g_ref")) -> np.ndarray:
 
 def test_device_names_and_aliases():
     assert resolve_device("cpp") == "cpp_standalone"
-    assert set(DEVICES) == {"runtime", "cpp_standalone", "cuda_standalone"}
+    assert set(DEVICES) == {"runtime", "cpp_standalone", "cuda_standalone", "vector"}
     with pytest.raises(ValueError, match="unknown device 'gpu'.*'cuda'"):
         resolve_device("gpu")
 
@@ -151,7 +151,14 @@ def test_padding_and_chunking_do_not_change_a_cell(cache, monkeypatch):
     np.testing.assert_allclose(chunked.v_mV, runtime.v_mV, atol=1e-3)
 
 
-def test_auto_builds_for_long_runs_reuses_programs_and_keeps_short_runs_at_runtime(cache):
+def test_auto_builds_for_long_runs_reuses_programs_and_keeps_short_runs_at_runtime(
+    cache, monkeypatch
+):
+    """Where the vector kernel cannot run (here: marked unavailable), auto takes
+    Brian2's cached C++ programs on the same rule (tests/test_vector.py: the kernel)."""
+    import sbidic.simulate.simulation as simulation
+
+    monkeypatch.setattr(simulation, "_NO_VECTOR", ["unavailable in this test"])
     g = _reference_g()[:1]
     short = simulate("stg", g, **SHORT)  # 32,000 steps of one cell: cheaper than a build
     assert short.settings["device"] == "runtime" and not cache.exists()
@@ -174,6 +181,7 @@ def test_auto_falls_back_to_the_runtime_when_no_program_can_be_built(cache, monk
 
     monkeypatch.setattr(CompiledProgram, "for_task", classmethod(fail))
     monkeypatch.setattr(simulation, "_NO_COMPILER", [])
+    monkeypatch.setattr(simulation, "_NO_VECTOR", ["unavailable in this test"])
     g = _reference_g()[:1]
     with pytest.warns(RuntimeWarning, match="compilation failed.*runtime device"):
         result = simulate("stg", g, duration_ms=6000, transient_ms=5900)

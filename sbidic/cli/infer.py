@@ -108,6 +108,8 @@ def run_infer(args: argparse.Namespace) -> int:
     check_infer_memory(recordings, posterior, args.n, dics=args.dics, verify=args.verify)
     warn_if_large(args.output, recordings.n_trains * args.n, posterior.model.n_conductances)
     simulation = {"n_jobs": args.jobs, **protocol_options(args)}
+    if args.scheduler:
+        simulation["scheduler"] = args.scheduler
 
     bar = progress_bar(args, "recordings")
     # populations go to the output batch by batch; only the report stays in memory
@@ -243,6 +245,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     )
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
     inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
+    inf.add_argument("--scheduler", metavar="ADDRESS", help="--verify/--score: simulate on "
+                     "a Dask cluster (tcp://host:8786)")  # fmt: skip
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")
     inf.add_argument("--transient", type=float, help="discarded ms (default: model protocol)")
     inf.add_argument("--dt", type=float, help="simulation step, ms (default: the model's)")

@@ -17,7 +17,8 @@ from sbidic.models import available_models, get_model, is_model_file
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 DEVICE_HELP = (
-    "runtime, cpp_standalone (compiled C++; without noise the program is cached in "
+    "vector (Brian2's update statements in a vectorised C kernel, 3-4x cpp_standalone; "
+    "no noise), runtime, cpp_standalone (compiled C++; without noise the program is cached in "
     "$SBIDIC_CACHE_DIR or ~/.cache/sbidic and re-run with new cells, --jobs processes) or "
     "cuda (NVIDIA GPU; needs brian2cuda and nvcc, compiles each run)"
 )

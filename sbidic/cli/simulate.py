@@ -63,7 +63,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     record = list(range(min(args.plot_cells, len(g)))) if args.plot else None
     with progress_bar(args, "%") as bar:
         result = simulate(model, g, noise=noise, seed=args.seed, n_jobs=args.jobs,
-                          device=args.device, record_v=record,
+                          device=args.device, record_v=record, scheduler=args.scheduler,
                           progress=lambda f: bar.update_to(round(100 * f), 100),
                           **kwargs)  # fmt: skip
     feats = spike_features(result.spikes)
@@ -131,9 +131,11 @@ def add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--jobs", type=int, default=1, help="worker processes")
-    sim.add_argument("--device", default="auto", help="Brian2 device: auto (default: a "
-                     "compiled C++ program when one is already built for these settings or "
-                     "the run is long enough to repay its build of about 6 s, else "
+    sim.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the cells on a Dask cluster (tcp://host:8786)")  # fmt: skip
+    sim.add_argument("--device", default="auto", help="auto (default, without noise: the "
+                     "vector kernel when it is already built for these settings or the run "
+                     "is long enough to repay its build of about 4 s, else Brian2's "
                      "runtime), " + DEVICE_HELP)  # fmt: skip
     sim.add_argument("--plot", metavar="PNG", help="also draw traces and conductances")
     sim.add_argument("--plot-cells", type=int, default=6, help="cells drawn with --plot")

@@ -1,9 +1,11 @@
-"""Brian2 devices that :func:`sbidic.simulate.simulate` can run on.
+"""Devices that :func:`sbidic.simulate.simulate` can run on: Brian2's, and the
+vector kernel.
 
-``"runtime"`` (the default) runs the network from Python, step by step, with
-cython-generated kernels. The *standalone* devices generate a complete program for
-the whole run, compile it and run it outside Python, so no interpreter work is done
-per time step:
+``"vector"`` (:mod:`sbidic.simulate.vector`) compiles Brian2's own update statements
+into a C kernel with the cells in the vector lanes (no noise). ``"runtime"`` runs the
+network from Python, step by step, with cython-generated kernels. The *standalone*
+devices generate a complete program for the whole run, compile it and run it outside
+Python, so no interpreter work is done per time step:
 
 * ``"cpp_standalone"``: C++ (Brian2's own), on the CPU, with ``n_threads`` OpenMP
   threads; it needs a C++ compiler.
@@ -34,8 +36,9 @@ import tempfile
 
 __all__ = ["DEVICES", "BrianDevice", "resolve_device"]
 
-#: Brian2 devices accepted by :func:`sbidic.simulate.simulate`.
-DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
+#: Devices accepted by :func:`sbidic.simulate.simulate`: Brian2's, and ``"vector"``,
+#: Brian2's integration statements in a vectorised C kernel (:mod:`sbidic.simulate.vector`).
+DEVICES = ("runtime", "cpp_standalone", "cuda_standalone", "vector")
 _ALIASES = {"cuda": "cuda_standalone", "cpp": "cpp_standalone"}
 
 

@@ -25,8 +25,12 @@ __all__: list[str] = []
 
 
 def _run_chunk(task: dict) -> dict:
-    """Simulate one chunk of cells at runtime or as a one-off standalone program (in
-    this process or in a pool worker)."""
+    """Simulate one chunk of cells at runtime, as a one-off standalone program or with
+    the vector kernel (in this process or in a pool worker)."""
+    if task.get("device") == "vector":
+        from sbidic.simulate.vector import run_vector_chunk
+
+        return run_vector_chunk(task)
     b2 = _import_brian2()
     n_cells = len(task["conductances"])
     device = BrianDevice(task.get("device", "runtime"), task.get("n_threads", 1))

@@ -12,6 +12,8 @@ The simulation itself is spread over one module per concept:
 * :mod:`sbidic.simulate.readout`: the published spike rule and the spike trains and
   voltage traces read out of a run;
 * :mod:`sbidic.simulate.runner`: chunks run at runtime, in a process pool;
+* :mod:`sbidic.simulate.vector`: Brian2's integration statements compiled into a
+  vectorised C kernel, cells in the vector lanes;
 * :mod:`sbidic.simulate.compiled` and :mod:`sbidic.simulate.devices`: cached C++
   programs and the standalone devices;
 * :mod:`sbidic.simulate.result`: :class:`SimulationResult`.
@@ -23,12 +25,12 @@ The initial state of every cell is ``model.initial_state()``.
 
 Devices
 -------
-``device="auto"`` (the default) runs a cached compiled C++ program
-(:mod:`sbidic.simulate.compiled`: built once per settings and re-run with new cells;
-3.8 times the runtime device's speed for 20 STG cells over the published protocol,
-1.2 times for 1,000) when it is already built or the run is long enough to repay the
-build, and the runtime device otherwise; :mod:`sbidic.simulate.devices` lists them
-all.
+``device="auto"`` (the default) runs, without noise, the vector kernel
+(:mod:`sbidic.simulate.vector`: Brian2's own update statements, compiled once per
+model and step; 3-4 times the speed of Brian2's C++ programs) when it is already
+built or the run is long enough to repay its build (about 4 s); then a cached Brian2
+C++ program where the kernel cannot express the model; and the runtime device
+otherwise, and always with noise. :mod:`sbidic.simulate.devices` lists them all.
 
 Parallelism and memory
 ----------------------
@@ -56,7 +58,7 @@ from sbidic.simulate.integration import METHODS, default_integration
 from sbidic.simulate.noise import BandLimitedNoise
 from sbidic.simulate.readout import REPOLARISATION_MV, SPIKE_THRESHOLD_MV, _as_spike_trains
 from sbidic.simulate.result import SimulationResult
-from sbidic.simulate.runner import _chunk_bounds, _run_tasks
+from sbidic.simulate.runner import _chunk_bounds, _run_chunk, _run_tasks
 
 __all__ = ["INITIAL_STATES", "simulate"]
 
@@ -150,6 +152,61 @@ _BUILD_S = 6.0
 _NO_COMPILER: list[str] = []  # why C++ standalone failed in this process, if it did
 
 
+def _dask_client(scheduler):
+    """A ``distributed.Client`` for a scheduler address (or the client itself)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("scheduler= needs dask.distributed (pip install "
+                         "'dask[distributed]')") from None  # fmt: skip
+    return scheduler if isinstance(scheduler, Client) else Client(scheduler)
+
+
+def _run_on_cluster(client, tasks: list[dict], progress, n_cells: int) -> list[dict]:
+    """Run the chunks on a Dask cluster's workers; outputs in chunk order."""
+    from distributed import as_completed
+
+    futures = client.map(_run_chunk, tasks, pure=False)
+    if progress is not None:
+        done = 0
+        for future in as_completed(futures):
+            done += len(tasks[futures.index(future)]["conductances"])
+            progress(done / n_cells)
+    return client.gather(futures)
+
+
+#: Most cells one call of the vector kernel steps (their state stays in the cache).
+_VECTOR_CHUNK = 1024
+_NO_VECTOR: list[str] = []
+
+
+def _vector_build(task: dict, n_cells: int, n_total: int, n_jobs: int,
+                  explicit: bool = False) -> float | None:  # fmt: skip
+    """Seconds spent building the vector kernel of ``task`` when ``device="auto"`` runs
+    it (it is built, or the run would take longer at runtime than a build, and it can
+    express the model), else None. ``explicit``: the user asked for the kernel, so
+    what stops it is a ``ValueError``."""
+    from sbidic.simulate import vector
+
+    if _NO_VECTOR and not explicit:
+        return None
+    try:
+        if explicit or vector.is_built(task):
+            return vector.build(task)
+        if _runtime_estimate_s(n_cells, n_total, n_jobs) > _BUILD_S:
+            return vector.build(task)
+    except vector.VectorUnsupported as err:
+        if explicit:
+            raise ValueError(f"device 'vector' cannot run model {task['model'].name!r}: "
+                             f"{err}") from None  # fmt: skip
+        if "compiler" in str(err):
+            _NO_VECTOR.append(str(err))
+            warnings.warn(f"the vector kernel is unavailable ({str(err)[:300]}); simulating "
+                          "with Brian2's devices from now on", RuntimeWarning,
+                          stacklevel=3)  # fmt: skip
+    return None
+
+
 def _runtime_estimate_s(n_cells: int, n_total: int, n_jobs: int) -> float:
     """Rough wall time of the runtime device: about 12 us of interpreter overhead per
     step plus 0.3 us per cell and step, over ``n_jobs`` processes (measured on the
@@ -178,6 +235,7 @@ def simulate(
     device: str = "auto",
     applied_current: float | None = None,
     initial_state: str = "published",
+    scheduler=None,
 ) -> SimulationResult:
     """Simulate a population of cells and detect their spikes (published rule).
 
@@ -215,25 +273,29 @@ def simulate(
         Brian2 code-generation target of the runtime device; ``"auto"`` uses cython
         when a compiler works.
     n_jobs : int, default 1
-        Worker processes (``-1``: all cores); OpenMP threads with
-        ``device="cpp_standalone"``; unused with ``device="cuda"``. Results are
-        identical to ``n_jobs=1``.
+        Worker processes (``-1``: all cores); OpenMP threads with a one-off
+        ``device="cpp_standalone"`` program (with noise); unused with
+        ``device="cuda"``. Results are identical to ``n_jobs=1``.
     max_noise_mb : float, default 512
         Largest noise array (MB) per chunk of cells; more cells are run in chunks.
     progress : callable, optional
         ``progress(fraction)`` with the fraction of the simulation done, every 2 s of
         wall time in one process and per finished chunk with ``n_jobs > 1`` or a
         standalone device.
-    device : {"auto", "runtime", "cpp_standalone", "cuda_standalone", "cuda"}
-        Brian2 device (:mod:`sbidic.simulate.devices`). ``"runtime"`` steps the
+    device : {"auto", "vector", "runtime", "cpp_standalone", "cuda_standalone", "cuda"}
+        Where the cells run (:mod:`sbidic.simulate.devices`). ``"vector"``: Brian2's
+        integration statements in a vectorised C kernel (:mod:`sbidic.simulate.vector`;
+        no noise), tested against Brian2's runtime on the accuracy criteria; ``n_jobs``
+        processes. Brian2's devices: ``"runtime"`` steps the
         network from Python. ``"cpp_standalone"`` without noise runs a compiled C++
         program built once per settings and cached (:mod:`sbidic.simulate.compiled`;
         the first call builds it in about 6 s, later calls only run it, ``n_jobs``
         processes at a time); with noise, and ``"cuda"``, compile the whole run into one
-        program each call. ``"auto"`` (default) takes the cached C++ program when it is
-        already built or when the runtime device would take longer than building it,
-        and the runtime device otherwise (always with noise, or where no C++ compiler
-        works, with a warning). Spike detection is the same on every device; spike
+        program each call. ``"auto"`` (default), without noise: the vector kernel when
+        it is already built or when the runtime device would take longer than
+        building it, else (a model the kernel cannot express) the cached C++ program
+        on the same rule; the runtime device otherwise (always with noise, or where no
+        compiler works, with a warning). Spike detection is the same on every device; spike
         times can differ in the last bits of floating point between devices, which
         irregular cells amplify.
     applied_current : float, optional
@@ -247,6 +309,11 @@ def simulate(
         (``model.steady_state(V_th, g)``). It does not allow a shorter transient
         (:mod:`sbidic.simulate.integration`, "Shorter transients": it changes the
         firing label of 14 % of STG cells); it is kept for such experiments.
+
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address (``tcp://host:8786``) or client: the chunks of cells
+        run on its workers (two per worker thread), with ``device="runtime"`` or
+        ``"vector"``; results equal a local run's. Needs ``dask.distributed``.
 
     Returns
     -------
@@ -352,12 +419,17 @@ def simulate(
         n_chunks = 1
     initial = _initial_state(model, g, initial_state)
 
+    client = _dask_client(scheduler) if scheduler is not None else None
+    if client is not None:
+        n_jobs = max(1, 2 * sum(client.nthreads().values()))  # chunks for the cluster
+
     def chunk_tasks(device: str) -> list[dict]:
         compiled = device == "cpp_standalone" and noise is None
-        # runtime: one process per chunk; one-off standalone: one program (OpenMP, GPU);
-        # cached C++ programs: chunks of at most MAX_SLOTS cells, n_jobs at a time
-        n_workers = n_jobs if device == "runtime" or compiled else 1
-        n = max(n_chunks, n_workers, math.ceil(n_cells / MAX_SLOTS) if compiled else 1)
+        # runtime, vector: one process per chunk; one-off standalone: one program (OpenMP,
+        # GPU); cached C++ programs: chunks of at most MAX_SLOTS cells, n_jobs at a time
+        n_workers = n_jobs if device in ("runtime", "vector") or compiled else 1
+        most = MAX_SLOTS if compiled else _VECTOR_CHUNK if device == "vector" else n_cells
+        n = max(n_chunks, n_workers, math.ceil(n_cells / most))
         tasks = []
         for a, b in _chunk_bounds(n_cells, n):
             local = None
@@ -385,10 +457,18 @@ def simulate(
             )
         return tasks
 
+    if device == "vector" and noise is not None:
+        raise ValueError("device 'vector' does not simulate noise; use device='auto' or "
+                         "'runtime' (Brian2) for noisy runs")  # fmt: skip
     auto = device == "auto"
+    vector_build_s = None
     if auto:
         device = "runtime"
-        if noise is None and not _NO_COMPILER and target == "cython":
+        if noise is None:
+            vector_build_s = _vector_build(chunk_tasks("vector")[0], n_cells, n_total, n_jobs)
+        if vector_build_s is not None:
+            device = "vector"
+        elif noise is None and not _NO_COMPILER and target == "cython":
             tasks = chunk_tasks("cpp_standalone")
             if _runtime_estimate_s(n_cells, n_total, n_jobs) > _BUILD_S or all(
                 is_cached(task) for task in tasks
@@ -411,11 +491,20 @@ def simulate(
             )
             device = "runtime"
             tasks = chunk_tasks(device)
+    if device == "vector" and not auto:
+        vector_build_s = _vector_build(tasks[0], n_cells, n_total, n_jobs, explicit=True)
     if device != "runtime":
-        target = device  # the standalone devices generate their own code
+        target = device  # the standalone devices and the vector kernel make their own code
+    if outputs is None and client is not None:
+        if device not in ("runtime", "vector"):
+            raise ValueError(f"scheduler= runs the runtime or vector device, not {device!r}")
+        outputs = _run_on_cluster(client, tasks, progress, n_cells)
     if outputs is None:
-        outputs = _run_tasks(tasks, n_jobs if device == "runtime" else 1, progress, n_cells)
+        parallel = device in ("runtime", "vector")
+        outputs = _run_tasks(tasks, n_jobs if parallel else 1, progress, n_cells)
 
+    if client is not None and client is not scheduler:
+        client.close()
     trains: list[np.ndarray] = []
     for out in outputs:
         trains.extend(out["trains"])
@@ -454,6 +543,7 @@ def simulate(
         # standalone devices: seconds to generate + compile + run, and to run only
         **{
             key: sum(out["timings"].get(key, 0.0) for out in outputs)
+            + (vector_build_s or 0.0) * (key == "build_s")
             for key in ("build_s", "run_s")
             if device != "runtime"
         },
