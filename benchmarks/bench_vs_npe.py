@@ -27,8 +27,9 @@ runs, later files replacing the rows (and calibration / cost entries) they hold.
 Per method and set: ``K`` cells per recording (``--cells``) drawn with
 ``sbidic.infer(..., score=True)`` (DIC: the default calibrated DICs; NPE: conductance
 draws), simulated and scored with ``sbidic.fidelity`` (class, features, van Rossum
-distance); diversity of the populations (mean coefficient of variation of each
-conductance, mean range covered relative to the Monte Carlo prior range); DIC error
+distance); diversity of the populations (``sbidic.fidelity.population_diversity``:
+mean coefficient of variation of each conductance, mean share of the Monte Carlo prior
+range covered, clipped to it, and log volume); DIC error
 (mean ``|g_s - g_s*|`` and ``|g_u - g_u*|`` of the cells against the true DICs).
 Per method: calibration in its own parameter space (DIC: ``(g_s, g_u)`` on the DIC test
 split; NPE: ``log g`` on the Monte Carlo test split): SBC (sbi ``run_sbc`` /
@@ -95,12 +96,13 @@ def load_methods(args) -> dict:
 
 def population_metrics(pop, truth, model) -> dict:
     """Diversity and DIC error of a Population (B recordings x K cells)."""
-    g = pop.conductances  # (B, K, n_cond)
-    ranges = np.array([model.monte_carlo_ranges[c] for c in model.conductances])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cv = g.std(axis=1) / g.mean(axis=1)
-    covered = (g.max(axis=1) - g.min(axis=1)) / (ranges[:, 1] - ranges[:, 0])
-    out = {"cv": float(np.nanmean(cv)), "range": float(np.mean(covered))}
+    from sbidic.fidelity import population_diversity
+
+    ranges = {c: model.monte_carlo_ranges[c] for c in model.conductances}
+    d = population_diversity(pop.conductances, ranges)  # (B,) each; ranges clipped
+    out = {"cv": float(np.nanmean(d["conductance_cv"])),
+           "range": float(np.nanmean(d["range_coverage"])),
+           "log_volume": float(np.nanmean(d["log_volume"]))}  # fmt: skip
     if truth is not None:
         err = np.abs(pop.dics[..., 1:] - np.asarray(truth)[:, None, :])
         out["dic_err_gs"], out["dic_err_gu"] = (float(v) for v in err.mean(axis=(0, 1)))
@@ -223,8 +225,8 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
 
     lines = [
         "| set | method | recordings | class % | features % | van Rossum | CV of g | "
-        "range covered % | DIC error g_s / g_u |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "range covered % | log volume | DIC error g_s / g_u |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in [s for sets in SETS.values() for s in sets if s in fid]:
         for m in [m for m in METHODS if m in fid[s]]:
@@ -234,7 +236,7 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
             lines.append(
                 f"| {s} | {m} | {r['recordings']} | {100 * r['class']:.1f} | "
                 f"{100 * r['features']:.1f} | {r['van_rossum']:.3f} | {r['cv']:.2f} | "
-                f"{100 * r['range']:.1f} | {err} |"
+                f"{100 * r['range']:.1f} | {r.get('log_volume', float('nan')):.2f} | {err} |"
             )
     lines += [
         "",

@@ -193,6 +193,15 @@ def test_verify_returns_passing_cells_within_the_budget(verified):
     g = pop.conductances[list(pop.obs_id).index(recs.ids[0])]
     spread = np.mean([c.std() / c.mean() for c in g.T if c.mean() > 0])
     assert rep.loc[recs.ids[0], "conductance_cv"] == pytest.approx(spread)  # its diversity
+    from sbidic.models import get_model
+
+    ranges = list(get_model("stg").monte_carlo_ranges.values())
+    span = np.mean([(min(c.max(), hi) - max(c.min(), lo)) / (hi - lo)
+                    for c, (lo, hi) in zip(g.T, ranges, strict=True)])  # fmt: skip
+    assert rep.loc[recs.ids[0], "range_coverage"] == pytest.approx(span)
+    eig = np.linalg.eigvalsh(np.cov(np.log(g), rowvar=False))
+    eig = eig[eig > 1e-12 * eig.max()]
+    assert rep.loc[recs.ids[0], "log_volume"] == pytest.approx(0.5 * np.log(eig).mean())
 
 
 def test_verify_keeps_fidelity_in_datatree_and_files(verified, tmp_path):

@@ -118,15 +118,36 @@ def test_a_full_spike_buffer_is_drained_and_the_run_goes_on(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def test_chunks_and_processes_do_not_change_a_cell():
+@pytest.mark.parametrize("threads", [True, False])
+def test_chunks_threads_and_processes_do_not_change_a_cell(threads, monkeypatch):
+    from sbidic.simulate import simulation
+
+    monkeypatch.setattr(simulation, "_VECTOR_THREADS", threads)
     g, duration, transient = _cells("stg")
     g = np.concatenate([g, g[::-1]])
     kwargs = {"device": "vector", "duration_ms": 1500.0, "transient_ms": 500.0}
     one = simulate("stg", g, **kwargs).spike_list()
-    two = simulate("stg", g, n_jobs=2, **kwargs)
-    assert two.settings["n_chunks"] == 2
+    seen = []
+    two = simulate("stg", g, n_jobs=2, progress=seen.append, **kwargs)
+    assert two.settings["n_chunks"] == 2 and seen[-1] == pytest.approx(1.0)
     for a, b in zip(one, two.spike_list(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_cancelled_chunk_stops_between_calls():
+    import threading
+
+    from sbidic.simulate.simulation import _initial_state
+
+    model = get_model("stg")
+    g, _, _ = _cells("stg")
+    cancel = threading.Event()
+    cancel.set()
+    task = {"model": model, "conductances": g, "initial": _initial_state(model, g, "published"),
+            "dt_ms": 0.01, "n_total": 10_000, "n_trans": 10, "method": "exponential_euler",
+            "noise": None, "applied_current": 0.0, "record": None, "cancel": cancel}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt, match="cancelled"):
+        vector_module.run_vector_chunk(task)
 
 
 def test_noise_is_refused_by_name_and_auto_runs_it_on_brian2():

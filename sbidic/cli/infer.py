@@ -244,7 +244,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         help="--verify budget: cells simulated per recording (default 10 N)",
     )
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
-    inf.add_argument("--jobs", type=int, default=1, help="simulation worker processes")
+    inf.add_argument("--jobs", type=int, default=1, help="parallel simulation workers "
+                     "(threads on the vector kernel, processes on Brian2's devices)")  # fmt: skip
     inf.add_argument("--scheduler", metavar="ADDRESS", help="--verify/--score: simulate on "
                      "a Dask cluster (tcp://host:8786)")  # fmt: skip
     inf.add_argument("--duration", type=float, help="simulated ms (default: model protocol)")

@@ -130,7 +130,8 @@ def add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--dt", type=float, help="integration step, ms")
     sim.add_argument("--noise-sigma", type=float, help="band-limited noise sigma, uA/cm^2")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
-    sim.add_argument("--jobs", type=int, default=1, help="worker processes")
+    sim.add_argument("--jobs", type=int, default=1, help="parallel workers (threads on the "
+                     "vector kernel, processes on Brian2's devices)")  # fmt: skip
     sim.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the cells on a Dask cluster (tcp://host:8786)")  # fmt: skip
     sim.add_argument("--device", default="auto", help="auto (default, without noise: the "

@@ -7,7 +7,8 @@ fidelity scores``. :func:`score_trains` compares simulated trains with recording
 :func:`recording_summary` reports per recording, with a model-adequacy line where no
 cell reproduces it; a :class:`FiringAtlas` estimates, before any simulation, how likely
 a cell at a DIC target reproduces a recording; :class:`SurveyCells` keeps cells of a
-model's survey for ``--verify`` to search from.
+model's survey for ``--verify`` to search from; :func:`population_diversity` says how
+much of the conductance space a population spans.
 
 >>> import numpy as np
 >>> from sbidic.spikes import SpikeTrains
@@ -18,6 +19,7 @@ array([ True])
 
 from sbidic.fidelity.atlas import FiringAtlas, firing_atlas
 from sbidic.fidelity.distance import mid_range_tau, van_rossum_distance
+from sbidic.fidelity.diversity import population_diversity
 from sbidic.fidelity.population import recording_summary, score_population, simulate_and_score
 from sbidic.fidelity.scores import CRITERIA, FidelityCriteria, FidelityScores, score_trains
 from sbidic.fidelity.survey_cells import SurveyCells
@@ -30,6 +32,7 @@ __all__ = [
     "SurveyCells",
     "firing_atlas",
     "mid_range_tau",
+    "population_diversity",
     "recording_summary",
     "score_population",
     "score_trains",

@@ -556,36 +556,6 @@ def _atlas_rank(atlas, recordings: SpikeTrains, criteria):
     return rank
 
 
-def conductance_cv(conductances: np.ndarray) -> np.ndarray:
-    """Diversity of each population: the mean, over conductances, of their coefficient
-    of variation (SD / mean) across the population's cells.
-
-    Parameters
-    ----------
-    conductances : ndarray, shape (n_populations, n_cells, n_conductances)
-        mS/cm^2.
-
-    Returns
-    -------
-    ndarray, shape (n_populations,)
-        Dimensionless; conductances that are 0 in every cell are left out; NaN for a
-        population of fewer than 2 cells.
-
-    Examples
-    --------
-    >>> g = np.array([[[1.0, 10.0, 0.0], [3.0, 10.0, 0.0]]])  # 2 cells, CV 0.5 and 0
-    >>> conductance_cv(g).round(3).tolist()
-    [0.25]
-    """
-    g = np.asarray(conductances, dtype=float)
-    if g.shape[1] < 2:
-        return np.full(g.shape[0], np.nan)
-    mean = g.mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cv = np.where(mean > 0, g.std(axis=1) / mean, np.nan)
-    return np.nanmean(cv, axis=1)
-
-
 def _add_fidelity(report, active, rows, population, verified, n):
     """Report columns of a scored or verified inference (NaN / "" for silent recordings)."""
     report = report.copy()
@@ -603,7 +573,15 @@ def _add_fidelity(report, active, rows, population, verified, n):
     put("class_match", population.fidelity.class_match.mean(axis=1), np.nan)
     put("feature_match", population.fidelity.feature_match.mean(axis=1), np.nan)
     put("van_rossum", np.nanmean(population.fidelity.van_rossum, axis=1), np.nan)
-    put("conductance_cv", conductance_cv(population.conductances), np.nan)
+    from sbidic.fidelity.diversity import population_diversity
+    from sbidic.models import get_model
+
+    try:
+        ranges = getattr(get_model(population.model), "monte_carlo_ranges", None)
+    except ValueError:  # a model not registered in this process: no declared ranges
+        ranges = None
+    for name, values in population_diversity(population.conductances, ranges).items():
+        put(name, values, np.nan)
     adequacy = rows["adequacy"].astype(object)
     if verified is not None:
         short = (passed < n) & (rows["n_passed"] > 0)

@@ -35,8 +35,9 @@ otherwise, and always with noise. :mod:`sbidic.simulate.devices` lists them all.
 Parallelism and memory
 ----------------------
 ``n_jobs > 1`` splits the cells into chunks run in a spawn-context process pool (one
-thread each, ``OMP_NUM_THREADS=1``), or, for a cached C++ program, in that many
-processes of the program. With noise, cells are also chunked so that the
+thread each, ``OMP_NUM_THREADS=1``), for the vector kernel in that many threads of
+this process (measured faster: no worker imports Brian2), or, for a cached C++
+program, in that many processes of the program. With noise, cells are also chunked so that the
 noise array of a chunk stays under ``max_noise_mb``. Results do not depend on the
 chunking: cells are independent and each draws its noise from its own global id.
 """
@@ -178,6 +179,9 @@ def _run_on_cluster(client, tasks: list[dict], progress, n_cells: int) -> list[d
 #: Most cells one call of the vector kernel steps (their state stays in the cache).
 _VECTOR_CHUNK = 1024
 _NO_VECTOR: list[str] = []
+#: ``n_jobs`` of the vector kernel are threads of this process (else processes, as at
+#: runtime); measured in docs/simulation.md.
+_VECTOR_THREADS = True
 
 
 def _vector_build(task: dict, n_cells: int, n_total: int, n_jobs: int,
@@ -499,6 +503,10 @@ def simulate(
         if device not in ("runtime", "vector"):
             raise ValueError(f"scheduler= runs the runtime or vector device, not {device!r}")
         outputs = _run_on_cluster(client, tasks, progress, n_cells)
+    if outputs is None and device == "vector" and n_jobs > 1 and _VECTOR_THREADS:
+        from sbidic.simulate.vector import run_vector_chunks
+
+        outputs = run_vector_chunks(tasks, n_jobs, progress, n_cells)
     if outputs is None:
         parallel = device in ("runtime", "vector")
         outputs = _run_tasks(tasks, n_jobs if parallel else 1, progress, n_cells)

@@ -54,7 +54,14 @@ from sbidic.simulate.readout import (
     voltage_traces,
 )
 
-__all__ = ["VectorUnsupported", "build", "is_built", "kernel_source", "run_vector_chunk"]
+__all__ = [
+    "VectorUnsupported",
+    "build",
+    "is_built",
+    "kernel_source",
+    "run_vector_chunk",
+    "run_vector_chunks",
+]
 
 #: Compiler flags of the kernel library (``-march=native``: the cache key holds the machine).
 CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared")
@@ -410,6 +417,29 @@ def _library(source: str):
     return fn, build_s
 
 
+def run_vector_chunks(tasks: list[dict], n_threads: int, progress, n_cells: int) -> list[dict]:
+    """Run the chunks in ``n_threads`` threads of this process (the kernel releases the
+    GIL; measured against processes in ``docs/simulation.md``); outputs in chunk order.
+    The kernels of the chunks must be built (:func:`build`)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    cancel = threading.Event()
+    tasks = [dict(task, cancel=cancel) for task in tasks]
+    with ThreadPoolExecutor(max_workers=min(n_threads, len(tasks))) as pool:
+        futures = [pool.submit(run_vector_chunk, task) for task in tasks]
+        try:
+            done = 0
+            for future in as_completed(futures):
+                done += len(tasks[futures.index(future)]["conductances"])
+                if progress is not None:
+                    progress(done / n_cells)
+            return [future.result() for future in futures]
+        except BaseException:  # Ctrl-C, a failed chunk: the other threads stop too
+            cancel.set()
+            raise
+
+
 def run_vector_chunk(task: Mapping[str, Any]) -> dict:
     """Simulate one chunk of cells with the vector kernel; the output of
     :func:`sbidic.simulate.runner._run_chunk`."""
@@ -446,8 +476,11 @@ def run_vector_chunk(task: Mapping[str, Any]) -> dict:
     count = ctypes.c_int64(0)
     cells, steps = [], []
     progress = task.get("progress")
+    cancel = task.get("cancel")  # a threading.Event: stop between calls
     step, last = 0, n_total - 1
     while step < last:
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt("simulation cancelled")
         stop = min(step + _STEPS_PER_CALL, last)
         before = step
         step = fn(n, step, stop, n_trans, pointers, spike_cell.ctypes.data,
