@@ -357,6 +357,9 @@ def test_verify_and_options_as_the_cli_flags():
     assert verified["recording"].tolist() == ["fast"]
     assert int(verified["simulated"].iloc[0]) >= 2
     assert verified["acceptance"].iloc[0].endswith("%") and verified["model adequacy"].iloc[0]
+    report = inf.result.report.iloc[0]  # the population's diversity, as the CLI's report
+    assert verified["diversity (CV of g)"].iloc[0] == f"{report.conductance_cv:.2f}"
+    assert verified["ranges covered"].iloc[0] == f"{report.range_coverage:.0%}"
     assert inf.command == ("sbidic infer RECORDINGS.csv --model stg -n 2 --seed 0 --dics mean "
                            "--verify --max-cells 2 --duration 1500 --transient 500 "
                            "-o populations.nc")  # fmt: skip

@@ -273,3 +273,40 @@ def test_a_dask_cluster_runs_the_chunks_with_the_same_results(tmp_path):
     cli = read_spikes(out).to_list()
     for a, b in zip(local.spike_list(), cli, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_a_built_kernel_runs_without_importing_brian2(tmp_path):
+    """The kernel is indexed by what it depends on, computed without Brian2: a new
+    process runs a built kernel without its 2-3 s import; a damaged index is rebuilt."""
+    import os
+    import sys
+
+    env = {**os.environ, "SBIDIC_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    script = (
+        "import sys, numpy as np\n"
+        "from sbidic.simulate import simulate\n"
+        "g = np.array([[4000, 100, 5, 20, 150, 300, 0.3, 0.01]])\n"
+        "r = simulate('stg', g, duration_ms=300.0, transient_ms=100.0, device='vector')\n"
+        "print(len(r.spike_list()[0]), 'brian2' in sys.modules)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]  # fmt: skip
+    assert runs[0][1] == "True" and runs[1] == [runs[0][0], "False"]
+    (index,) = tmp_path.rglob("vector-*.json")
+    index.write_text("{not json")
+    again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split()  # fmt: skip
+    assert again == [runs[0][0], "True"]  # generated again with Brian2, same trains
+
+
+def test_a_kernel_loaded_from_another_cache_still_runs(tmp_path, monkeypatch):
+    """A kernel this process loaded from one cache directory runs when the cache
+    directory changes (it was a FileNotFoundError writing the index)."""
+    g, _, _ = _cells("stg")
+    kwargs = {"device": "vector", "duration_ms": 300.0, "transient_ms": 100.0}
+    monkeypatch.setenv("SBIDIC_CACHE_DIR", str(tmp_path / "a"))
+    first = simulate("stg", g[:2], **kwargs).spike_list()
+    monkeypatch.setenv("SBIDIC_CACHE_DIR", str(tmp_path / "b"))  # empty, not even created
+    second = simulate("stg", g[:2], **kwargs).spike_list()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -36,8 +36,9 @@ def report_table(inference):
 
 def verify_table(inference):
     """``--verify``'s lines of the report: per recording, cells simulated and passed,
-    the acceptance rate, class and feature match, van Rossum distance and the model
-    adequacy (``ok`` where the model reproduces the recording); None without
+    the acceptance rate, class and feature match, van Rossum distance, the population's
+    diversity (mean CV of its conductances, share of their declared ranges covered) and
+    the model adequacy (``ok`` where the model reproduces the recording); None without
     ``--verify``."""
     import pandas as pd
 
@@ -54,6 +55,8 @@ def verify_table(inference):
         "passed": rep.n_passed, "acceptance": pct(rep.acceptance_rate),
         "class match": pct(rep.class_match), "feature match": pct(rep.feature_match),
         "van Rossum": ["" if np.isnan(v) else f"{v:.3f}" for v in rep.van_rossum],
+        "diversity (CV of g)": ["" if np.isnan(v) else f"{v:.2f}" for v in rep.conductance_cv],
+        "ranges covered": pct(rep.range_coverage),
         "model adequacy": [a or "ok" for a in rep.adequacy.fillna("")],
     })  # fmt: skip
 

@@ -385,7 +385,10 @@ def simulate(
     if method not in METHODS:
         raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
     device = "auto" if device == "auto" else resolve_device(device)
-    target = codegen_target(codegen)  # also checks the name
+    if codegen not in ("auto", "cython", "numpy"):
+        codegen_target(codegen)  # raises, naming the choices
+    # Brian2's code-generation target, resolved (importing Brian2) only where it is used
+    target = codegen if device in ("runtime", "cpp_standalone", "cuda_standalone") else None
     if noise is not None and not isinstance(noise, BandLimitedNoise):
         raise TypeError(
             f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
@@ -472,7 +475,7 @@ def simulate(
             vector_build_s = _vector_build(chunk_tasks("vector")[0], n_cells, n_total, n_jobs)
         if vector_build_s is not None:
             device = "vector"
-        elif noise is None and not _NO_COMPILER and target == "cython":
+        elif noise is None and not _NO_COMPILER and codegen_target(codegen) == "cython":
             tasks = chunk_tasks("cpp_standalone")
             if _runtime_estimate_s(n_cells, n_total, n_jobs) > _BUILD_S or all(
                 is_cached(task) for task in tasks
@@ -497,7 +500,11 @@ def simulate(
             tasks = chunk_tasks(device)
     if device == "vector" and not auto:
         vector_build_s = _vector_build(tasks[0], n_cells, n_total, n_jobs, explicit=True)
-    if device != "runtime":
+    if device == "runtime":
+        target = codegen_target(codegen)
+        for task in tasks:
+            task["codegen"] = target
+    else:
         target = device  # the standalone devices and the vector kernel make their own code
     if outputs is None and client is not None:
         if device not in ("runtime", "vector"):

@@ -16,12 +16,13 @@ custom event for the repolarisation), so results go through the same read-out as
 device.
 
 The library is built once per kernel source (model equations and constants, method,
-step, applied current), compiler and machine (``-march=native``), in the programs
-cache of :mod:`sbidic.simulate.compiled`, and loaded with :mod:`ctypes`; the cells'
-state lives in numpy arrays that the kernel updates in place, so a run is resumable
-between calls (progress, spike buffer drained, Ctrl-C). Models with noise or a
-function the kernel does not know run on a Brian2 device instead
-(:class:`VectorUnsupported`).
+step, applied current), compiler and machine (``-march=native``), in the programs cache
+of :mod:`sbidic.simulate.compiled`, and loaded with :mod:`ctypes`; an index keyed by
+what the source depends on, computed without Brian2, lets a new process run a built
+kernel without importing Brian2. The cells' state lives in numpy arrays that the kernel
+updates in place, so a run is resumable between calls (progress, spike buffer drained,
+Ctrl-C). Models with noise or a function the kernel does not know run on a Brian2 device
+instead (:class:`VectorUnsupported`).
 
 References
 ----------
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -376,17 +378,75 @@ def _library_path(source: str) -> Path:
     return cache_directory() / f"vector-{hashlib.sha256(text.encode()).hexdigest()[:20]}.so"
 
 
+def _index_path(task: Mapping[str, Any]) -> Path | None:
+    """Where the kernel of ``task`` is indexed by what it depends on, computed without
+    Brian2 (model equations and constants, states, method, step, current, Brian2's
+    version, compiler and machine), so that a cached kernel runs without importing
+    Brian2; None for a model with its own ``namespace()``."""
+    from importlib.metadata import version
+
+    from sbidic.models.base import ConductanceModel
+    from sbidic.simulate.compiled import cache_directory
+
+    model = task["model"]
+    if type(model).namespace is not ConductanceModel.namespace:
+        return None
+    text = json.dumps([_KERNEL_VERSION, model.name, model.equations,
+                       sorted(model.constants.items()), sorted(task["initial"]),
+                       task["method"], float(task["dt_ms"]), float(task["applied_current"]),
+                       version("brian2"), _compiler(), CFLAGS, platform.machine(),
+                       platform.node(), platform.system()])  # fmt: skip
+    return cache_directory() / f"vector-{hashlib.sha256(text.encode()).hexdigest()[:20]}.json"
+
+
+def _kernel(task: Mapping[str, Any]):
+    """The kernel function of ``task``, the order of its arrays and the seconds spent
+    building it (0 when cached): from the index when it names a built library, else
+    generated with Brian2, compiled and indexed."""
+    index = _index_path(task)
+    if index is not None and index.exists():
+        try:
+            info = json.loads(index.read_text())
+            library = index.parent / str(info["library"])
+            if library.name in _LOADED or library.exists():
+                return _load(library), [str(name) for name in info["order"]], 0.0
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # a damaged index: generate again
+    source, order = _source(task)
+    fn, build_s = _library(source)
+    library = _library_path(source)
+    if index is not None and library.exists():  # (loaded from another cache: not indexed)
+        staged = index.with_name(f".{index.name}.{os.getpid()}")
+        staged.write_text(json.dumps({"library": library.name, "order": order}))
+        os.replace(staged, index)
+    return fn, order, build_s
+
+
 def is_built(task: Mapping[str, Any]) -> bool:
     """Whether the kernel library that runs ``task`` is in the cache."""
     if task.get("noise") is not None:
         return False
+    index = _index_path(task)
+    if index is not None and index.exists():
+        return True
     path = _library_path(_source(task)[0])
     return path.name in _LOADED or path.exists()  # loaded: the same code, from any cache
 
 
 def build(task: Mapping[str, Any]) -> float:
     """Build (or load) the kernel library of ``task``; seconds spent compiling."""
-    return _library(_source(task)[0])[1]
+    return _kernel(task)[2]
+
+
+def _load(path: Path):
+    """The kernel function of the library at ``path`` (loaded once per process)."""
+    if path.name not in _LOADED:
+        fn = ctypes.CDLL(str(path)).sbidic_run
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        fn.restype = i64
+        fn.argtypes = [i64, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64, i64]
+        _LOADED[path.name] = fn
+    return _LOADED[path.name]
 
 
 def _library(source: str):
@@ -408,13 +468,7 @@ def _library(source: str):
             staged = path.with_name(f".{path.name}.{os.getpid()}")
             shutil.copyfile(out, staged)
             os.replace(staged, path)  # atomic: concurrent builders publish the same file
-    build_s = time.perf_counter() - t0
-    fn = ctypes.CDLL(str(path)).sbidic_run
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    fn.restype = i64
-    fn.argtypes = [i64, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64, i64]
-    _LOADED[path.name] = fn
-    return fn, build_s
+    return _load(path), time.perf_counter() - t0
 
 
 def run_vector_chunks(tasks: list[dict], n_threads: int, progress, n_cells: int) -> list[dict]:
@@ -445,8 +499,7 @@ def run_vector_chunk(task: Mapping[str, Any]) -> dict:
     :func:`sbidic.simulate.runner._run_chunk`."""
     from sbidic.simulate.brian import cell_values
 
-    source, order = _source(task)
-    fn, build_s = _library(source)
+    fn, order, build_s = _kernel(task)
     t0 = time.perf_counter()
     g = np.asarray(task["conductances"], dtype=np.float64)
     n_cells = len(g)
