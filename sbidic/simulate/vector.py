@@ -268,6 +268,9 @@ def kernel_source(task: Mapping[str, Any]) -> tuple[str, list[str]]:
     render, render_scalar = _renderer(vector=True), _renderer(vector=False)
     lines = [_PRELUDE, f"/* sbidic vector kernel {_KERNEL_VERSION}: {task['model'].name}, "
              f"{task['method']}, dt = {float(task['dt_ms'])!r} ms */"]  # fmt: skip
+    per_run = {"t", "t_in_timesteps", "i", "N", "lastspike"} & set(variables)
+    if per_run:  # the time, the cell's index or the group's size: not in the kernel
+        raise VectorUnsupported(f"the equations use {sorted(per_run)}")
     constants = []
     arrays: list[str] = []
     for name, var in sorted(variables.items()):
@@ -279,8 +282,6 @@ def kernel_source(task: Mapping[str, Any]) -> tuple[str, list[str]]:
         elif isinstance(var, ArrayVariable):
             if name == "dt":
                 continue
-            if name in ("t", "t_in_timesteps", "i", "N", "lastspike"):
-                raise VectorUnsupported(f"the equations use {name!r}")
             if name not in frozen and name != "not_refractory":
                 arrays.append(name)
     if "v" not in arrays:
