@@ -37,8 +37,8 @@ Parallelism and memory
 ``n_jobs > 1`` splits the cells into chunks run in a spawn-context process pool (one
 thread each, ``OMP_NUM_THREADS=1``), for the vector kernel in that many threads of
 this process (measured faster: no worker imports Brian2), or, for a cached C++
-program, in that many processes of the program. With noise, cells are also chunked so that the
-noise array of a chunk stays under ``max_noise_mb``. Results do not depend on the
+program, in that many processes of the program. With noise, cells are also chunked
+so that the noise array of a chunk stays under ``max_noise_mb``. Results do not depend on the
 chunking: cells are independent and each draws its noise from its own global id.
 """
 
@@ -277,9 +277,9 @@ def simulate(
         Brian2 code-generation target of the runtime device; ``"auto"`` uses cython
         when a compiler works.
     n_jobs : int, default 1
-        Worker processes (``-1``: all cores); OpenMP threads with a one-off
-        ``device="cpp_standalone"`` program (with noise); unused with
-        ``device="cuda"``. Results are identical to ``n_jobs=1``.
+        Worker processes (``-1``: all cores); threads with ``device="vector"``;
+        OpenMP threads with a one-off ``device="cpp_standalone"`` program (with
+        noise); unused with ``device="cuda"``. Results are identical to ``n_jobs=1``.
     max_noise_mb : float, default 512
         Largest noise array (MB) per chunk of cells; more cells are run in chunks.
     progress : callable, optional
@@ -290,7 +290,7 @@ def simulate(
         Where the cells run (:mod:`sbidic.simulate.devices`). ``"vector"``: Brian2's
         integration statements in a vectorised C kernel (:mod:`sbidic.simulate.vector`;
         no noise), tested against Brian2's runtime on the accuracy criteria; ``n_jobs``
-        processes. Brian2's devices: ``"runtime"`` steps the
+        threads. Brian2's devices: ``"runtime"`` steps the
         network from Python. ``"cpp_standalone"`` without noise runs a compiled C++
         program built once per settings and cached (:mod:`sbidic.simulate.compiled`;
         the first call builds it in about 6 s, later calls only run it, ``n_jobs``
