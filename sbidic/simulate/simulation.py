@@ -387,8 +387,6 @@ def simulate(
     device = "auto" if device == "auto" else resolve_device(device)
     if codegen not in ("auto", "cython", "numpy"):
         codegen_target(codegen)  # raises, naming the choices
-    # Brian2's code-generation target, resolved (importing Brian2) only where it is used
-    target = codegen if device in ("runtime", "cpp_standalone", "cuda_standalone") else None
     if noise is not None and not isinstance(noise, BandLimitedNoise):
         raise TypeError(
             f"noise must be a BandLimitedNoise (e.g. BandLimitedNoise(std=1.0)), got {noise!r}"
@@ -452,7 +450,7 @@ def simulate(
                     "n_total": n_total,
                     "n_trans": n_trans,
                     "method": method,
-                    "codegen": target if device == "runtime" else device,
+                    "codegen": device,  # runtime: Brian2's target, resolved below
                     "device": device,
                     "n_threads": n_jobs,
                     "noise": noise,
@@ -500,7 +498,7 @@ def simulate(
             tasks = chunk_tasks(device)
     if device == "vector" and not auto:
         vector_build_s = _vector_build(tasks[0], n_cells, n_total, n_jobs, explicit=True)
-    if device == "runtime":
+    if device == "runtime":  # resolved here only: it imports Brian2
         target = codegen_target(codegen)
         for task in tasks:
             task["codegen"] = target
