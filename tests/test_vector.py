@@ -329,3 +329,30 @@ def test_a_dataset_made_on_the_vector_kernel_matches_brian2s(tmp_path):
     np.testing.assert_array_equal(a["label_code"], b["label_code"])
     assert np.all(np.abs(np.asarray(a["n_spikes"]) - np.asarray(b["n_spikes"])) <= 1)
     assert np.asarray(a["n_spikes"]).sum() > 0
+
+
+def test_an_index_naming_a_library_outside_its_cache_is_not_followed(tmp_path, monkeypatch):
+    """Only the cache's own ``vector-<key>.so`` files are loaded: an index that names
+    another path (``../``) is treated as damaged and the kernel generated again."""
+    import json
+    import shutil
+
+    monkeypatch.setenv("SBIDIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(vector_module, "_LOADED", {})  # built into this cache, indexed
+    g, _, _ = _cells("stg")
+    kwargs = {"device": "vector", "duration_ms": 300.0, "transient_ms": 100.0}
+    first = simulate("stg", g[:2], **kwargs).spike_list()
+    (index,) = tmp_path.rglob("vector-*.json")
+    info = json.loads(index.read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(index.parent / info["library"], elsewhere / info["library"])
+    index.write_text(json.dumps({**info, "library": f"../../elsewhere/{info['library']}"}))
+    loaded = []
+    load = vector_module._load
+    monkeypatch.setattr(vector_module, "_load", lambda path: loaded.append(path) or load(path))
+    monkeypatch.setattr(vector_module, "_LOADED", {})
+    again = simulate("stg", g[:2], **kwargs).spike_list()
+    assert loaded and all(path.parent == index.parent for path in loaded)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)

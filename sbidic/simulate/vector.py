@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -409,6 +410,9 @@ def _kernel(task: Mapping[str, Any]):
         try:
             info = json.loads(index.read_text())
             library = index.parent / str(info["library"])
+            if not re.fullmatch(r"vector-[0-9a-f]{20}\.so", library.name) or (
+                    library.parent != index.parent):  # fmt: skip
+                raise ValueError("not a kernel of this cache")  # only its own .so are loaded
             if library.name in _LOADED or library.exists():
                 return _load(library), [str(name) for name in info["order"]], 0.0
         except (ValueError, KeyError, TypeError, OSError):
