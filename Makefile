@@ -3,32 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sbidic-installed
-DOCS_STAMP := $(VENV)/.sbidic-docs-installed
 SPHINX := $(PY) -m sphinx -W --keep-going -n -j 1
 export OMP_NUM_THREADS := 1
 
 .PHONY: install lock test test-slow demo app app-screenshots lint bench docs linkcheck tutorials clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The documentation tools are a separate stamp, so `make test` installs only what it needs.
-$(DOCS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
-	touch $(DOCS_STAMP)
+install: $(STAMP)  ## create .venv: every package from requirements.lock (hash-checked), sbidic editable
 
-install: $(STAMP)  ## create .venv and install sbidic with pinned dependencies
-
-lock:  ## regenerate constraints.txt: a fresh venv, sbidic[dev] installed, every package frozen
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 \
-		"pyparsing<3.3" -e ".[dev]"
-	{ sed -n '1,/^[a-zA-Z]/{/^#/p}' constraints.txt; \
-	  .lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/+cpu//'; \
-	  sed -n '/^# documentation extra/,$$p' constraints.txt; } > constraints.new
-	mv constraints.new constraints.txt && rm -rf .lock-venv
+lock:  ## regenerate requirements.lock and constraints.txt (keeps versions; UPGRADE=1 resolves afresh)
+	$(PYTHON) .ci/lock.py $(if $(UPGRADE),--upgrade)
 
 # one worker per core (pytest-xdist), each test file on one worker (module fixtures
 # such as the app's server and browser page are built once per file)
@@ -65,10 +54,10 @@ bench: $(STAMP)  ## quick benchmarks: sampler, simulator, estimator, fidelity, i
 	$(PY) benchmarks/bench_fidelity.py --quick --sets stg-test --strategies posterior calibrated true verify
 	$(PY) benchmarks/bench_infer_scale.py --sizes 200 1000
 
-docs: $(DOCS_STAMP)  ## build the site to docs/_build/html (executes the tutorials, cached)
+docs: $(STAMP)  ## build the site to docs/_build/html (executes the tutorials, cached)
 	$(SPHINX) -b html docs docs/_build/html
 
-linkcheck: $(DOCS_STAMP)  ## check every internal link and anchor of the site (offline; reuses the notebook cache of `make docs`)
+linkcheck: $(STAMP)  ## check every internal link and anchor of the site (offline; reuses the notebook cache of `make docs`)
 	$(SPHINX) -b linkcheck docs docs/_build/linkcheck
 
 tutorials: $(STAMP)  ## run every tutorial at full size, as scripts (figures in tutorials/figures)
