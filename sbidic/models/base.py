@@ -242,8 +242,14 @@ class ConductanceModel(abc.ABC):
     target_box: ClassVar[dict[str, tuple[float, float]]]
     #: Seed population drawn before compensation.
     seed: ClassVar[SeedPopulation]
-    #: Independent ranges (mS/cm^2) of every conductance for Monte-Carlo datasets.
+    #: Independent ranges (mS/cm^2) of every conductance for Monte-Carlo datasets (the
+    #: law of the Monte Carlo datasets and of NPE's prior).
     monte_carlo_ranges: ClassVar[dict[str, tuple[float, float]]]
+    #: Plausible range (mS/cm^2) of every conductance: where populations drawn with
+    #: ``spread="ranges"`` live and what diversity scores measure coverage against.
+    conductance_ranges: ClassVar[dict[str, tuple[float, float]]]
+    #: Where ``conductance_ranges`` come from.
+    ranges_source: ClassVar[str] = ""
     #: Candidate conductance pairs compensated to reach a (g_s, g_u) target.
     compensation_sets: ClassVar[tuple[tuple[str, str], ...]]
     #: Brian2 equations string (units attached), one line per state variable.

@@ -108,6 +108,15 @@ class DA(DeclaredModel):
             "Na": (0.0, 60.0), "Kd": (0.0, 20.0), "CaL": (0.0, 0.1), "CaN": (0.0, 0.12),
             "ERG": (0.0, 0.25), "NMDA": (0.0, 0.02 * 0.12 / 0.013), "leak": (0.0, 0.02),
         },  # fmt: skip
+        conductance_ranges={  # 0.05 % and 99.95 % quantiles of data/da_dic_v1, rounded out
+            "Na": (17.0, 62.0), "Kd": (3.4, 120.0), "CaL": (0.01, 0.77), "CaN": (0.0064, 0.11),
+            "ERG": (0.0, 1.2), "NMDA": (0.0059, 0.021), "leak": (0.0063, 0.023),
+        },  # fmt: skip
+        ranges_source=(
+            "the published algorithm's populations (Brandoit et al. 2025): 0.05 % and 99.95 % "
+            "quantiles of each conductance over the 150,758 cells of data/da_dic_v1, rounded "
+            "outwards to two significant digits (the box holds 99.7 % of them)"
+        ),
         protocol=(12000.0, 3000.0),
         integration=("rk4", 0.025),
         noise_dt_ms=0.05,

@@ -173,6 +173,11 @@ class ModelSpec:
         ``"otherwise"`` catches the rest.
     seed, target_box, monte_carlo_ranges
         As in :class:`ConductanceModel`.
+    conductance_ranges : dict of str to (float, float), optional
+        The plausible range (mS/cm^2) of every conductance (:class:`ConductanceModel`);
+        defaults to ``monte_carlo_ranges``.
+    ranges_source : str
+        Where ``conductance_ranges`` come from (literature, a dataset's quantiles...).
     linearisation : dict of str to str
         Linearisation points of compensated conductances as expressions of ``g_s``,
         ``g_u`` (models whose S depends on the conductances).
@@ -222,6 +227,8 @@ class ModelSpec:
     seed: SeedPopulation
     target_box: dict[str, tuple[float, float]]
     monte_carlo_ranges: dict[str, tuple[float, float]]
+    conductance_ranges: dict[str, tuple[float, float]] | None = None
+    ranges_source: str = ""
     linearisation: dict[str, str] = field(default_factory=dict)
     calcium: Calcium | None = None
     protocol: tuple[float, float] | None = None
@@ -275,6 +282,10 @@ class DeclaredModel(ConductanceModel):
             cls.constants.update(tau_Ca=ca.tau, alpha_Ca=ca.alpha, beta_Ca=ca.beta)
         cls.seed, cls.target_box = s.seed, s.target_box
         cls.monte_carlo_ranges = s.monte_carlo_ranges
+        cls.conductance_ranges = dict(s.conductance_ranges or s.monte_carlo_ranges)
+        cls.ranges_source = s.ranges_source
+        if s.conductance_ranges is None:
+            cls.ranges_source = "the model's monte_carlo_ranges (no conductance_ranges declared)"
         cls.compensation_sets = tuple(tuple(pair) for pair in s.compensation)
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
         cls.applied_current = float(s.applied_current)
@@ -668,6 +679,8 @@ def model_card(model: ConductanceModel | str) -> dict:
         "timescales": spec.timescales,
         "compensation": dict(spec.compensation),
         "monte_carlo_ranges": dict(spec.monte_carlo_ranges),
+        "conductance_ranges": dict(model.conductance_ranges),
+        "ranges_source": model.ranges_source,
         "protocol_ms": spec.protocol,
         "integration": spec.integration,
         "noise_dt_ms": spec.noise_dt_ms,

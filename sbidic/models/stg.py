@@ -91,6 +91,15 @@ class STG(DeclaredModel):
             "Na": (0.0, 8000.0), "Kd": (0.0, 350.0), "CaT": (0.0, 12.0), "CaS": (0.0, 50.0),
             "KCa": (0.0, 250.0), "A": (0.0, 600.0), "H": (0.0, 0.7), "leak": (0.0, 0.02),
         },  # fmt: skip
+        conductance_ranges={  # 0.05 % and 99.95 % quantiles of data/stg_dic_v1, rounded out
+            "Na": (3200.0, 13000.0), "Kd": (40.0, 220.0), "CaT": (1.7, 11.0), "CaS": (3.9, 130.0),
+            "KCa": (75.0, 300.0), "A": (95.0, 1500.0), "H": (0.05, 1.8), "leak": (0.005, 0.019),
+        },  # fmt: skip
+        ranges_source=(
+            "the published algorithm's populations (Brandoit et al. 2025): 0.05 % and 99.95 % "
+            "quantiles of each conductance over the 204,800 cells of data/stg_dic_v1, rounded "
+            "outwards to two significant digits (the box holds 99.6 % of them)"
+        ),
         protocol=(6000.0, 3000.0),
         integration=("exponential_euler", 0.01),
         noise_dt_ms=0.1,

@@ -57,6 +57,15 @@ class STGLiu(DeclaredModel):
                    "KCa": (170.0, 250.0)},
             leak_range=(0.007, 0.014), target=(0.0, 4.0, 5.0), compensated=("Na", "A", "H"),
         ),  # fmt: skip
+        conductance_ranges={  # 0.05 % and 99.95 % quantiles of data/stg_liu_dic_v1, rounded out
+            "Na": (1300.0, 5600.0), "Kd": (42.0, 220.0), "CaT": (1.8, 11.0), "CaS": (3.9, 120.0),
+            "KCa": (94.0, 400.0), "A": (110.0, 1600.0), "H": (0.034, 1.8), "leak": (0.0051, 0.019),
+        },  # fmt: skip
+        ranges_source=(
+            "the published algorithm's populations (Brandoit et al. 2025): 0.05 % and 99.95 % "
+            "quantiles of each conductance over the 25,600 cells of data/stg_liu_dic_v1, rounded "
+            "outwards to two significant digits (the box holds 99.6 % of them)"
+        ),
         protocol=(13000.0, 3000.0),
         example_targets=((8.0, 12.0), (2.0, 10.0), (-4.0, 4.0), (-6.0, 15.0), (-12.0, 12.0)),
     )

@@ -172,11 +172,15 @@ def _check_kinetics(model, fail) -> None:
 def _check_rules(model, fail) -> None:
     spec, names = model.spec, set(model.conductances)
     ions = set(model.conductances[:-1])
-    if set(spec.monte_carlo_ranges) != names:
-        fail(f"monte_carlo_ranges must cover exactly {model.conductances}")
-    for key, (lo, hi) in spec.monte_carlo_ranges.items():
-        if not 0 <= lo <= hi:
-            fail(f"monte_carlo_ranges[{key!r}] = ({lo}, {hi}) needs 0 <= low <= high")
+    for field_name in ("monte_carlo_ranges", "conductance_ranges"):
+        ranges = getattr(spec, field_name)
+        if ranges is None:
+            continue
+        if set(ranges) != names:
+            fail(f"{field_name} must cover exactly {model.conductances}")
+        for key, (lo, hi) in ranges.items():
+            if not 0 <= lo <= hi:
+                fail(f"{field_name}[{key!r}] = ({lo}, {hi}) needs 0 <= low <= high")
     unknown = set(spec.seed.drawn) - names
     if unknown:
         fail(f"seed draws unknown conductances {sorted(unknown)}")
