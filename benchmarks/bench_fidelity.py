@@ -130,12 +130,13 @@ def _cells_summary(fid, rec_label) -> dict:
 def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
     """Simulate and score one (set, strategy); returns a JSON-able summary."""
     import sbidic
-    from sbidic.fidelity import recording_summary, score_population
+    from sbidic.fidelity import population_diversity, recording_summary, score_population
     from sbidic.inference.verify import VerifyBudget
+    from sbidic.models import get_model
     from sbidic.simulate import BandLimitedNoise
 
     regime = "noisy" if noise_sigma and strategy != "clean-network" else "clean"
-    posterior = sbidic.load_pretrained(model, regime=regime)
+    posterior = sbidic.load_pretrained(model, regime=regime, spread=args.spread)
     dics = "calibrated" if strategy == "clean-network" else strategy
 
     sim = {"n_jobs": args.jobs, "seed": args.seed}
@@ -146,14 +147,15 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if strategy == "true":
-            pop = sbidic.sample_populations(model, truth, args.cells, rng=args.seed)
+            pop = sbidic.sample_populations(model, truth, args.cells, rng=args.seed,
+                                            spread=args.spread)  # fmt: skip
             pop = type(pop)(**{**pop.__dict__, "obs_id": recs.ids})
             fid = score_population(pop, recs, **sim)
         elif strategy == "verify":
             sub = recs[: args.verify_recordings]
             res = sbidic.infer(sub, posterior, n=args.cells, seed=args.seed, verify=True,
                                budget=VerifyBudget(), simulation=sim)  # fmt: skip
-            fid = res.population.fidelity
+            fid, pop = res.population.fidelity, res.population
             rep = res.report
             extra = {
                 "acceptance_rate": float(rep["acceptance_rate"].mean()),
@@ -166,10 +168,12 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
         else:
             res = sbidic.infer(recs, posterior, n=args.cells, seed=args.seed, dics=dics,
                                score=True, simulation=sim)  # fmt: skip
-            fid = res.population.fidelity
+            fid, pop = res.population.fidelity, res.population
     per_rec = recording_summary(fid, recs)
     out = _cells_summary(fid.reshape(-1), None)
     out.update(extra)
+    diversity = population_diversity(pop.conductances, get_model(model).conductance_ranges)
+    out.update({k: float(np.nanmean(v)) for k, v in diversity.items()})
     out["recordings"] = int(recs.n_trains)
     out["not_reproduced"] = int(np.sum(per_rec["n_passed"] == 0))
     out["van_rossum"] = float(np.nanmean(fid.van_rossum))
@@ -189,8 +193,9 @@ def _pct(x) -> str:
 def table(results: dict) -> str:
     head = ("| set | strategy | recordings | class % | features % | spiking / bursting features % "
             "| silent cells % | van Rossum (1/ms) | R_VR vs true | not reproduced | verify: "
-            "acceptance, delivered, s/population |")  # fmt: skip
-    lines = [head, "|" + "---|" * 11]
+            "acceptance, delivered, s/population | CV of g | ranges covered % | cells outside "
+            "ranges % |")  # fmt: skip
+    lines = [head, "|" + "---|" * 14]
     for name in SETS:
         true = results.get(f"{name}/true")
         for strategy in STRATEGIES:
@@ -213,7 +218,9 @@ def table(results: dict) -> str:
                 f"| {name} | {strategy} | {r['recordings']} | {_pct(r['class'])} | "
                 f"{_pct(r['features'])} | {_pct(r['features_spiking'])} / "
                 f"{_pct(r['features_bursting'])} | {_pct(r['silent'])} | "
-                f"{r['van_rossum']:.3f} | {ratio} | {r['not_reproduced']} | {ver} |"
+                f"{r['van_rossum']:.3f} | {ratio} | {r['not_reproduced']} | {ver} | "
+                f"{r.get('conductance_cv', np.nan):.2f} | {_pct(r.get('range_coverage'))} | "
+                f"{_pct(r.get('outside_ranges'))} |"
             )
     return "\n".join(lines)
 
@@ -227,6 +234,8 @@ def main(argv=None) -> int:
     p.add_argument("--verify-recordings", type=int, default=20)
     p.add_argument("--jobs", type=int, default=1, help="simulation processes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spread", choices=("seed", "ranges"), default="seed",
+                   help="where populations draw their free conductances (sample_populations)")
     p.add_argument("--quick", action="store_true", help="12 recordings x 5 cells, 3 verified")
     p.add_argument("--cache", default=str(ROOT / ".bench_cache" / "fidelity"))
     p.add_argument("--write", metavar="MD", help="also write the table to this markdown file")
@@ -234,7 +243,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.recordings, args.cells, args.verify_recordings = 12, 5, 3
-    cache = Path(args.cache) / f"r{args.recordings}_c{args.cells}_s{args.seed}"
+    spread = "" if args.spread == "seed" else f"_{args.spread}"
+    cache = Path(args.cache) / f"r{args.recordings}_c{args.cells}_s{args.seed}{spread}"
     cache.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.sets:
@@ -252,8 +262,11 @@ def main(argv=None) -> int:
                 results[key] = run_one(name, strategy, recs, truth, model, noise_sigma, args)
                 path.write_text(json.dumps(results[key]))
             r = results[key]
-            print(f"{key}: class {_pct(r['class'])} %, features {_pct(r['features'])} % "
-                  f"({r['wall_s']:.0f} s)", flush=True)  # fmt: skip
+            print(f"{key}: class {_pct(r['class'])} %, features {_pct(r['features'])} %, "
+                  f"CV of g {r.get('conductance_cv', np.nan):.2f}, ranges covered "
+                  f"{_pct(r.get('range_coverage'))} %, cells outside "
+                  f"{_pct(r.get('outside_ranges'))} % ({r['wall_s']:.0f} s)",
+                  flush=True)  # fmt: skip
     text = table(results)
     cmd = (f"python benchmarks/bench_fidelity.py --recordings {args.recordings} --cells "
            f"{args.cells} --verify-recordings {args.verify_recordings} --seed {args.seed}")

@@ -98,10 +98,10 @@ def population_metrics(pop, truth, model) -> dict:
     """Diversity and DIC error of a Population (B recordings x K cells)."""
     from sbidic.fidelity import population_diversity
 
-    ranges = {c: model.monte_carlo_ranges[c] for c in model.conductances}
-    d = population_diversity(pop.conductances, ranges)  # (B,) each; ranges clipped
+    d = population_diversity(pop.conductances, model.conductance_ranges)  # (B,) each
     out = {"cv": float(np.nanmean(d["conductance_cv"])),
            "range": float(np.nanmean(d["range_coverage"])),
+           "outside": float(np.nanmean(d["outside_ranges"])),
            "log_volume": float(np.nanmean(d["log_volume"]))}  # fmt: skip
     if truth is not None:
         err = np.abs(pop.dics[..., 1:] - np.asarray(truth)[:, None, :])
@@ -225,8 +225,8 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
 
     lines = [
         "| set | method | recordings | class % | features % | van Rossum | CV of g | "
-        "range covered % | log volume | DIC error g_s / g_u |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "range covered % | cells outside ranges % | log volume | DIC error g_s / g_u |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in [s for sets in SETS.values() for s in sets if s in fid]:
         for m in [m for m in METHODS if m in fid[s]]:
@@ -236,7 +236,8 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
             lines.append(
                 f"| {s} | {m} | {r['recordings']} | {100 * r['class']:.1f} | "
                 f"{100 * r['features']:.1f} | {r['van_rossum']:.3f} | {r['cv']:.2f} | "
-                f"{100 * r['range']:.1f} | {r.get('log_volume', float('nan')):.2f} | {err} |"
+                f"{100 * r['range']:.1f} | {100 * r.get('outside', float('nan')):.1f} | "
+                f"{r.get('log_volume', float('nan')):.2f} | {err} |"
             )
     lines += [
         "",

@@ -26,6 +26,8 @@ def test_model_tables_come_from_the_model_class(name):
     for c in model.conductances:
         lo, hi = model.monte_carlo_ranges[c]
         assert f"| `g_{c}` |" in text and f"[{lo:g}, {hi:g}]" in text
+        lo, hi = model.conductance_ranges[c]
+        assert f"[{lo:g}, {hi:g}]" in text
     for key, value in model.constants.items():
         assert f"| `{key}` | {value:g} |" in text
     assert model.equations.strip().splitlines()[0] in text

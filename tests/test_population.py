@@ -112,6 +112,38 @@ def test_200_random_targets_in_the_box_give_exactly_n_valid_cells(name):
     np.testing.assert_allclose(recomputed, pop.dics[reachable], atol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["stg", "da", "stg-liu"])
+def test_spread_over_the_ranges_keeps_every_cell_inside_them_and_widens_the_population(name):
+    model = get_model(name)
+    targets = np.array(model.example_targets[:3])
+    wide = sample_populations(name, targets, 200, rng=0, spread="ranges")
+    g = wide.conductances
+    low, high = np.array([model.conductance_ranges[c] for c in model.conductances]).T
+    assert g.shape == (3, 200, model.n_conductances)
+    assert ((g >= low) & (g <= high)).all()
+    assert np.abs(wide.dics[..., 1:] - targets[:, None]).max() <= 1e-10
+    np.testing.assert_allclose(dynamic_input_conductances(name, g.reshape(-1, g.shape[-1])),
+                               wide.dics.reshape(-1, 3), atol=1e-9)  # fmt: skip
+    narrow = sample_populations(name, targets, 200, rng=0).conductances
+    cv = lambda x: (x.std(axis=1) / x.mean(axis=1)).mean()  # noqa: E731
+    assert cv(g) > 1.2 * cv(narrow)
+    seeds = seed_population(name, 500, rng=1, spread="ranges")
+    for c, (lo, hi) in model.seed.drawn.items():  # drawn over the ranges, not the seed box
+        column = seeds[:, model.index(c)[0]]
+        r_lo, r_hi = model.conductance_ranges[c]
+        assert column.min() < lo - 0.2 * (lo - r_lo) or column.max() > hi + 0.2 * (r_hi - hi)
+        assert column.min() >= r_lo and column.max() <= r_hi
+
+
+def test_spread_is_checked_and_names_the_ranges_that_reject_cells():
+    with pytest.raises(ValueError, match="spread must be one of"):
+        sample_population("stg", -4.0, 5.0, n=5, spread="wide")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(UnreachableTargetError, match="outside the model's conductance_ranges"):
+            sample_population("stg", 19.0, 0.5, n=50, rng=0, spread="ranges", max_rounds=1)
+
+
 def test_rejected_cells_are_resampled_to_exactly_n():
     # (g_s, g_u) = (-6, -2) in DA keeps about a third of the seed cells.
     with warnings.catch_warnings():

@@ -57,6 +57,7 @@ def verify_table(inference):
         "van Rossum": ["" if np.isnan(v) else f"{v:.3f}" for v in rep.van_rossum],
         "diversity (CV of g)": ["" if np.isnan(v) else f"{v:.2f}" for v in rep.conductance_cv],
         "ranges covered": pct(rep.range_coverage),
+        "cells outside ranges": pct(rep.outside_ranges),
         "model adequacy": [a or "ok" for a in rep.adequacy.fillna("")],
     })  # fmt: skip
 

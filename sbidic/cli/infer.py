@@ -103,8 +103,12 @@ def run_infer(args: argparse.Namespace) -> int:
         _, _, like = args.model.partition(":")
         args.model, reason = choose_model(recordings, get_model(like).cell_type if like else None)
         print(f"sbidic infer: {reason}", file=sys.stderr)
+    spread = {} if args.spread == "seed" else {"spread": args.spread}
+    if spread and args.estimator_kind == "npe":
+        raise ValueError("--spread applies to the DIC method's populations, not to NPE's")
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
-                                             args.estimator_kind, args.conditioner)  # fmt: skip
+                                             args.estimator_kind, args.conditioner,
+                                             **spread)  # fmt: skip
     check_infer_memory(recordings, posterior, args.n, dics=args.dics, verify=args.verify)
     warn_if_large(args.output, recordings.n_trains * args.n, posterior.model.n_conductances)
     simulation = {"n_jobs": args.jobs, **protocol_options(args)}
@@ -219,6 +223,13 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "likely to reproduce the recording (calibrated; auto = calibrated when the estimator "
         "has an atlas, else mean), all at the posterior mean, one posterior draw each (most "
         "diverse), or draws shrunk towards the mean",
+    )  # fmt: skip
+    inf.add_argument(
+        "--spread", choices=["seed", "ranges"], default="seed",
+        help="where each cell's free conductances are drawn before compensation: the "
+        "seed's boxes of the published algorithm (default), or the model's plausible "
+        "conductance ranges, every cell inside them (populations about 1.5x as spread, "
+        "but far fewer unverified cells have the recording's features: use with --verify)",
     )  # fmt: skip
     inf.add_argument("--shrinkage", type=float, default=0.5,
                      help="spread kept by --dics shrunk (default 0.5)")  # fmt: skip

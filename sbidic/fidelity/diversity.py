@@ -2,13 +2,14 @@
 
 Fidelity asks whether each cell fires like its recording; diversity asks how different
 the cells of one population are from each other, the point of a degenerate population
-(Prinz et al. 2004; Marder & Goaillard 2006). Three numbers per population:
+(Prinz et al. 2004; Marder & Goaillard 2006). Four numbers per population:
 
 * ``conductance_cv``: the mean, over conductances, of their coefficient of variation
   (SD / mean) across the cells;
 * ``range_coverage``: the mean, over conductances, of the share of the model's
-  declared range (``model.monte_carlo_ranges``) that the cells' values span, the span
-  clipped to the range (1: from one end of the range to the other);
+  declared plausible range (``model.conductance_ranges``) that the cells' values span,
+  the span clipped to the range (1: from one end of the range to the other);
+* ``outside_ranges``: the share of the cells with a conductance outside those ranges;
 * ``log_volume``: the volume of the cells' one-SD ellipsoid in log-conductance space,
   as ``0.5 * sum(log(eigenvalues))`` of the covariance of ``ln g`` over the principal
   axes that carry variance (eigenvalues above 1e-12 of the largest), divided by their
@@ -32,7 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["conductance_cv", "population_diversity", "range_coverage"]
+__all__ = ["conductance_cv", "outside_share", "population_diversity", "range_coverage"]
 
 
 def _cells(conductances) -> np.ndarray:
@@ -80,7 +81,7 @@ def range_coverage(conductances, ranges: Sequence[tuple[float, float]]) -> np.nd
     conductances : array_like, shape (n_populations, n_cells, n_conductances)
         mS/cm^2.
     ranges : sequence of (low, high)
-        One range per conductance (mS/cm^2), e.g. ``model.monte_carlo_ranges.values()``;
+        One range per conductance (mS/cm^2), e.g. ``model.conductance_ranges.values()``;
         ranges with ``high <= low`` are left out.
 
     Returns
@@ -107,6 +108,32 @@ def range_coverage(conductances, ranges: Sequence[tuple[float, float]]) -> np.nd
     return share.mean(axis=1) if ok.any() else np.full(g.shape[0], np.nan)
 
 
+def outside_share(conductances, ranges: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Share of the cells of each population with a conductance outside its range.
+
+    Parameters
+    ----------
+    conductances : array_like, shape (n_populations, n_cells, n_conductances)
+        mS/cm^2.
+    ranges : sequence of (low, high)
+        One range per conductance (mS/cm^2), bounds included.
+
+    Returns
+    -------
+    ndarray, shape (n_populations,)
+        In [0, 1].
+
+    Examples
+    --------
+    >>> g = np.array([[[1.0, 5.0], [3.0, 11.0]]])  # the second cell leaves [0, 10]
+    >>> outside_share(g, [(0.0, 4.0), (0.0, 10.0)]).tolist()
+    [0.5]
+    """
+    g = _cells(conductances)
+    low, high = np.asarray(list(ranges), dtype=float).T
+    return (~((g >= low) & (g <= high)).all(axis=2)).mean(axis=1)
+
+
 def _log_volume(cells: np.ndarray) -> float:
     """Log of the geometric-mean SD along the principal axes of ``ln g`` (module doc)."""
     positive = np.all(cells > 0, axis=0)
@@ -123,15 +150,16 @@ def _log_volume(cells: np.ndarray) -> float:
 def population_diversity(
     conductances, ranges: Mapping[str, tuple[float, float]] | None = None
 ) -> dict[str, np.ndarray]:
-    """``conductance_cv``, ``range_coverage`` and ``log_volume`` of each population.
+    """``conductance_cv``, ``range_coverage``, ``outside_ranges`` and ``log_volume`` of
+    each population.
 
     Parameters
     ----------
     conductances : array_like, shape (n_populations, n_cells, n_conductances)
         mS/cm^2.
     ranges : mapping, optional
-        Declared range per conductance, in conductance order (``model.monte_carlo_ranges``);
-        without it ``range_coverage`` is NaN.
+        Declared range per conductance, in conductance order (``model.conductance_ranges``);
+        without it ``range_coverage`` and ``outside_ranges`` are NaN.
 
     Returns
     -------
@@ -149,10 +177,11 @@ def population_diversity(
     True
     """
     g = _cells(conductances)
-    coverage = (range_coverage(g, list(ranges.values())) if ranges is not None
-                else np.full(g.shape[0], np.nan))  # fmt: skip
+    none = np.full(g.shape[0], np.nan)
+    bounds = None if ranges is None else list(ranges.values())
     return {
         "conductance_cv": conductance_cv(g),
-        "range_coverage": coverage,
+        "range_coverage": none if bounds is None else range_coverage(g, bounds),
+        "outside_ranges": none if bounds is None else outside_share(g, bounds),
         "log_volume": np.array([_log_volume(cells) for cells in g]),
     }

@@ -577,7 +577,8 @@ def _add_fidelity(report, active, rows, population, verified, n):
     from sbidic.models import get_model
 
     try:
-        ranges = getattr(get_model(population.model), "monte_carlo_ranges", None)
+        model = get_model(population.model)
+        ranges = model.conductance_ranges or getattr(model, "monte_carlo_ranges", None)
     except ValueError:  # a model not registered in this process: no declared ranges
         ranges = None
     for name, values in population_diversity(population.conductances, ranges).items():

@@ -175,7 +175,7 @@ class ModelSpec:
         As in :class:`ConductanceModel`.
     conductance_ranges : dict of str to (float, float), optional
         The plausible range (mS/cm^2) of every conductance (:class:`ConductanceModel`);
-        defaults to ``monte_carlo_ranges``.
+        populations keep their cells inside it. None: no bound but non-negativity.
     ranges_source : str
         Where ``conductance_ranges`` come from (literature, a dataset's quantiles...).
     linearisation : dict of str to str
@@ -282,10 +282,8 @@ class DeclaredModel(ConductanceModel):
             cls.constants.update(tau_Ca=ca.tau, alpha_Ca=ca.alpha, beta_Ca=ca.beta)
         cls.seed, cls.target_box = s.seed, s.target_box
         cls.monte_carlo_ranges = s.monte_carlo_ranges
-        cls.conductance_ranges = dict(s.conductance_ranges or s.monte_carlo_ranges)
+        cls.conductance_ranges = s.conductance_ranges and dict(s.conductance_ranges)
         cls.ranges_source = s.ranges_source
-        if s.conductance_ranges is None:
-            cls.ranges_source = "the model's monte_carlo_ranges (no conductance_ranges declared)"
         cls.compensation_sets = tuple(tuple(pair) for pair in s.compensation)
         cls.protocol, cls.integration, cls.noise_dt_ms = s.protocol, s.integration, s.noise_dt_ms
         cls.applied_current = float(s.applied_current)
@@ -679,7 +677,7 @@ def model_card(model: ConductanceModel | str) -> dict:
         "timescales": spec.timescales,
         "compensation": dict(spec.compensation),
         "monte_carlo_ranges": dict(spec.monte_carlo_ranges),
-        "conductance_ranges": dict(model.conductance_ranges),
+        "conductance_ranges": model.conductance_ranges,
         "ranges_source": model.ranges_source,
         "protocol_ms": spec.protocol,
         "integration": spec.integration,
