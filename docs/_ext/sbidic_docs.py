@@ -82,8 +82,13 @@ def model_markdown(name: str) -> str:
         else:
             role = "fixed"
         mc = model.monte_carlo_ranges.get(c)
-        rows.append([f"`g_{c}`", role, f"[{_range(mc)}]" if mc else ""])
-    out.append(_table(["conductance", "seed population", "Monte Carlo range"], rows))
+        plausible = (model.conductance_ranges or {}).get(c)
+        rows.append([f"`g_{c}`", role, f"[{_range(plausible)}]" if plausible else "",
+                     f"[{_range(mc)}]" if mc else ""])  # fmt: skip
+    out.append(_table(["conductance", "seed population", "plausible range",
+                       "Monte Carlo range (NPE prior)"], rows))  # fmt: skip
+    if model.ranges_source:
+        out.append(f"\nPlausible ranges: {model.ranges_source}.\n")
     out.append("\n**Constants** (reversal potentials and calcium dynamics):\n\n")
     out.append(
         _table(
