@@ -14,6 +14,10 @@ against the converged reference (``g_spk`` for STG, cell ``A`` for DA).
     OMP_NUM_THREADS=1 python benchmarks/bench_simulate.py --large \
         --also stg:exponential_euler:0.025 --also da:rk2:0.025
 
+``--kernel`` prints every row of issue 29's table in one run instead (the vector kernel
+against Brian2's cached C++ programs and scipy's BDF: ``bench_kernel.py``, whose
+options follow it, e.g. ``--kernel --quick``).
+
 ``--accuracy`` simulates every converged reference case of both models over the full
 published protocol with each candidate integration method and step, and prints the
 table behind the default choice (see the docstring of ``sbidic/simulate/integration.py``).
@@ -336,7 +340,15 @@ def accuracy_table(candidates, speed_n: int = 200, speed_ms: float = 500.0) -> N
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--kernel" in argv:  # issue 29's rows: bench_kernel.py, with the other options
+        import bench_kernel
+
+        bench_kernel.main([a for a in argv if a != "--kernel"])
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kernel", action="store_true",
+                   help="instead: every row of issue 29 (bench_kernel.py; --quick shorter)")
     p.add_argument("--large", action="store_true", help="also N = 10000")
     p.add_argument("--accuracy", action="store_true", help="method/dt study instead")
     p.add_argument(

@@ -24,19 +24,23 @@ Recording sets (the same for every method), from ``bench_fidelity.py``:
 ``--methods`` reruns some methods only; ``--merge`` then joins the JSON files of several
 runs, later files replacing the rows (and calibration / cost entries) they hold.
 
+Methods: ``DIC`` (the default calibrated populations), ``DIC-verify``
+(``sbidic.infer(verify=True)``), ``DIC-verify-ranges`` (the same with
+``spread="ranges"``), ``NPE-embedding`` and ``NPE-features``.
 Per method and set: ``K`` cells per recording (``--cells``) drawn with
 ``sbidic.infer(..., score=True)`` (DIC: the default calibrated DICs; NPE: conductance
-draws), simulated and scored with ``sbidic.fidelity`` (class, features, van Rossum
-distance); diversity of the populations (``sbidic.fidelity.population_diversity``:
-mean coefficient of variation of each conductance, mean share of the Monte Carlo prior
-range covered, clipped to it, and log volume); DIC error
+draws) or ``verify=True``, simulated and scored with ``sbidic.fidelity`` (class,
+features, van Rossum distance); diversity of the populations
+(``sbidic.fidelity.population_diversity``: mean coefficient of variation of each
+conductance, mean share of the model's plausible ``conductance_ranges`` covered,
+clipped to them, share of cells outside them, and log volume); DIC error
 (mean ``|g_s - g_s*|`` and ``|g_u - g_u*|`` of the cells against the true DICs).
 Per method: calibration in its own parameter space (DIC: ``(g_s, g_u)`` on the DIC test
 split; NPE: ``log g`` on the Monte Carlo test split): SBC (sbi ``run_sbc`` /
 ``check_sbc``: smallest KS p-value over the dimensions, mean C2ST of the ranks) and
 TARP (``run_tarp`` / ``check_tarp``: ATC, KS p-value); cost: simulations of the
-training set, training time from the model card, and wall time from one spike train
-to 1,000 cells.
+training set, training time from the model card, wall time from one spike train to
+1,000 cells and CPU time (median of 7) from one spike train to 10 cells.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-METHODS = ("DIC", "NPE-embedding", "NPE-features")
+METHODS = ("DIC", "DIC-verify", "DIC-verify-ranges", "NPE-embedding", "NPE-features")
+#: The NPE baselines among ``METHODS``.
+NPE = ("NPE-embedding", "NPE-features")
 SETS = {"stg": ("stg-test", "stg-noisy", "stg-poisson"), "da": ("da-test",)}
 DATA = {"stg-test": "data/stg_dic_v1", "stg-noisy": "data/stg_dic_noise5_v1",
         "da-test": "data/da_dic_v1"}  # fmt: skip
@@ -84,7 +90,13 @@ def load_methods(args) -> dict:
     noisy = clean
     if "noisy" in available_regimes(model):
         noisy = sbidic.load_pretrained(model, regime="noisy")
-    out = {"DIC": {"clean": clean, "noisy": noisy}}
+    out = {"DIC": {"clean": clean, "noisy": noisy}, "DIC-verify": {"clean": clean, "noisy": noisy}}
+    if "DIC-verify-ranges" in args.methods:
+        wide = sbidic.load_pretrained(model, spread="ranges")
+        wide_noisy = wide
+        if "noisy" in available_regimes(model):
+            wide_noisy = sbidic.load_pretrained(model, regime="noisy", spread="ranges")
+        out["DIC-verify-ranges"] = {"clean": wide, "noisy": wide_noisy}
     for cond, path in (("embedding", args.npe_embedding), ("features", args.npe_features)):
         if f"NPE-{cond}" not in args.methods:
             continue
@@ -109,7 +121,7 @@ def population_metrics(pop, truth, model) -> dict:
     return out
 
 
-def fidelity_run(posterior, trains, truth, sigma, model, args) -> dict:
+def fidelity_run(posterior, trains, truth, sigma, model, args, verify: bool = False) -> dict:
     import sbidic
     from sbidic.simulate import BandLimitedNoise
 
@@ -118,8 +130,8 @@ def fidelity_run(posterior, trains, truth, sigma, model, args) -> dict:
         sim["noise"] = BandLimitedNoise.reference(model.name, sigma)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sbidic.infer(trains, posterior, n=args.cells, seed=args.seed, score=True,
-                           simulation=sim)  # fmt: skip
+        res = sbidic.infer(trains, posterior, n=args.cells, seed=args.seed, score=not verify,
+                           verify=verify, simulation=sim)  # fmt: skip
     fid = res.population.fidelity
     out = {
         "recordings": int(trains.n_trains),
@@ -127,6 +139,8 @@ def fidelity_run(posterior, trains, truth, sigma, model, args) -> dict:
         "features": float(np.mean(fid.feature_match)),
         "van_rossum": float(np.nanmean(fid.van_rossum)),
     }
+    if verify:
+        out["acceptance"] = float(res.report["acceptance_rate"].mean())
     out.update(population_metrics(res.population, truth, model))
     return out
 
@@ -180,7 +194,7 @@ def calibration(methods, args) -> dict:
     mc = load_dataset(args.mc_data, split="test")
     mtrains = SpikeTrains.from_dataset(mc, check=False)
     g = mc["conductances"].values
-    for name in [m for m in METHODS[1:] if m in args.methods]:
+    for name in [m for m in NPE if m in args.methods]:
         post = methods[name]["clean"]
         low, high = post.log_prior.low.numpy(), post.log_prior.high.numpy()
         ok = np.flatnonzero((mtrains.n_spikes >= 3) & np.all((g >= low) & (g <= high), 1))
@@ -202,7 +216,7 @@ def cost(methods, args) -> dict:
     card = json.loads((pretrained_dir(args.model) / "model_card.json").read_text())
     out = {"DIC": {"simulations": card["data"]["n_cells"],
                    "train_s": card.get("wall_time_s_total", card.get("wall_time_s"))}}  # fmt: skip
-    for name in [m for m in METHODS[1:] if m in args.methods]:
+    for name in [m for m in NPE if m in args.methods]:
         c = methods[name]["clean"].card
         out[name] = {"simulations": c["budget"]["simulations"],
                      "train_s": c["training"]["cpu_time_s"]}  # fmt: skip
@@ -213,6 +227,12 @@ def cost(methods, args) -> dict:
         t0 = time.perf_counter()
         sbidic.infer(tonic, post, n=1000, seed=0)
         out[name]["to_1000_cells_s"] = time.perf_counter() - t0
+        times = []
+        for seed in range(7):  # one recording, 10 cells: CPU time, median of 7
+            t0 = time.process_time()
+            sbidic.infer(tonic, post, n=10, seed=seed)
+            times.append(time.process_time() - t0)
+        out[name]["to_10_cells_cpu_ms"] = 1000 * float(np.median(times))
     return out
 
 
@@ -225,8 +245,9 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
 
     lines = [
         "| set | method | recordings | class % | features % | van Rossum | CV of g | "
-        "range covered % | cells outside ranges % | log volume | DIC error g_s / g_u |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "range covered % | cells outside ranges % | log volume | DIC error g_s / g_u | "
+        "verify acceptance % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in [s for sets in SETS.values() for s in sets if s in fid]:
         for m in [m for m in METHODS if m in fid[s]]:
@@ -237,14 +258,15 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
                 f"| {s} | {m} | {r['recordings']} | {100 * r['class']:.1f} | "
                 f"{100 * r['features']:.1f} | {r['van_rossum']:.3f} | {r['cv']:.2f} | "
                 f"{100 * r['range']:.1f} | {100 * r.get('outside', float('nan')):.1f} | "
-                f"{r.get('log_volume', float('nan')):.2f} | {err} |"
+                f"{r.get('log_volume', float('nan')):.2f} | {err} | "
+                f"{f(r.get('acceptance') and 100 * r['acceptance'], '.1f')} |"
             )
     lines += [
         "",
         "| model | method | calibration space | SBC n | SBC min KS p | SBC C2ST ranks | "
         "TARP ATC | TARP KS p | simulations | training s (card) | spike train -> 1,000 "
-        "cells (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "cells (s) | spike train -> 10 cells, CPU ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model in [m for m in SETS if m in cst]:
         for m in [m for m in METHODS if m in cst[model]]:
@@ -254,7 +276,7 @@ def table(fid: dict, cal: dict, cst: dict) -> str:
                 f"{f(c.get('sbc_ks_min'), '.3f')} | {f(c.get('sbc_c2st'), '.2f')} | "
                 f"{f(c.get('tarp_atc'), '.3f')} | {f(c.get('tarp_ks'), '.3f')} | "
                 f"{k['simulations']:,} | {f(k['train_s'], '.0f')} | "
-                f"{k['to_1000_cells_s']:.2f} |"
+                f"{k['to_1000_cells_s']:.2f} | {f(k.get('to_10_cells_cpu_ms'), '.0f')} |"
             )
     return "\n".join(lines)
 
@@ -284,7 +306,7 @@ def _document(text: str, cst: dict, args) -> str:
         "",
     ]
     for model, rows in cst.items():
-        npe = [rows[m]["simulations"] for m in METHODS[1:] if m in rows]
+        npe = [rows[m]["simulations"] for m in NPE if m in rows]
         if "DIC" in rows and npe and min(npe) < rows["DIC"]["simulations"]:
             head += [
                 f"**Small-budget placeholders ({model}).** The NPE models here were "
@@ -353,7 +375,8 @@ def main(argv=None) -> int:
         fid[s] = {}
         for m in args.methods:
             post = methods[m]["noisy" if sigma else "clean"]
-            fid[s][m] = fidelity_run(post, trains, truth, sigma, model, args)
+            fid[s][m] = fidelity_run(post, trains, truth, sigma, model, args,
+                                     verify=m.startswith("DIC-verify"))  # fmt: skip
             print(f"{s} {m}: {fid[s][m]}", file=sys.stderr)
     if args.fidelity_only:
         Path(args.json).write_text(json.dumps({"fidelity": fid, "args": vars(args)}, indent=2))

@@ -338,3 +338,50 @@ def test_the_search_picks_parents_in_proportion_to_their_weight_among_the_first_
     assert first[2:].sum() == 0 and second[:3].sum() == 0
     assert first[1] / first[0] == pytest.approx(3.0, rel=0.1)
     assert second[4] / second[3] == pytest.approx(1.0, rel=0.1)
+
+
+def test_the_tonic_rate_is_the_published_mean_of_inverse_isis():
+    from sbidic.fidelity import score_trains
+    from sbidic.spikes import SpikeTrains, spike_features
+
+    spikes = np.cumsum(np.tile([90.0, 110.0], 30))  # ISI CV 0.1: tonic, about 10 Hz
+    rec = SpikeTrains.from_list([spikes])
+    published = float(np.mean(1000.0 / np.diff(spikes)))  # 10.08 Hz; 1000 / mean 9.99
+    assert spike_features(rec)["f_spiking"][0] == pytest.approx(published)
+    cells = SpikeTrains.from_list([np.arange(0.0, 6000.0, 1000.0 / (published * 1.095)),
+                                   np.arange(0.0, 6000.0, 1000.0 / (published * 0.905))])
+    s = score_trains(rec, cells, [0, 0])
+    np.testing.assert_allclose(s.rate_hz, [published * 1.095, published * 0.905], rtol=1e-3)
+    # both within 10 % of the published rate; the first is 10.6 % above 1000 / mean ISI
+    assert published * 1.095 > 1.1 * 1000.0 / np.diff(spikes).mean()
+    assert s.passed.tolist() == [True, True]
+
+
+def test_under_noise_a_cell_passes_only_when_it_matches_under_every_draw(monkeypatch):
+    from sbidic.fidelity import FidelityCriteria, score_trains
+    from sbidic.inference import verify
+    from sbidic.simulate import BandLimitedNoise
+    from sbidic.spikes import SpikeTrains
+
+    recording = SpikeTrains.from_list([np.arange(0.0, 3000.0, 100.0)])
+    fails = {(1, 2), (3, 0)}  # (cell, draw) whose train has the wrong rate
+    seen = []
+
+    def fake(model, g, recordings, owner, crit, deadline=None, **kwargs):
+        seen.append(np.asarray(kwargs["cell_ids"]))
+        k = len(g) // 3
+        trains = [np.arange(0.0, 3000.0, 66.0 if (row % k, row // k) in fails else 100.0)
+                  for row in range(len(g))]  # fmt: skip
+        return None, score_trains(recordings, SpikeTrains.from_list(trains), owner, crit)
+
+    monkeypatch.setattr(verify, "simulate_and_score", fake)
+    kwargs = {"noise": BandLimitedNoise.reference("stg", 5.0), "seed": 1}
+    scores, next_id = verify._score_under_noise(
+        "stg", np.ones((4, 8)), recording, np.zeros(4, dtype=int), FidelityCriteria(), 3, 10,
+        None, kwargs)  # fmt: skip
+    assert scores.passed.tolist() == [True, False, True, False]
+    assert scores.failed_feature.tolist() == ["", "rate", "", "rate"]
+    np.testing.assert_array_equal(seen[0], np.arange(10, 22))  # own noise stream each
+    assert next_id == 22
+    with pytest.raises(ValueError, match="noise_draws"):
+        verify.VerifyBudget(noise_draws=0)

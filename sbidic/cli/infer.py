@@ -126,7 +126,8 @@ def run_infer(args: argparse.Namespace) -> int:
             recordings, posterior, n=args.n, seed=args.seed, dics=args.dics,
             shrinkage=args.shrinkage, verify=args.verify, score=args.score,
             criteria=FidelityCriteria(criterion=args.criterion),
-            budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds),
+            budget=VerifyBudget(max_cells=args.max_cells, max_seconds=args.max_seconds,
+                                noise_draws=args.noise_draws),
             simulation=simulation, progress=bar.update_to,
         ):  # fmt: skip
             if writer is None:
@@ -255,6 +256,11 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         help="--verify budget: cells simulated per recording (default 10 N)",
     )
     inf.add_argument("--max-seconds", type=float, help="--verify budget: wall-clock seconds")
+    inf.add_argument(
+        "--noise-draws", type=int, default=3,
+        help="--verify under noise (--regime noisy, --noise-sigma): noise realisations each "
+        "cell is simulated under; it passes only if it matches under every one (default 3)",
+    )  # fmt: skip
     inf.add_argument("--jobs", type=int, default=1, help="parallel simulation workers "
                      "(threads on the vector kernel, processes on Brian2's devices)")  # fmt: skip
     inf.add_argument("--scheduler", metavar="ADDRESS", help="--verify/--score: simulate on "

@@ -50,8 +50,8 @@ class FiringAtlas:
     label : ndarray of int8, shape (T, C)
         Label code of each cell (0 silent, 1 spiking, 2 bursting; -1: no cell).
     rate, spb, period : ndarray of float32, shape (T, C)
-        ``1000 / mean ISI`` (Hz), mean spikes per burst, mean burst period (ms); NaN
-        where they do not apply.
+        ``mean(1000 / ISI)`` (Hz, the published tonic frequency), mean spikes per
+        burst, mean burst period (ms); NaN where they do not apply.
 
     Examples
     --------

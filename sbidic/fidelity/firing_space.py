@@ -3,7 +3,7 @@
 Cells (from a Monte Carlo survey or a DIC dataset) are counted in bins of the two
 firing classes:
 
-* **tonic spiking**: rate ``1000 / mean ISI`` on a log grid of 1-100 Hz;
+* **tonic spiking**: rate ``mean(1000 / ISI)`` on a log grid of 1-100 Hz;
 * **bursting**: burst period on a log grid of 0.1-3 s x mean spikes per burst on a
   log grid of 2-20, with the median duty cycle (burst duration / period) per bin.
 

@@ -5,8 +5,10 @@ published labels and features (:func:`sbidic.spikes.spike_features`):
 
 * **class match**: same label (silent / tonic spiking / bursting, ISI CV rule);
 * **feature match** (the default criterion): class match and, for a tonic recording,
-  mean firing rate ``1000 / mean(ISI)`` within ``rate_tolerance`` (relative, default
-  10 %); for a bursting one, mean spikes per burst within
+  firing rate within ``rate_tolerance`` (relative, default 10 %), as the published
+  method defines it, ``f_spiking = mean(1000 / ISI)`` (:func:`sbidic.spikes.spike_features`;
+  not ``1000 / mean(ISI)``, which is lower for irregular trains and flips borderline
+  cells); for a bursting one, mean spikes per burst within
   ``spikes_per_burst_tolerance`` (absolute, default 0.5) and burst period within
   ``burst_period_tolerance`` (relative, default 10 %). A feature the recording itself
   does not define well enough is not checked: the rate of a tonic recording with
@@ -138,7 +140,8 @@ class FidelityScores:
         :attr:`features_compared`); ``"unknown"`` in files written before it was
         recorded.
     rate_hz, rate_error : ndarray of float
-        Cell's ``1000 / mean(ISI)`` and its relative error ``cell / recording - 1``.
+        Cell's rate (Hz: ``mean(1000 / ISI)`` for a tonic cell, ``1000 / mean(ISI)``
+        otherwise) and its relative error ``cell / recording - 1``.
     cv_isi, cv_error : ndarray of float
         Cell's ISI CV and ``cell - recording``.
     spikes_per_burst, spikes_per_burst_error : ndarray of float
@@ -427,14 +430,14 @@ def checked_features(rec: dict) -> np.ndarray:
 
 def summarize(f) -> dict[str, np.ndarray]:
     """The per-train quantities the scores compare, from :class:`~sbidic.spikes.SpikeFeatures`
-    computed with ``fill_value=np.nan``: ``label`` code, ``rate`` (Hz, ``1000 / mean
-    ISI``), ISI ``cv``, spikes per burst ``spb``, burst ``period`` (ms), ``duty`` and
-    ``n_spikes``."""
+    computed with ``fill_value=np.nan``: ``label`` code, ``rate`` (Hz, ``mean(1000 /
+    ISI)`` of a tonic train, ``1000 / mean ISI`` of others), ISI ``cv``, spikes per
+    burst ``spb``, burst ``period`` (ms), ``duty`` and ``n_spikes``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         duty = f["duration_bursting"] / f["burst_period_ms"]
     return {
         "label": f.label_code,
-        "rate": 1000.0 / f.mean_isi_ms,
+        "rate": np.where(f.label_code == SPIKING, f.f_spiking, 1000.0 / f.mean_isi_ms),
         "cv": f.cv_isi,
         "spb": f.nbr_spikes_bursting,
         "period": f.burst_period_ms,

@@ -48,8 +48,8 @@ class SurveyCells:
     label : ndarray of int8, shape (S,)
         0 silent, 1 spiking, 2 bursting.
     rate, spb, period : ndarray of float32, shape (S,)
-        ``1000 / mean ISI`` (Hz), mean spikes per burst, mean burst period (ms); NaN
-        where they do not apply.
+        ``mean(1000 / ISI)`` (Hz, the published tonic frequency), mean spikes per
+        burst, mean burst period (ms); NaN where they do not apply.
 
     Examples
     --------

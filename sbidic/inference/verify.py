@@ -170,13 +170,19 @@ class VerifyBudget:
         simulation, and the first round always runs (it gives the ``n`` cells).
     max_rounds : int, default 8
         Rounds of simulation.
+    noise_draws : int, default 3
+        Under a noise current (``simulation={"noise": ...}``, or an estimator trained on
+        noisy recordings), each proposed cell is simulated under this many independent
+        noise realisations and passes only when it matches the recording under every
+        one: a pass that holds for one realisation is often luck. Each draw is one more
+        simulation (``max_cells`` counts cells, not draws). Unused without noise.
     deadline : float, optional
         A :func:`time.perf_counter` value that ends the budget (set by :meth:`start`).
 
     Examples
     --------
     >>> VerifyBudget(max_cells=200)
-    VerifyBudget(max_cells=200, max_seconds=None, max_rounds=8)
+    VerifyBudget(max_cells=200, max_seconds=None, max_rounds=8, noise_draws=3)
     >>> b = VerifyBudget(max_seconds=300).start()
     >>> b.deadline > 0, b.start().deadline == b.deadline  # started once
     (True, True)
@@ -185,6 +191,7 @@ class VerifyBudget:
     max_cells: int | None = None
     max_seconds: float | None = None
     max_rounds: int = 8
+    noise_draws: int = 3
     deadline: float | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -194,6 +201,9 @@ class VerifyBudget:
             raise ValueError(f"max_seconds must be > 0, got {self.max_seconds}")
         if self.max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {self.max_rounds}")
+        if isinstance(self.noise_draws, bool) or int(self.noise_draws) != self.noise_draws \
+                or self.noise_draws < 1:  # fmt: skip
+            raise ValueError(f"noise_draws must be an integer >= 1, got {self.noise_draws!r}")
 
     def start(self) -> VerifyBudget:
         """The same budget with its clock started now (``max_seconds`` then covers every
@@ -355,12 +365,13 @@ def verify_populations(
     n_pass = np.zeros(b, dtype=np.int64)
     stopped = np.zeros(b, dtype=bool)
     rounds = 0
+    draws = budget.noise_draws if simulate_kwargs.get("noise") is not None else 1
+    next_id = 0  # every simulated cell and noise draw gets its own noise stream
     while True:
         rounds += 1
         g, used = _compensate(posterior, dics, owner, context, parents)
-        _, scores = simulate_and_score(
-            posterior.model, g, recordings, owner, crit, deadline=deadline, **simulate_kwargs
-        )
+        scores, next_id = _score_under_noise(posterior.model, g, recordings, owner, crit,
+                                             draws, next_id, deadline, simulate_kwargs)
         accepted = _first_per_group(owner, scores.passed, need)
         pool_g.append(g)
         pool_t.append(used)
@@ -413,6 +424,27 @@ def verify_populations(
         stopped=stopped,
         wall_time_s=time.perf_counter() - t0,
     )
+
+
+def _score_under_noise(model, g, recordings, owner, crit, draws, next_id, deadline,
+                       simulate_kwargs):  # fmt: skip
+    """Scores of cells ``g`` simulated under ``draws`` noise realisations (one without
+    noise): each cell's scores are those of its worst draw (largest ``mismatch``), so it
+    passes exactly when it passes under every draw. Returns ``(scores, next_id)``, the
+    noise stream ids ``next_id, next_id + 1, ...`` used up."""
+    k = len(g)
+    kwargs = dict(simulate_kwargs)
+    if draws > 1 or kwargs.get("noise") is not None:
+        kwargs.setdefault("cell_ids", next_id + np.arange(draws * k))
+        next_id += draws * k
+    _, scores = simulate_and_score(model, np.tile(g, (draws, 1)), recordings,
+                                   np.tile(owner, draws), crit, deadline=deadline,
+                                   **kwargs)  # fmt: skip
+    if draws == 1:
+        return scores, next_id
+    mismatch = scores.mismatch.reshape(draws, k)
+    worst = np.argmax(np.where(np.isnan(mismatch), np.inf, mismatch), axis=0)
+    return scores.take(worst * k + np.arange(k)), next_id
 
 
 def _compensate(posterior, dics, owner, context, parents):
