@@ -434,7 +434,7 @@ def _score_under_noise(model, g, recordings, owner, crit, draws, next_id, deadli
     noise stream ids ``next_id, next_id + 1, ...`` used up."""
     k = len(g)
     kwargs = dict(simulate_kwargs)
-    if draws > 1 or kwargs.get("noise") is not None:
+    if kwargs.get("noise") is not None:
         kwargs.setdefault("cell_ids", next_id + np.arange(draws * k))
         next_id += draws * k
     _, scores = simulate_and_score(model, np.tile(g, (draws, 1)), recordings,
