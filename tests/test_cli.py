@@ -400,3 +400,22 @@ def test_ctrl_c_while_the_command_loads_is_one_line_exit_130(tmp_path, delay_s):
     assert "Traceback" not in err, err
     assert proc.returncode == 130, err
     assert "interrupted" in err
+
+
+def test_infer_spread_ranges_keeps_cells_in_the_ranges_and_is_refused_for_npe(tmp_path, capsys):
+    from pathlib import Path
+
+    from sbidic.models import get_model
+
+    recordings = str(Path(__file__).resolve().parents[1] / "sbidic/examples/stg_recordings.csv")
+    out = tmp_path / "wide.nc"
+    assert main(["infer", recordings, "--model", "stg", "-n", "30", "--seed", "0",
+                 "--spread", "ranges", "-o", str(out)]) == 0  # fmt: skip
+    g = load_population(out).conductances
+    model = get_model("stg")
+    low, high = np.array([model.conductance_ranges[c] for c in model.conductances]).T
+    assert ((g >= low) & (g <= high)).all()
+    capsys.readouterr()
+    assert main(["infer", recordings, "--model", "stg", "--estimator-kind", "npe",
+                 "--spread", "ranges", "-o", str(tmp_path / "npe.nc")]) == 2  # fmt: skip
+    assert "--spread applies to the DIC method" in capsys.readouterr().err
