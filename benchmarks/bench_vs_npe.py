@@ -87,17 +87,18 @@ def load_methods(args) -> dict:
     from sbidic.inference.pretrained import available_regimes
 
     model = args.model
-    clean = sbidic.load_pretrained(model)
-    noisy = clean
-    if "noisy" in available_regimes(model):
-        noisy = sbidic.load_pretrained(model, regime="noisy")
-    out = {"DIC": {"clean": clean, "noisy": noisy}, "DIC-verify": {"clean": clean, "noisy": noisy}}
-    if "DIC-verify-ranges" in args.methods:
-        wide = sbidic.load_pretrained(model, spread="ranges")
-        wide_noisy = wide
+
+    def dic(**kwargs) -> dict:  # the shipped DIC posterior of each regime
+        clean = sbidic.load_pretrained(model, **kwargs)
+        noisy = clean
         if "noisy" in available_regimes(model):
-            wide_noisy = sbidic.load_pretrained(model, regime="noisy", spread="ranges")
-        out["DIC-verify-ranges"] = {"clean": wide, "noisy": wide_noisy}
+            noisy = sbidic.load_pretrained(model, regime="noisy", **kwargs)
+        return {"clean": clean, "noisy": noisy}
+
+    out = {"DIC": dic()}
+    out["DIC-verify"] = out["DIC"]
+    if "DIC-verify-ranges" in args.methods:
+        out["DIC-verify-ranges"] = dic(spread="ranges")
     for cond, path in (("embedding", args.npe_embedding), ("features", args.npe_features)):
         if f"NPE-{cond}" not in args.methods:
             continue

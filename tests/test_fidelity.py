@@ -385,3 +385,12 @@ def test_under_noise_a_cell_passes_only_when_it_matches_under_every_draw(monkeyp
     assert next_id == 22
     with pytest.raises(ValueError, match="noise_draws"):
         verify.VerifyBudget(noise_draws=0)
+
+
+def test_diversity_scores_name_a_wrong_number_of_ranges():
+    from sbidic.fidelity.diversity import outside_share, range_coverage
+
+    g = np.ones((1, 3, 2))
+    for score in (range_coverage, outside_share):
+        with pytest.raises(ValueError, match=r"one \(low, high\) range per conductance \(2\)"):
+            score(g, [(0.0, 1.0)])

@@ -44,6 +44,15 @@ def _cells(conductances) -> np.ndarray:
     return g
 
 
+def _bounds(g: np.ndarray, ranges) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` of one range per conductance of ``g``, checked."""
+    r = np.asarray(list(ranges), dtype=float)
+    if r.shape != (g.shape[2], 2):
+        raise ValueError(f"need one (low, high) range per conductance ({g.shape[2]}), "
+                         f"got {r.shape[0]}")  # fmt: skip
+    return r[:, 0], r[:, 1]
+
+
 def conductance_cv(conductances) -> np.ndarray:
     """Mean coefficient of variation of the conductances of each population.
 
@@ -96,11 +105,7 @@ def range_coverage(conductances, ranges: Sequence[tuple[float, float]]) -> np.nd
     [0.25]
     """
     g = _cells(conductances)
-    r = np.asarray(list(ranges), dtype=float)
-    if r.shape != (g.shape[2], 2):
-        raise ValueError(f"need one (low, high) range per conductance ({g.shape[2]}), "
-                         f"got {r.shape[0]}")  # fmt: skip
-    low, high = r[:, 0], r[:, 1]
+    low, high = _bounds(g, ranges)
     ok = high > low
     top = np.clip(g.max(axis=1), low, high)
     bottom = np.clip(g.min(axis=1), low, high)
@@ -130,7 +135,7 @@ def outside_share(conductances, ranges: Sequence[tuple[float, float]]) -> np.nda
     [0.5]
     """
     g = _cells(conductances)
-    low, high = np.asarray(list(ranges), dtype=float).T
+    low, high = _bounds(g, ranges)
     return (~((g >= low) & (g <= high)).all(axis=2)).mean(axis=1)
 
 
