@@ -327,19 +327,6 @@ def test_recordings_are_processed_in_bounded_batches(verified):
     assert res.report["n_simulated"].tolist() == [3, 3, 3]
 
 
-def test_the_search_picks_parents_in_proportion_to_their_weight_among_the_first_of_each_group():
-    from sbidic.inference.verify import _weighted_pick
-
-    group, start, n_first = np.array([0, 0, 0, 1, 1]), np.array([0, 3]), np.array([2, 2])
-    weight = np.array([1.0, 3.0, 100.0, 1.0, 1.0])  # row 2 is not among group 0's first 2
-    owner = np.repeat([0, 1], 20000)
-    rows = _weighted_pick(weight, group, start, n_first, owner, np.random.default_rng(0))
-    first, second = np.bincount(rows[:20000], minlength=5), np.bincount(rows[20000:], minlength=5)
-    assert first[2:].sum() == 0 and second[:3].sum() == 0
-    assert first[1] / first[0] == pytest.approx(3.0, rel=0.1)
-    assert second[4] / second[3] == pytest.approx(1.0, rel=0.1)
-
-
 def test_the_tonic_rate_is_the_published_mean_of_inverse_isis():
     from sbidic.fidelity import score_trains
     from sbidic.spikes import SpikeTrains, spike_features

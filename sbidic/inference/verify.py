@@ -30,9 +30,7 @@ accepted ones, topped up with the closest matches, smallest ``mismatch``, to at 
 :data:`MIN_ELITE`; the model's survey cells, :class:`~sbidic.fidelity.SurveyCells`,
 compete for these places with the simulated cells; once a recording has elite cells
 that match it, accepted or survey cells within tolerance, its proposals start from
-those only), picked in proportion to the squared distance to their nearest elite
-neighbours in whitened log-conductance space (so the search fills sparse parts of the
-accepted set rather than piling up in dense ones): an elite cell's conductances, each
+those only): an elite cell's conductances, each
 multiplied by a log-normal factor (half the spread of that log-conductance over the
 cell's four nearest elite neighbours, between :data:`KERNEL_LOG_SD` bounds; around a
 survey cell :data:`SURVEY_LOG_SD`; the leak stays), compensated to a DIC target drawn
@@ -453,7 +451,8 @@ def _compensate(posterior, dics, owner, context, parents):
     Rows with ``parents`` (finite conductances) are those conductances compensated to
     their target (:func:`~sbidic.population.modulate`, the posterior's compensation
     settings); the other rows, and parents the compensation cannot move to their
-    target with non-negative conductances, are fresh cells of the posterior's sampler.
+    target with non-negative conductances (with ``spread="ranges"``, inside the model's
+    ranges), are fresh cells of the posterior's sampler.
     """
     from sbidic.population import modulate
     from sbidic.population.sampler import outside_ranges
@@ -469,7 +468,8 @@ def _compensate(posterior, dics, owner, context, parents):
               if k in ("compensated", "tol", "max_solves", "V")}  # fmt: skip
         moved = modulate(posterior.model, parents[rows], dics[rows], **kw)
         ok = moved.valid & (moved.residual <= kw.get("tol", 1e-10))
-        ok &= ~outside_ranges(posterior.model, moved.conductances)
+        if posterior.population_kwargs.get("spread") == "ranges":  # stay in the ranges
+            ok &= ~outside_ranges(posterior.model, moved.conductances)
         g[rows[ok]] = moved.conductances[ok]
         fresh[rows[ok]] = False
     if fresh.any():
@@ -555,12 +555,6 @@ def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, ne
         # the spread of all its recording's elite cells where it has no neighbour
         local = _local_sd(log_g, el_o)
         log_sd = np.clip(0.5 * np.where(np.isnan(local), g_sd[el_o], local), *KERNEL_LOG_SD)
-        # parents are picked in proportion to how sparse their neighbourhood is (the
-        # distance to their neighbours in whitened log-conductance space, squared), so
-        # the proposals fill the accepted set instead of piling up where it is dense
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sparse = np.nanmean(local / g_sd[el_o], axis=1) ** 2
-        sparse = np.where(np.isfinite(sparse) & (sparse > 0), sparse, 1.0)
         local = _local_sd(targets[elite], el_o)  # likewise the DIC targets' kernel
         width = np.maximum(0.5 * np.where(np.isnan(local), t_sd[el_o], local),
                            0.1 * posterior_sd[el_o])  # fmt: skip
@@ -568,7 +562,7 @@ def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, ne
         at[elite] = np.arange(elite.size)  # row of each elite cell in log_sd
         kernel = (rng.random(owner.size) < _KERNEL_SHARE) & (n_el[owner] > 0)
         o = owner[kernel]
-        pick = elite[_weighted_pick(sparse, el_o, start, n_pick, o, rng)]
+        pick = elite[start[o] + np.floor(rng.random(o.size) * n_pick[o]).astype(np.int64)]
         surveyed = (pick >= len(pool_g) - n_survey)[:, None]
         t_width = np.where(surveyed, 0.1 * posterior_sd[o], width[at[pick]])
         dics[kernel] = targets[pick] + t_width * rng.standard_normal((o.size, 2))
@@ -577,18 +571,6 @@ def _propose(posterior, context, pool_g, targets, accepted, owners, mismatch, ne
         step = g_width * rng.standard_normal((o.size, pool_g.shape[1]))
         parents[kernel] = pool_g[pick] * np.exp(step)
     return dics, owner, parents
-
-
-def _weighted_pick(weight, group, start, n_first, owner, rng) -> np.ndarray:
-    """For each entry of ``owner``, a row among the first ``n_first[owner]`` rows of its
-    group (rows sorted by ``group``, group ``g`` starting at ``start[g]``), drawn with
-    probability proportional to ``weight``."""
-    rank = np.arange(group.size) - start[group]
-    w = np.where(rank < n_first[group], weight, 0.0)
-    cum = np.concatenate([[0.0], np.cumsum(w)])
-    lo, hi = cum[start[owner]], cum[start[owner] + n_first[owner]]
-    row = np.searchsorted(cum, lo + rng.random(owner.size) * (hi - lo), side="right") - 1
-    return np.clip(row, start[owner], start[owner] + n_first[owner] - 1)
 
 
 def _local_sd(x: np.ndarray, group: np.ndarray, k: int = 4) -> np.ndarray:

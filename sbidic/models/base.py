@@ -245,9 +245,9 @@ class ConductanceModel(abc.ABC):
     #: Independent ranges (mS/cm^2) of every conductance for Monte-Carlo datasets (the
     #: law of the Monte Carlo datasets and of NPE's prior).
     monte_carlo_ranges: ClassVar[dict[str, tuple[float, float]]]
-    #: Plausible range (mS/cm^2) of every conductance; populations keep their cells
-    #: inside it, ``spread="ranges"`` draws over it and diversity scores measure
-    #: coverage against it (None when not declared, no bound but non-negativity).
+    #: Plausible range (mS/cm^2) of every conductance; populations drawn with
+    #: ``spread="ranges"`` draw over it and keep their cells inside it, and diversity
+    #: scores measure coverage against it (None when not declared).
     conductance_ranges: ClassVar[dict[str, tuple[float, float]] | None] = None
     #: Where ``conductance_ranges`` come from.
     ranges_source: ClassVar[str] = ""

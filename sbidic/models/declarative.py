@@ -175,7 +175,7 @@ class ModelSpec:
         As in :class:`ConductanceModel`.
     conductance_ranges : dict of str to (float, float), optional
         The plausible range (mS/cm^2) of every conductance (:class:`ConductanceModel`);
-        populations keep their cells inside it. None: no bound but non-negativity.
+        populations drawn with ``spread="ranges"`` keep their cells in it.
     ranges_source : str
         Where ``conductance_ranges`` come from (literature, a dataset's quantiles...).
     linearisation : dict of str to str

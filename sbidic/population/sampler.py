@@ -10,15 +10,16 @@ A population is drawn in two steps (Brandoit et al. 2025):
 Cells that end with a negative conductance, or that do not converge, are replaced by
 fresh draws until exactly ``n`` valid cells per target are found.
 
-A model that declares plausible ``conductance_ranges`` gets only cells inside them:
-cells that leave them once compensated are replaced too (0.3-0.4 % of the published
-algorithm's cells for the shipped models). ``spread`` chooses where the drawn
-conductances come from: ``"seed"`` (the published algorithm) draws them from the seed's
-narrow boxes; ``"ranges"`` draws them, and the leak, uniformly over the
-``conductance_ranges`` (no leak scaling): populations about 1.5 times as spread (mean
-coefficient of variation of the conductances) at the same DICs, but whose firing
-depends more on what the DICs leave free (fewer cells have the recording's rate or
-burst period unless they are verified by simulation).
+``spread`` chooses where the drawn conductances come from: ``"seed"`` (the published
+algorithm) draws them from the seed's narrow boxes; ``"ranges"`` draws them, and the
+leak, uniformly over the model's plausible ``conductance_ranges`` (no leak scaling) and
+also replaces every cell that leaves those ranges once compensated: populations about
+1.5 times as spread (mean coefficient of variation of the conductances) at the same
+DICs, but whose firing depends more on what the DICs leave free (fewer cells have the
+recording's rate or burst period unless they are verified by simulation). The default
+``"seed"`` does not bound the cells by the ranges: the ranges come from the published
+algorithm's populations, and the cells that fire like the slow bursts of real STG
+recordings lie partly outside them (``docs/real-recordings.md``).
 
 References
 ----------
@@ -275,9 +276,9 @@ def sample_populations(
     """Degenerate populations of exactly ``n`` cells for each of many targets.
 
     All cells of all targets are drawn and compensated together, vectorised.
-    Rejected cells (a negative conductance, a conductance outside the model's
-    ``conductance_ranges``, or no convergence within ``tol``) are replaced by new draws,
-    in up to ``max_rounds`` rounds.
+    Rejected cells (a negative conductance, or no convergence within ``tol``; with
+    ``spread="ranges"`` also a conductance outside the model's ``conductance_ranges``)
+    are replaced by new draws, in up to ``max_rounds`` rounds.
 
     Parameters
     ----------
@@ -301,8 +302,8 @@ def sample_populations(
         Voltage (mV) of the DICs; defaults to ``model.V_th``.
     spread : {"seed", "ranges"}
         ``"seed"``: the published algorithm (the seed's boxes); ``"ranges"``: drawn
-        conductances uniform over the model's plausible ``conductance_ranges`` (the
-        more diverse population, see the module docstring).
+        conductances uniform over the model's plausible ``conductance_ranges`` and every
+        cell inside them (the more diverse population, see the module docstring).
 
     Returns
     -------
@@ -356,7 +357,9 @@ def sample_populations(
         result = _draw_and_compensate(
             model, drawn_for, rng, compensated, spread, tol=tol, max_solves=max_solves, V=V
         )
-        ok = result.valid & (result.residual <= tol) & ~outside_ranges(model, result.conductances)
+        ok = result.valid & (result.residual <= tol)
+        if spread == "ranges":
+            ok &= ~outside_ranges(model, result.conductances)
         drawn += n_draw
         if g_out is None and (n_draw == n).all() and ok.all():
             # first round, every cell valid: the draws are already in target blocks
