@@ -59,6 +59,33 @@ def test_monte_carlo_conductances_stay_in_their_ranges():
         monte_carlo_conductances(model, 2, np.random.default_rng(0), "normal")
 
 
+def test_monte_carlo_conductances_over_the_plausible_ranges():
+    model = get_model("stg")
+    g = monte_carlo_conductances(model, 4000, np.random.default_rng(0), ranges="plausible")
+    low, high = np.array([model.conductance_ranges[c] for c in model.conductances]).T
+    assert ((g >= low) & (g <= high)).all()
+    np.testing.assert_allclose(g.mean(0), (low + high) / 2, rtol=0.05)
+    # the Monte Carlo box puts most cells below a plausible lower bound
+    mc = monte_carlo_conductances(model, 4000, np.random.default_rng(0))
+    assert ((mc < low).any(1)).mean() > 0.5
+    with pytest.raises(ValueError, match="ranges must be one of"):
+        monte_carlo_conductances(model, 2, np.random.default_rng(0), ranges="wide")
+    with pytest.raises(ValueError, match="ranges must be one of"):
+        DatasetSpec("stg", n_targets=2, mode="mc", ranges="wide")
+
+
+def test_a_manifest_without_ranges_is_a_monte_carlo_ranges_dataset(tmp_path):
+    import json
+
+    spec = DatasetSpec("stg", n_targets=4, mode="mc", targets_per_chunk=4)
+    data = json.loads(spec.to_json())
+    assert data.pop("ranges") == "monte_carlo"  # manifests written before the field
+    assert DatasetSpec.from_json(json.dumps(data)) == spec
+    plausible = DatasetSpec("stg", n_targets=4, mode="mc", targets_per_chunk=4,
+                            ranges="plausible")  # fmt: skip
+    assert DatasetSpec.from_json(plausible.to_json()) == plausible != spec
+
+
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds") / "stg"

@@ -67,6 +67,33 @@ def test_prior_is_uniform_conductances_in_log_space():
     assert torch.isneginf(prior.log_prob(outside)).all()
 
 
+def test_prior_over_the_plausible_ranges_is_the_models_box():
+    from sbidic.models import get_model
+
+    model = get_model("stg")
+    prior = npe_prior(model, "plausible")
+    low, high = np.array([model.conductance_ranges[c] for c in model.conductances]).T
+    np.testing.assert_allclose(prior.low.numpy(), low, rtol=1e-6)
+    np.testing.assert_allclose(prior.high.numpy(), high, rtol=1e-6)
+    with pytest.raises(ValueError, match="ranges must be one of"):
+        npe_prior(model, "wide")
+
+
+def test_training_on_a_plausible_ranges_dataset_uses_that_prior(tmp_path):
+    spec = DatasetSpec("stg", n_targets=24, mode="mc", targets_per_chunk=24, seed=5,
+                       duration_ms=1000.0, transient_ms=300.0, dt_ms=0.05,
+                       ranges="plausible")  # fmt: skip
+    generate_dataset(tmp_path / "mc", spec, n_jobs=1, progress=False)
+    post = train_npe(tmp_path / "mc", tmp_path / "out", "features", max_epochs=2,
+                     batch_size=8)  # fmt: skip
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    prior = npe_prior("stg", "plausible")
+    np.testing.assert_allclose(config["prior_low"], prior.low.numpy(), rtol=1e-6)
+    assert "plausible" in post.card["recipe"]["prior"]
+    g = post.sample_batched((50,), [TONIC])
+    assert bool(((g >= prior.low * 0.999) & (g <= prior.high * 1.001)).all())
+
+
 def test_prior_rejects_nonpositive_bounds():
     from sbidic.inference.npe import LogConductancePrior
 

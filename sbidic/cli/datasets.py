@@ -35,6 +35,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         method=args.method,
         noise_sigma=args.noise_sigma,
         distribution=args.distribution,
+        ranges=args.ranges,
         targets_per_chunk=args.chunk_targets,
     )
     generate_dataset(args.output, spec, n_jobs=args.jobs, scheduler=args.scheduler,
@@ -100,6 +101,11 @@ def add_dataset(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     ds.add_argument("--distribution", choices=["uniform", "gamma"], default="uniform",
                     help="Monte-Carlo law of each conductance")  # fmt: skip
+    ds.add_argument(
+        "--ranges", choices=["monte_carlo", "plausible"], default="monte_carlo",
+        help="Monte-Carlo box: the model's monte_carlo_ranges (default) or its plausible "
+        "conductance_ranges",
+    )  # fmt: skip
     ds.add_argument("--chunk-targets", type=int, default=64, help="targets per chunk file")
     ds.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     ds.add_argument("--scheduler", metavar="ADDRESS", help="run chunks on a Dask cluster")

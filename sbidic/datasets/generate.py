@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from sbidic.datasets.sampling import (
+    RANGES,
     SPLITS,
     latin_hypercube_targets,
+    model_ranges,
     monte_carlo_conductances,
     split_of,
 )
@@ -81,6 +83,9 @@ class DatasetSpec:
         (0.1 ms STG, 0.05 ms DA); None for no noise.
     distribution : {"uniform", "gamma"}
         Monte-Carlo law of each conductance.
+    ranges : {"monte_carlo", "plausible"}
+        Monte-Carlo box: the model's ``monte_carlo_ranges`` or its plausible
+        ``conductance_ranges`` (:func:`sbidic.datasets.sampling.model_ranges`).
     targets_per_chunk : int
         Targets (DIC) or cells (Monte-Carlo) per chunk file.
     fractions : (float, float, float)
@@ -104,6 +109,7 @@ class DatasetSpec:
     method: str | None = None
     noise_sigma: float | None = None
     distribution: str = "uniform"
+    ranges: str = "monte_carlo"
     targets_per_chunk: int = 64
     fractions: tuple[float, float, float] = field(default=(0.8, 0.1, 0.1))
 
@@ -119,6 +125,10 @@ class DatasetSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.ranges not in RANGES:
+            raise ValueError(f"ranges must be one of {RANGES}, got {self.ranges!r}")
+        if self.mode == "mc" and not _FROM_MANIFEST.get():
+            model_ranges(self.model, self.ranges)  # the model declares that box
         if self.mode == "mc" and self.cells_per_target != 1:
             object.__setattr__(self, "cells_per_target", 1)
         object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
@@ -172,7 +182,7 @@ def _cells(spec: DatasetSpec, chunk: int):
         cell_id = target_index * k + np.tile(np.arange(k), len(idx))
         target = np.repeat(targets, k, axis=0)
     else:
-        g = monte_carlo_conductances(model, len(idx), rng, spec.distribution)
+        g = monte_carlo_conductances(model, len(idx), rng, spec.distribution, spec.ranges)
         with np.errstate(all="ignore"):
             dics = dynamic_input_conductances(model, g)
         target_index = cell_id = idx

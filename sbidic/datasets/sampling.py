@@ -15,7 +15,13 @@ from scipy.stats import qmc
 from sbidic.models import ConductanceModel, get_model
 from sbidic.models.base import gamma_matching_uniform
 
-__all__ = ["latin_hypercube_targets", "monte_carlo_conductances", "split_of"]
+__all__ = [
+    "RANGES",
+    "latin_hypercube_targets",
+    "model_ranges",
+    "monte_carlo_conductances",
+    "split_of",
+]
 
 SPLITS = ("train", "validation", "test")
 
@@ -44,13 +50,18 @@ def monte_carlo_conductances(
     n: int,
     rng: np.random.Generator,
     distribution: str = "uniform",
+    ranges: str = "monte_carlo",
 ) -> np.ndarray:
-    """Independent draws of every conductance over ``model.monte_carlo_ranges``.
+    """Independent draws of every conductance over the model's ranges.
 
     Parameters
     ----------
     distribution : {"uniform", "gamma"}
         Uniform over each range, or the gamma law with the same mean and variance.
+    ranges : {"monte_carlo", "plausible"}
+        The model's ``monte_carlo_ranges`` (``[0, high]`` boxes of the published
+        surveys) or its plausible ``conductance_ranges`` (those of the published
+        algorithm's populations, :attr:`ConductanceModel.conductance_ranges`).
 
     Returns
     -------
@@ -66,14 +77,37 @@ def monte_carlo_conductances(
     model = get_model(model)
     if distribution not in ("uniform", "gamma"):
         raise ValueError(f"distribution must be 'uniform' or 'gamma', got {distribution!r}")
+    box = model_ranges(model, ranges)
     g = np.empty((n, model.n_conductances))
     for j, name in enumerate(model.conductances):
-        low, high = model.monte_carlo_ranges[name]
+        low, high = box[name]
         if distribution == "uniform":
             g[:, j] = rng.uniform(low, high, n)
         else:
             g[:, j] = rng.gamma(*gamma_matching_uniform(low, high), n)
     return g
+
+
+#: Which of a model's conductance boxes Monte Carlo cells are drawn from.
+RANGES = ("monte_carlo", "plausible")
+
+
+def model_ranges(model: str | ConductanceModel, ranges: str = "monte_carlo") -> dict:
+    """A model's ``{conductance: (low, high)}`` box named by ``ranges`` (mS/cm^2).
+
+    Examples
+    --------
+    >>> model_ranges("stg", "plausible")["Na"]
+    (3200.0, 13000.0)
+    """
+    model = get_model(model)
+    if ranges not in RANGES:
+        raise ValueError(f"ranges must be one of {RANGES}, got {ranges!r}")
+    attribute = "monte_carlo_ranges" if ranges == "monte_carlo" else "conductance_ranges"
+    box = getattr(model, attribute, None)
+    if box is None:
+        raise ValueError(f"model {model.name!r} declares no {attribute}")
+    return box
 
 
 def split_of(

@@ -14,14 +14,15 @@ neural spline flow (zuko ``NSF``) ``q(theta | x)`` over **log-conductances**
 Prior
 -----
 The prior is the law the Monte Carlo dataset was drawn from: every conductance
-**uniform in mS/cm^2** over the model's ``monte_carlo_ranges`` (``[0, high_j]``),
+**uniform in mS/cm^2** over the box its manifest names (``--ranges``): the model's
+``monte_carlo_ranges`` (``[0, high_j]``) or its plausible ``conductance_ranges``,
 floored at ``LOG_FLOOR * high_j`` so that its logarithm is bounded (cells of the
-dataset below the floor, a fraction ``~ n_cond * 1e-4`` of them, are left out of
-training and counted in the model card). In the flow's space ``theta = log g`` it is
-:class:`LogConductancePrior`: support the box ``[log low_j, log high_j]``, density
-``prod_j exp(theta_j) / (high_j - low_j)``. (A uniform prior in log space would not be
-the law of the training data; NPE learns the posterior under the law its simulations
-were drawn from.)
+dataset below the floor, a fraction ``~ n_cond * 1e-4`` of them with the Monte Carlo
+ranges, are left out of training and counted in the model card). In the flow's space
+``theta = log g`` it is :class:`LogConductancePrior`: support the box
+``[log low_j, log high_j]``, density ``prod_j exp(theta_j) / (high_j - low_j)``. (A
+uniform prior in log space would not be the law of the training data; NPE learns the
+posterior under the law its simulations were drawn from.)
 
 Densities
 ---------
@@ -163,20 +164,30 @@ class LogConductancePrior(Distribution):
         return (second(b) - second(a)) / (b - a) - self.mean**2
 
 
-def npe_prior(model: str | ConductanceModel) -> LogConductancePrior:
-    """The NPE prior of ``model``: uniform conductances over its Monte Carlo ranges
-    (floored at ``LOG_FLOOR`` times the upper bound), in log space.
+def npe_prior(model: str | ConductanceModel, ranges: str = "monte_carlo") -> LogConductancePrior:
+    """The NPE prior of ``model``: uniform conductances over its ``ranges`` box
+    (``"monte_carlo"`` or ``"plausible"``, :func:`sbidic.datasets.sampling.model_ranges`;
+    floored at ``LOG_FLOOR`` times the upper bound), in log space.
 
     Examples
     --------
     >>> p = npe_prior("stg")
     >>> p.event_shape, round(float(p.high[0]), 1)
     (torch.Size([8]), 8000.0)
+    >>> round(float(npe_prior("stg", "plausible").low[0]), 1)
+    3200.0
     """
+    from sbidic.datasets.sampling import model_ranges
+
     model = get_model(model)
-    ranges = np.array([model.monte_carlo_ranges[c] for c in model.conductances], dtype=float)
+    box = model_ranges(model, ranges)
+    ranges = np.array([box[c] for c in model.conductances], dtype=float)
     low = np.maximum(ranges[:, 0], LOG_FLOOR * ranges[:, 1])
     return LogConductancePrior(torch.tensor(low), torch.tensor(ranges[:, 1]))
+
+
+#: How a model card names the prior's box.
+PRIOR_BOX = {"monte_carlo": "Monte Carlo ranges", "plausible": "plausible conductance_ranges"}
 
 
 # --------------------------------------------------------------- features
@@ -567,7 +578,7 @@ def _training_data(dataset, conditioner, max_spikes, model=None
     g = ds["conductances"].values.astype(np.float64)
     silent = trains.n_spikes < MIN_SPIKES
     split = ds["split"].values
-    prior = npe_prior(model)
+    prior = npe_prior(model, spec.get("ranges", "monte_carlo"))
     low, high = prior.low.double().numpy(), prior.high.double().numpy()
     in_box = np.all((g >= low) & (g <= high), axis=1)
     keep = (split == "train") & ~silent & in_box
@@ -650,6 +661,7 @@ def train_npe(
     torch.manual_seed(seed)
     theta, x, info = _training_data(dataset, conditioner, max_spikes, model)
     model = info["model"]
+    ranges = info["data"]["spec"].get("ranges", "monte_carlo")
     enc_config = None
     if conditioner == "embedding":
         from sbidic.inference.encoder import SpikeTrainEncoder
@@ -658,7 +670,7 @@ def train_npe(
                                 on_truncate="ignore")  # fmt: skip
         enc.set_token_stats(token_stats(info["trains"]))
         enc_config = enc.config()
-    prior = npe_prior(model)
+    prior = npe_prior(model, ranges)
 
     def build(theta_batch, x_batch):
         return _build_net(conditioner, theta_batch, x_batch, enc_config)
@@ -709,8 +721,8 @@ def train_npe(
         "conditioner": conditioner,
         "recipe": {
             "trainer": "sbi.inference.NPE", "flow": FLOW, "theta": "log conductances",
-            "prior": "uniform conductances over the model's Monte Carlo ranges, floored at "
-                     f"{LOG_FLOOR} x upper bound, in log space (LogConductancePrior)",
+            "prior": f"uniform conductances over the model's {PRIOR_BOX[ranges]}, floored "
+                     f"at {LOG_FLOOR} x upper bound, in log space (LogConductancePrior)",
             "encoder": enc_config,
             "features": list(FEATURE_NAMES) if conditioner == "features" else None,
             "batch_size": batch_size, "learning_rate": learning_rate, "patience": patience,
