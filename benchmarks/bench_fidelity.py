@@ -140,7 +140,15 @@ def run_one(name, strategy, recs, truth, model, noise_sigma, args) -> dict:
     from sbidic.simulate import BandLimitedNoise
 
     regime = "noisy" if noise_sigma and strategy != "clean-network" else "clean"
-    posterior = sbidic.load_pretrained(model, regime=regime, spread=args.spread)
+    proposal = {}
+    if args.proposal == "npe":
+        proposal["proposal"] = sbidic.load_pretrained(model, estimator="npe",
+                                                      conditioner="features")  # fmt: skip
+    elif args.proposal:
+        from sbidic.inference.npe import load_npe
+
+        proposal["proposal"] = load_npe(args.proposal.format(model=model))
+    posterior = sbidic.load_pretrained(model, regime=regime, spread=args.spread, **proposal)
     dics = "calibrated" if strategy == "clean-network" else strategy
 
     sim = {"n_jobs": args.jobs, "seed": args.seed}
@@ -247,6 +255,10 @@ def main(argv=None) -> int:
                    help="verify under noise: realisations each cell must match under")
     p.add_argument("--spread", choices=("seed", "ranges"), default="seed",
                    help="where populations draw their free conductances (sample_populations)")
+    p.add_argument("--proposal", metavar="npe|DIR",
+                   help="verify: part of the cells start from NPE draws (ConductancePosterior's "
+                   "proposal): 'npe' the shipped features baseline, or an NPE directory "
+                   "('{model}' is replaced by the model name)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="12 recordings x 5 cells, 3 verified")
     p.add_argument("--cache", default=str(ROOT / ".bench_cache" / "fidelity"))
     p.add_argument("--write", metavar="MD", help="also write the table to this markdown file")
@@ -256,6 +268,8 @@ def main(argv=None) -> int:
         args.recordings, args.cells, args.verify_recordings = 12, 5, 3
     spread = "" if args.spread == "seed" else f"_{args.spread}"
     spread += "" if args.noise_draws == 3 else f"_d{args.noise_draws}"
+    if args.proposal:
+        spread += "_proposal-" + Path(args.proposal.format(model="m")).name
     cache = Path(args.cache) / f"r{args.recordings}_c{args.cells}_s{args.seed}{spread}"
     cache.mkdir(parents=True, exist_ok=True)
     results = {}

@@ -204,6 +204,42 @@ def test_verify_returns_passing_cells_within_the_budget(verified):
     assert rep.loc[recs.ids[0], "log_volume"] == pytest.approx(0.5 * np.log(eig).mean())
 
 
+class _FixedProposal:
+    """An NPE posterior stand-in whose every draw is the same conductance set."""
+
+    def __init__(self, g):
+        self.g, self.calls = np.asarray(g, dtype=float), []
+
+    def sample_batched(self, shape, x):
+        import torch
+
+        self.calls.append((shape, x.n_trains))
+        g = np.broadcast_to(self.g, (*shape, x.n_trains, len(self.g)))
+        return torch.from_numpy(g.copy())
+
+
+def test_verify_starts_cells_from_the_proposal_compensated_to_their_targets(monkeypatch):
+    import sbidic.inference.verify as verify
+    from sbidic.population import seed_population
+
+    monkeypatch.setattr(verify, "PROPOSAL_SHARE", 1.0)
+    recs = read_spike_csv(EXAMPLES / "stg_recordings.csv")[[0]]
+    g0 = seed_population("stg", 1, rng=3)[0]
+    proposal = _FixedProposal(g0)
+    posterior = sbidic.load_pretrained("stg", proposal=proposal)
+    res = sbidic.infer(recs, posterior, n=3, seed=1, verify=True,
+                       budget=VerifyBudget(max_cells=4), simulation=SHORT)  # fmt: skip
+    assert proposal.calls and proposal.calls[0][1] == 1
+    g = res.population.conductances[0]
+    same = np.isclose(g, g0, rtol=1e-12).sum(1)
+    assert (same >= 6).any()  # two conductances compensated, the others the proposal's
+    assert (res.population.residual <= 1e-10).all()  # every cell meets its DIC target
+    # without a proposal the cells are the sampler's: none shares six conductances with g0
+    plain = sbidic.infer(recs, "stg", n=3, seed=1, verify=True,
+                         budget=VerifyBudget(max_cells=4), simulation=SHORT)  # fmt: skip
+    assert (np.isclose(plain.population.conductances[0], g0, rtol=1e-12).sum(1) < 6).all()
+
+
 def test_verify_keeps_fidelity_in_datatree_and_files(verified, tmp_path):
     _, res = verified
     res.save(tmp_path / "pop.nc")

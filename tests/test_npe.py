@@ -350,3 +350,29 @@ def test_shipped_npe_baselines_are_equal_budget_and_sample_conductances(model, c
     g = post.sample((50,), x=TONIC)
     n_cond = len(sbidic.get_model(model).conductances)
     assert g.shape == (50, n_cond) and bool((g > 0).all())
+
+
+def test_npe_proposal_draws_each_row_from_its_recordings_posterior(trained):
+    from sbidic.inference.verify import npe_proposal
+
+    post = trained[1]["features"]
+    recs = SpikeTrains.from_list([TONIC, BURSTS])
+    owner = np.array([1, 0, 1, 1, 0])
+    state = torch.get_rng_state()
+    g = npe_proposal(post, recs, np.random.default_rng(4))(owner)
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator untouched
+    assert g.shape == (5, 8) and (g > 0).all()
+    again = npe_proposal(post, recs, np.random.default_rng(4))(owner)
+    np.testing.assert_array_equal(g, again)
+    # the rows of one recording are distinct draws of that recording's posterior
+    torch.manual_seed(0)
+    tonic = post.sample((4000,), x=TONIC).double().numpy()
+    torch.manual_seed(0)
+    burst = post.sample((4000,), x=BURSTS).double().numpy()
+    assert len({tuple(r) for r in g[owner == 1]}) == 3
+    big = npe_proposal(post, recs, np.random.default_rng(5))(np.repeat([0, 1], 2000))
+    gap = np.abs(np.log(tonic).mean(0) - np.log(burst).mean(0))
+    j = int(np.argmax(gap))  # the conductance the two posteriors differ most in
+    for k, ref in ((0, tonic), (1, burst)):
+        np.testing.assert_allclose(np.log(big[2000 * k: 2000 * (k + 1), j]).mean(),
+                                   np.log(ref[:, j]).mean(), atol=gap[j] / 4 + 0.02)

@@ -45,6 +45,7 @@ from sbidic.inference.verify import (
     VerifyBudget,
     check_dic_strategy,
     dic_targets,
+    npe_proposal,
     verify_populations,
 )
 from sbidic.inference.windows import (
@@ -420,7 +421,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                             cells, sub, context, n, targets, summary[active, :, 1],
                             criteria=criteria, budget=budget, rng=rng, rank=rank,
                             stop_after_first=reach[active] != "",
-                            survey=getattr(posterior, "survey_cells", None), **simulation,
+                            survey=getattr(posterior, "survey_cells", None),
+                            proposal=_proposal(posterior, sub, rng), **simulation,
                         )  # fmt: skip
                         population = to_population(
                             verified.conductances.transpose(1, 0, 2), posterior.model, sub.ids,
@@ -465,6 +467,12 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
             progress(rows.stop, trains.n_trains)
         release_free_memory()  # memory stays flat over many batches
         yield InferenceResult(report=report, population=population)
+
+
+def _proposal(posterior, sub: SpikeTrains, rng):
+    """The posterior's ``proposal`` (an NPE posterior) for recordings ``sub``, or None."""
+    npe = getattr(posterior, "proposal", None)
+    return None if npe is None else npe_proposal(npe, sub, rng)
 
 
 def _npe_population(posterior, sub: SpikeTrains, n: int, n_draws: int, summary, active):

@@ -252,6 +252,12 @@ class ConductancePosterior(_Base):
     survey_cells : sbidic.fidelity.SurveyCells, optional
         Cells of the model's survey that ``sbidic.infer(verify=True)`` may start its
         search from (patterns the DIC dataset seldom holds).
+    proposal : NPEPosterior, optional
+        A posterior over all conductances (e.g. the NPE baseline,
+        ``load_pretrained(model, estimator="npe", conditioner="features")``) whose
+        draws for each recording start part of the cells that ``sbidic.infer(verify=True)``
+        simulates (each compensated to its DIC target,
+        :func:`~sbidic.inference.verify.npe_proposal`).
     noise_sigma : float, optional
         Band-limited noise current (pre-filter sigma, uA/cm^2,
         :meth:`sbidic.simulate.BandLimitedNoise.reference`) under which the
@@ -276,6 +282,7 @@ class ConductancePosterior(_Base):
         max_redraw_rounds: int = 20,
         atlas=None,
         survey_cells=None,
+        proposal=None,
         noise_sigma: float | None = None,
         **population_kwargs,
     ) -> None:
@@ -292,6 +299,7 @@ class ConductancePosterior(_Base):
         self.max_redraw_rounds = int(max_redraw_rounds)
         self.atlas = atlas
         self.survey_cells = survey_cells
+        self.proposal = proposal
         self.noise_sigma = noise_sigma
         self.population_kwargs = population_kwargs
         #: torch generator of the redraws (None: torch's global one); ``sbidic.infer``

@@ -76,6 +76,7 @@ __all__ = [
     "VerifyBudget",
     "check_dic_strategy",
     "dic_targets",
+    "npe_proposal",
     "verify_populations",
 ]
 
@@ -98,6 +99,9 @@ _ROUNDS_LEFT = 3
 KERNEL_LOG_SD = (0.05, 0.25)
 #: The kernel's standard deviation of each log-conductance around a survey cell.
 SURVEY_LOG_SD = 0.1
+#: With a ``proposal``, the share of first-round and fresh cells that start from its
+#: conductances (the others from the posterior's population sampler).
+PROPOSAL_SHARE = 0.5
 
 
 def check_dic_strategy(strategy: str, shrinkage: float = 0.5) -> None:
@@ -298,6 +302,7 @@ def verify_populations(
     rank=None,
     stop_after_first: np.ndarray | None = None,
     survey=None,
+    proposal=None,
     **simulate_kwargs,
 ) -> VerifiedCells:
     """Cells that reproduce their recording, verified by Brian2 simulation.
@@ -334,6 +339,11 @@ def verify_populations(
         Cells of the model's survey (:class:`~sbidic.fidelity.SurveyCells`): after the
         first round, the :data:`MIN_ELITE` closest to each recording (with its class)
         compete with the simulated cells for the elite the search proposes around.
+    proposal : callable, optional
+        ``proposal(owner (K,)) -> g (K, n_cond)``: conductances (mS/cm^2) for
+        recordings ``owner``, e.g. :func:`npe_proposal` (draws of an NPE posterior).
+        A share :data:`PROPOSAL_SHARE` of the first round's cells and of each later
+        round's fresh cells start from them, compensated to their DIC targets.
     **simulate_kwargs
         Passed to :func:`sbidic.simulate.simulate` (``n_jobs``, ``dt_ms``...).
 
@@ -356,7 +366,9 @@ def verify_populations(
     dics = initial_dics.reshape(-1, 2)
     owner = np.tile(np.arange(b), m)
     seeds = None
-    parents = None  # conductances the kernel proposals start from (NaN rows: none)
+    # conductances the cells start from (NaN rows: a fresh cell of the sampler)
+    n_cond = posterior.model.n_conductances
+    parents = _from_proposal(proposal, owner, n_cond, rng)
     pool_g, pool_t, pool_s, pool_acc = [], [], [], []
     need = np.full(b, n)
     n_sim = np.zeros(b, dtype=np.int64)
@@ -399,6 +411,9 @@ def verify_populations(
             need, n_sim, n_pass, active, max_cells, budget.max_rounds - rounds,
             posterior_sd, rng, rank, n_survey=len(seeds["g"]),
         )  # fmt: skip
+        if proposal is not None:  # the fresh cells: a share starts from the proposal
+            fresh = ~np.isfinite(parents).all(-1)
+            parents[fresh] = _from_proposal(proposal, owner[fresh], n_cond, rng)
 
     all_scores = FidelityScores.concatenate(pool_s)
     all_g = np.concatenate(pool_g)
@@ -475,6 +490,36 @@ def _compensate(posterior, dics, owner, context, parents):
     if fresh.any():
         g[fresh], used[fresh], _, _ = posterior.compensate(dics[fresh], owner[fresh], context)
     return g, used
+
+
+def _from_proposal(proposal, owner: np.ndarray, n_cond: int, rng) -> np.ndarray | None:
+    """Parents ``(K, n_cond)`` for cells of recordings ``owner``: a random share
+    :data:`PROPOSAL_SHARE` drawn by ``proposal``, NaN rows for the others (None without
+    a proposal)."""
+    if proposal is None:
+        return None
+    parents = np.full((owner.size, n_cond), np.nan)
+    take = rng.random(owner.size) < PROPOSAL_SHARE
+    if take.any():
+        parents[take] = proposal(owner[take])
+    return parents
+
+
+def npe_proposal(npe, recordings, rng: np.random.Generator):
+    """``proposal(owner) -> g``: one conductance set (mS/cm^2) per entry of ``owner``,
+    drawn from ``npe``'s posterior (:class:`~sbidic.inference.npe.NPEPosterior`) given
+    recording ``owner`` of ``recordings``; torch's global generator is left as it was
+    (the draws are seeded from ``rng``)."""
+
+    def proposal(owner: np.ndarray) -> np.ndarray:
+        owner = np.asarray(owner, dtype=np.int64)
+        m = int(np.bincount(owner).max())
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(int(rng.integers(2**62)))
+            draws = npe.sample_batched((m,), recordings).double().numpy()  # (m, B, n_cond)
+        return draws[rank_within_groups(owner), owner]
+
+    return proposal
 
 
 def _elite(owners, accepted, mismatch, b):
