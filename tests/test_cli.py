@@ -419,3 +419,25 @@ def test_infer_spread_ranges_keeps_cells_in_the_ranges_and_is_refused_for_npe(tm
     assert main(["infer", recordings, "--model", "stg", "--estimator-kind", "npe",
                  "--spread", "ranges", "-o", str(tmp_path / "npe.nc")]) == 2  # fmt: skip
     assert "--spread applies to the DIC method" in capsys.readouterr().err
+
+
+def test_infer_proposal_is_for_verify_of_the_dic_method(tmp_path, capsys):
+    from pathlib import Path
+
+    recordings = str(Path(__file__).resolve().parents[1] / "sbidic/examples/stg_recordings.csv")
+    base = ["infer", recordings, "--model", "stg", "-n", "2", "--proposal", "npe"]
+    assert main(base) == 2
+    assert "--proposal applies to --verify" in capsys.readouterr().err
+    assert main([*base, "--verify", "--estimator-kind", "npe"]) == 2
+    assert "--proposal applies to --verify" in capsys.readouterr().err
+
+
+def test_a_proposal_of_another_model_is_refused():
+    import sbidic
+
+    npe = sbidic.load_pretrained("da", estimator="npe", conditioner="features")
+    with pytest.raises(ValueError, match="the proposal draws conductances"):
+        sbidic.load_pretrained("stg", proposal=npe)
+    with pytest.raises(ValueError, match="proposal must be 'npe'"):
+        sbidic.load_pretrained("stg", proposal="flow")
+    assert sbidic.load_pretrained("stg", proposal="npe").proposal.model.name == "stg"

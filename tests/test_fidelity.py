@@ -261,11 +261,12 @@ def test_score_keeps_every_cell(verified):
     assert res.report["n_simulated"].tolist() == [2]
 
 
-def test_infer_command_verify(tmp_path, capsys):
+@pytest.mark.parametrize("proposal", [[], ["--proposal", "npe"]])
+def test_infer_command_verify(tmp_path, capsys, proposal):
     out = tmp_path / "pop.csv"
     code = main(["infer", str(EXAMPLES / "stg_recordings.csv"), "--model", "stg", "-n", "1",
                  "--seed", "0", "--verify", "--max-cells", "1", "--duration", "2000",
-                 "--transient", "1000", "-o", str(out)])  # fmt: skip
+                 "--transient", "1000", "-o", str(out), *proposal])  # fmt: skip
     assert code == 0
     text = capsys.readouterr().out
     assert "model adequacy" in text

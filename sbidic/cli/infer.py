@@ -106,6 +106,10 @@ def run_infer(args: argparse.Namespace) -> int:
     spread = {} if args.spread == "seed" else {"spread": args.spread}
     if spread and args.estimator_kind == "npe":
         raise ValueError("--spread applies to the DIC method's populations, not to NPE's")
+    if args.proposal is not None:
+        if args.estimator_kind == "npe" or not args.verify:
+            raise ValueError("--proposal applies to --verify of the DIC method")
+        spread["proposal"] = _proposal(args.proposal, args.model)
     posterior = load_estimator_or_pretrained(args.model, args.estimator, args.regime,
                                              args.estimator_kind, args.conditioner,
                                              **spread)  # fmt: skip
@@ -232,6 +236,13 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "conductance ranges, every cell inside them (populations about 1.5x as spread, "
         "but far fewer unverified cells have the recording's features: use with --verify)",
     )  # fmt: skip
+    inf.add_argument(
+        "--proposal", metavar="npe|DIR",
+        help="with --verify: half of the first cells (and of later fresh cells) start from "
+        "draws of an NPE posterior over all conductances for the recording, compensated to "
+        "their DIC targets (more diverse verified populations): 'npe' the model's shipped "
+        "NPE baseline (features), or a directory of sbidic train-npe",
+    )  # fmt: skip
     inf.add_argument("--shrinkage", type=float, default=0.5,
                      help="spread kept by --dics shrunk (default 0.5)")  # fmt: skip
     inf.add_argument(
@@ -288,3 +299,11 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     inf.add_argument("-o", "--output", help="populations: .nc (DataTree), .csv or .nwb")
     add_progress_flags(inf)
     inf.set_defaults(handler=run_infer)
+
+
+def _proposal(value: str, model: str):
+    """``--proposal``: the shipped NPE baseline of ``model`` or an NPE directory."""
+    from sbidic.inference.npe import load_npe
+    from sbidic.inference.pretrained import npe_dir
+
+    return load_npe(npe_dir(model, "features") if value == "npe" else value, model)

@@ -299,6 +299,12 @@ class ConductancePosterior(_Base):
         self.max_redraw_rounds = int(max_redraw_rounds)
         self.atlas = atlas
         self.survey_cells = survey_cells
+        other = getattr(getattr(proposal, "model", None), "conductances", None)
+        if other is not None and tuple(other) != tuple(self.model.conductances):
+            raise ValueError(
+                f"the proposal draws conductances {tuple(other)}, not the "
+                f"{self.model.name} model's {tuple(self.model.conductances)}"
+            )
         self.proposal = proposal
         self.noise_sigma = noise_sigma
         self.population_kwargs = population_kwargs

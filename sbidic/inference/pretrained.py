@@ -130,7 +130,8 @@ def load_pretrained(
     rng : int or numpy.random.Generator, optional
         Random source of the cell draws.
     **posterior_kwargs
-        Passed to :class:`~sbidic.inference.ConductancePosterior`.
+        Passed to :class:`~sbidic.inference.ConductancePosterior`; ``proposal="npe"``
+        is the model's shipped NPE baseline with the features conditioner.
 
     Returns
     -------
@@ -152,6 +153,11 @@ def load_pretrained(
         return load_npe(npe_dir(model, conditioner))
     if estimator != "dic":
         raise ValueError(f"estimator must be 'dic' or 'npe', got {estimator!r}")
+    if isinstance(posterior_kwargs.get("proposal"), str):
+        if posterior_kwargs["proposal"] != "npe":
+            raise ValueError(f"proposal must be 'npe' or an NPE posterior, got "
+                             f"{posterior_kwargs['proposal']!r}")  # fmt: skip
+        posterior_kwargs["proposal"] = load_npe(npe_dir(model, "features"))
     return _posterior_from_dir(pretrained_dir(model, regime), rng=rng, **posterior_kwargs)
 
 
