@@ -59,6 +59,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recordings", nargs="+", default=list(RECORDINGS))
+    ap.add_argument("--proposal", metavar="npe|DIR",
+                    help="verify with an NPE proposal (sbidic infer --proposal): 'npe' each "
+                    "model's shipped baseline, or a directory ('{model}' replaced); a model "
+                    "without one runs without")  # fmt: skip
+    ap.add_argument("--spread", choices=("seed", "ranges"), default="seed")
     ap.add_argument("--coverage", type=Path, metavar="SURVEY",
                     help="instead: verify one train of each occupied bin of a survey "
                     "directory (sbidic survey) with the first --models model")  # fmt: skip
@@ -73,9 +78,10 @@ def main() -> None:
     rows = []
     for model in args.models:
         t0 = time.perf_counter()
+        posterior, model = _posterior(model, args.proposal, args.spread)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = infer(trains, model, n=args.n, seed=args.seed, verify=True,
+            res = infer(trains, posterior, n=args.n, seed=args.seed, verify=True,
                         simulation={"n_jobs": args.jobs})  # fmt: skip
         wall = time.perf_counter() - t0
         pop, report = res.population, res.report
@@ -92,16 +98,34 @@ def main() -> None:
                 cells = f"{np.nanmedian(f.rate_hz[j][chosen]):.1f} Hz"
             rows.append((str(rid), model, pattern(rec, i), int(r.n_simulated), int(r.n_passed),
                          r.acceptance_rate, r.feature_match, cells, r.status,
-                         r.adequacy or r.warning or "ok", wall))  # fmt: skip
-    head = (f"{'recording':<22}{'model':<9}{'recording pattern':<24}{'simulated':>10}"
-            f"{'passed':>8}{'accept':>8}{'features':>9}  {'cells (median)':<18}{'s':>6}")
+                         r.adequacy or r.warning or "ok", wall, r.conductance_cv,
+                         r.range_coverage))  # fmt: skip
+    head = (f"{'recording':<22}{'model':<13}{'recording pattern':<24}{'simulated':>10}"
+            f"{'passed':>8}{'accept':>8}{'features':>9}  {'cells (median)':<18}"
+            f"{'CV of g':>8}{'ranges':>8}{'s':>6}")
     print(head)
     for r in rows:
-        print(f"{r[0]:<22}{r[1]:<9}{r[2]:<24}{r[3]:>10}{r[4]:>8}{r[5]:>8.0%}{r[6]:>9.0%}  "
-              f"{r[7]:<18}{r[10]:>6.0f}")  # fmt: skip
+        print(f"{r[0]:<22}{r[1]:<13}{r[2]:<24}{r[3]:>10}{r[4]:>8}{r[5]:>8.0%}{r[6]:>9.0%}  "
+              f"{r[7]:<18}{r[11]:>8.2f}{r[12]:>8.0%}{r[10]:>6.0f}")  # fmt: skip
     print()
     for r in rows:
         print(f"{r[0]} / {r[1]}: network read {r[8]}; {r[9]}")
+
+
+def _posterior(model: str, proposal: str | None, spread: str):
+    """The shipped posterior of ``model`` (with an NPE ``proposal`` where it has one) and
+    its label in the table (``+npe`` with a proposal)."""
+    from sbidic.inference import load_pretrained
+    from sbidic.inference.npe import load_npe
+
+    if proposal is None:
+        return load_pretrained(model, spread=spread), model
+    try:
+        npe = (load_pretrained(model, estimator="npe", conditioner="features")
+               if proposal == "npe" else load_npe(proposal.format(model=model)))  # fmt: skip
+    except FileNotFoundError:
+        return load_pretrained(model, spread=spread), model
+    return load_pretrained(model, spread=spread, proposal=npe), f"{model}+npe"
 
 
 def coverage(survey_dir: Path, model: str, n: int, seed: int, jobs: int) -> None:

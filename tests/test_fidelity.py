@@ -210,12 +210,12 @@ class _FixedProposal:
     def __init__(self, g):
         self.g, self.calls = np.asarray(g, dtype=float), []
 
-    def sample_batched(self, shape, x):
+    def sample_in_prior(self, n, x):
         import torch
 
-        self.calls.append((shape, x.n_trains))
-        g = np.broadcast_to(self.g, (*shape, x.n_trains, len(self.g)))
-        return torch.from_numpy(g.copy())
+        self.calls.append((n, x.n_trains))
+        g = np.broadcast_to(self.g, (n, x.n_trains, len(self.g)))
+        return torch.from_numpy(g.copy()), np.ones(x.n_trains)
 
 
 def test_verify_starts_cells_from_the_proposal_compensated_to_their_targets(monkeypatch):

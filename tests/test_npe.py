@@ -376,3 +376,35 @@ def test_npe_proposal_draws_each_row_from_its_recordings_posterior(trained):
     for k, ref in ((0, tonic), (1, burst)):
         np.testing.assert_allclose(np.log(big[2000 * k: 2000 * (k + 1), j]).mean(),
                                    np.log(ref[:, j]).mean(), atol=gap[j] / 4 + 0.02)
+
+
+def test_sample_in_prior_never_hangs_on_a_recording_unlike_the_training_data(trained):
+    """sbi's rejection sampling loops on a posterior whose mass lies outside the prior:
+    sample_in_prior keeps the draws inside where it can and says how many were."""
+    post = trained[1]["features"]
+    g, share = post.sample_in_prior(50, [TONIC, BURSTS])
+    assert g.shape == (50, 2, 8) and share.shape == (2,)
+    low, high = post.log_prior.low, post.log_prior.high
+    inside = ((g >= low * 0.999) & (g <= high * 1.001)).all(-1)
+    enough = share * 20 >= 1  # filled from inside draws
+    assert bool(inside[:, torch.from_numpy(enough)].all())
+
+    class Outside:  # a flow whose every draw lies 10x above the prior box
+        prior = post.log_prior
+
+        def sample_batched(self, shape, x, **kwargs):
+            assert kwargs.get("reject_outside_prior") is False
+            return (high.log() + np.log(10.0)).expand(*shape, len(x), 8).clone()
+
+    post_out = NPEPosterior(post.log_posterior, "stg", "features")
+    post_out.log_posterior = Outside()
+    g, share = post_out.sample_in_prior(5, [TONIC])
+    assert share.tolist() == [0.0] and torch.allclose(g, high * 10.0)
+    import sbidic
+
+    res = sbidic.infer([TONIC], post_out, n=3, seed=0)
+    assert "NPE: only 0.00% of its posterior draws lie inside its prior box" in (
+        res.report["warning"].iloc[0])
+    ok = sbidic.infer([TONIC], post, n=3, seed=0)
+    tonic_share = post.sample_in_prior(1000, [TONIC])[1][0]
+    assert ("NPE: only" in ok.report["warning"].iloc[0]) == (tonic_share * 20 < 1)

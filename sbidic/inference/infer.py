@@ -391,6 +391,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         summary = np.full((batch.n_trains, 2, 4), np.nan)
         population = fidelity_rows = verified = None
         reach, atlas_checked = _reach_warnings(batch, getattr(posterior.model, "name", ""))
+        leak = np.full(batch.n_trains, "", dtype=object)  # NPE: draws outside its prior
         if active.size:
             sub = batch[active]
             with torch.random.fork_rng(devices=[], enabled=npe), warnings.catch_warnings():
@@ -400,7 +401,8 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
                 elif npe:
                     torch.set_rng_state(torch_state)
                 if npe:
-                    population = _npe_population(posterior, sub, n, n_draws, summary, active)
+                    population, leak[active] = _npe_population(posterior, sub, n, n_draws,
+                                                               summary, active)  # fmt: skip
                 else:
                     win = consecutive_windows(sub, window_ms, est.encoder.max_spikes)
                     with est._evaluating():
@@ -448,7 +450,7 @@ def _batches(trains, status, posterior, n, *, seed, n_summary, dics, shrinkage, 
         if est is not None and atlas_checked:  # the atlas vouches for covered patterns
             edges = np.where(reach == "", "", edges)
         scale = time_scale_warnings(batch, _protocol_window_ms(posterior.model))
-        report["warning"] = join_warnings(reach, edges, scale)
+        report["warning"] = join_warnings(reach, edges, scale, leak)
         if fidelity_rows is not None:
             report = _add_fidelity(report, active, fidelity_rows, population, verified, n)
             failed = report["adequacy"].str.startswith("not reproduced")
@@ -477,13 +479,24 @@ def _proposal(posterior, sub: SpikeTrains, rng):
 
 def _npe_population(posterior, sub: SpikeTrains, n: int, n_draws: int, summary, active):
     """Cells of an NPE posterior (the first ``n`` of ``n_draws`` conductance draws per
-    recording) and the report's DIC summary of all the draws (written into ``summary``)."""
+    recording, drawn inside its prior box where it can,
+    :meth:`~sbidic.inference.npe.NPEPosterior.sample_in_prior`), the report's DIC summary
+    of all the draws (written into ``summary``) and a warning for each recording whose
+    draws had to be filled with draws outside the box."""
     from sbidic.dics import dynamic_input_conductances
+    from sbidic.inference.npe import MAX_PRIOR_ROUNDS
 
-    g = posterior.sample_batched((n_draws,), sub).double().numpy()  # (S, b, n_cond)
+    g, inside = posterior.sample_in_prior(n_draws, sub)
+    g = g.double().numpy()  # (S, b, n_cond)
     dics = dynamic_input_conductances(posterior.model, g)[..., 1:]  # (S, b, 2)
     summary[active] = _summarize_draws(dics)
-    return to_population(g[:n], posterior.model, sub.ids)
+    leak = np.where(
+        inside * MAX_PRIOR_ROUNDS < 1.0,
+        [f"NPE: only {share:.2%} of its posterior draws lie inside its prior box (a "
+         "recording unlike its training data): draws outside the box fill its cells"
+         for share in inside], "",
+    )  # fmt: skip
+    return to_population(g[:n], posterior.model, sub.ids), leak
 
 
 def _summarize_draws(draws: np.ndarray) -> np.ndarray:

@@ -186,6 +186,10 @@ def npe_prior(model: str | ConductanceModel, ranges: str = "monte_carlo") -> Log
     return LogConductancePrior(torch.tensor(low), torch.tensor(ranges[:, 1]))
 
 
+#: Rounds of draws :meth:`NPEPosterior.sample_in_prior` makes before filling a
+#: recording with draws outside the prior box.
+MAX_PRIOR_ROUNDS = 20
+
 #: How a model card names the prior's box.
 PRIOR_BOX = {"monte_carlo": "Monte Carlo ranges", "plausible": "plausible conductance_ranges"}
 
@@ -420,12 +424,55 @@ class NPEPosterior(NeuralPosterior):
                 ) - t[inside].sum(-1)
         return lp.reshape(batch)
 
+    def sample_in_prior(self, n: int, x, max_rounds: int = MAX_PRIOR_ROUNDS
+                        ) -> tuple[Tensor, np.ndarray]:  # fmt: skip
+        """``n`` conductance sets per recording, ``(n, B, n_cond)`` (mS/cm^2), inside the
+        prior box wherever the posterior puts enough mass there, and the share of each
+        recording's draws that fell inside.
+
+        sbi's rejection sampling (:meth:`sample_batched`) can run for hours on a
+        recording unlike the training data, whose posterior mass lies almost all outside
+        the prior box. Here the flow is sampled without rejection, ``n`` draws per
+        recording per round, keeping the draws inside the box, for at most
+        ``max_rounds`` rounds; a recording still short is filled with draws outside the
+        box (a share below ``1 / max_rounds`` says so).
+        """
+        xe = self._x_or_default(x)
+        b, n = len(xe), int(n)
+        out = torch.empty(n, b, self.model.n_conductances)
+        filled = torch.zeros(b, dtype=torch.long)
+        inside_draws = torch.zeros(b)
+        rounds = 0
+        with torch.no_grad(), warnings.catch_warnings():
+            # sbi warns of every draw outside the prior; the share returned says it once
+            warnings.filterwarnings("ignore", ".*lie outside the prior support")
+            while rounds < max_rounds and bool((filled < n).any()):
+                rounds += 1
+                t = self.log_posterior.sample_batched(
+                    torch.Size((n,)), x=xe, reject_outside_prior=False, show_progress_bars=False
+                )  # (n, B, n_cond)
+                ok = torch.isfinite(self.log_prior.log_prob(t))  # (n, B)
+                inside_draws += ok.sum(0)
+                rank = ok.cumsum(0) - 1
+                take = ok & (rank < (n - filled))
+                slot = filled + rank
+                out[slot[take], take.nonzero()[:, 1]] = t[take]
+                filled += take.sum(0)
+            if bool((filled < n).any()):  # the rest outside the box
+                t = self.log_posterior.sample_batched(
+                    torch.Size((n,)), x=xe, reject_outside_prior=False, show_progress_bars=False
+                )
+                short = torch.arange(n)[:, None] >= filled
+                out[short] = t[short]
+        return out.exp(), (inside_draws / (rounds * n)).numpy()
+
     def sample_population(self, x, n: int, obs_ids=None):
-        """``n`` cells per recording as a :class:`~sbidic.population.Population`."""
+        """``n`` cells per recording as a :class:`~sbidic.population.Population`
+        (:meth:`sample_in_prior`)."""
         from sbidic.inference.posterior import to_population
 
         trains = x if isinstance(x, SpikeTrains) else _as_trains(x)
-        g = self.sample_batched((n,), trains)
+        g, _ = self.sample_in_prior(n, trains)
         return to_population(g, self.model, trains.ids if obs_ids is None else obs_ids)
 
     def __repr__(self) -> str:

@@ -508,15 +508,16 @@ def _from_proposal(proposal, owner: np.ndarray, n_cond: int, rng) -> np.ndarray 
 def npe_proposal(npe, recordings, rng: np.random.Generator):
     """``proposal(owner) -> g``: one conductance set (mS/cm^2) per entry of ``owner``,
     drawn from ``npe``'s posterior (:class:`~sbidic.inference.npe.NPEPosterior`) given
-    recording ``owner`` of ``recordings``; torch's global generator is left as it was
-    (the draws are seeded from ``rng``)."""
+    recording ``owner`` of ``recordings`` (inside its prior box where the posterior
+    has mass there, :meth:`~sbidic.inference.npe.NPEPosterior.sample_in_prior`); torch's
+    global generator is left as it was (the draws are seeded from ``rng``)."""
 
     def proposal(owner: np.ndarray) -> np.ndarray:
         owner = np.asarray(owner, dtype=np.int64)
         m = int(np.bincount(owner).max())
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(int(rng.integers(2**62)))
-            draws = npe.sample_batched((m,), recordings).double().numpy()  # (m, B, n_cond)
+            draws = npe.sample_in_prior(m, recordings)[0].double().numpy()  # (m, B, n_cond)
         return draws[rank_within_groups(owner), owner]
 
     return proposal
