@@ -26,7 +26,9 @@ runs, later files replacing the rows (and calibration / cost entries) they hold.
 
 Methods: ``DIC`` (the default calibrated populations), ``DIC-verify``
 (``sbidic.infer(verify=True)``), ``DIC-verify-ranges`` (the same with
-``spread="ranges"``), ``NPE-embedding`` and ``NPE-features``.
+``spread="ranges"``), ``DIC-verify-npe`` (the same with the features NPE, that of
+``--npe-features``, as proposal: ``--proposal``), ``NPE-embedding`` and
+``NPE-features``.
 Per method and set: ``K`` cells per recording (``--cells``) drawn with
 ``sbidic.infer(..., score=True)`` (DIC: the default calibrated DICs; NPE: conductance
 draws) or ``verify=True``, simulated and scored with ``sbidic.fidelity`` (class,
@@ -61,7 +63,8 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-METHODS = ("DIC", "DIC-verify", "DIC-verify-ranges", "NPE-embedding", "NPE-features")
+METHODS = ("DIC", "DIC-verify", "DIC-verify-ranges", "DIC-verify-npe", "NPE-embedding",
+           "NPE-features")  # fmt: skip
 #: The NPE baselines among ``METHODS``.
 NPE = ("NPE-embedding", "NPE-features")
 SETS = {"stg": ("stg-test", "stg-noisy", "stg-poisson"), "da": ("da-test",)}
@@ -100,11 +103,16 @@ def load_methods(args) -> dict:
     if "DIC-verify-ranges" in args.methods:
         out["DIC-verify-ranges"] = dic(spread="ranges")
     for cond, path in (("embedding", args.npe_embedding), ("features", args.npe_features)):
-        if f"NPE-{cond}" not in args.methods:
+        if f"NPE-{cond}" not in args.methods and (
+            cond == "embedding" or "DIC-verify-npe" not in args.methods
+        ):
             continue
         post = load_npe(path) if path else sbidic.load_pretrained(model, estimator="npe",
                                                                   conditioner=cond)  # fmt: skip
-        out[f"NPE-{cond}"] = {"clean": post, "noisy": post}
+        if f"NPE-{cond}" in args.methods:
+            out[f"NPE-{cond}"] = {"clean": post, "noisy": post}
+        if cond == "features" and "DIC-verify-npe" in args.methods:
+            out["DIC-verify-npe"] = dic(spread="ranges", proposal=post)
     return out
 
 
