@@ -39,7 +39,12 @@ tenth of the posterior spread). The kernel is local (Filippi et al. 2013) so tha
 clusters of accepted cells in different parts of the conductance space each keep their
 own scale. Every cell still meets its DIC target to the compensation tolerance. One
 quarter comes from the posterior (each the best of 10 posterior draws by the firing
-atlas, when there is one), so the rest of the posterior is still explored. A round
+atlas, when there is one), so the rest of the posterior is still explored. With a
+``proposal`` (an NPE posterior over all conductances, :func:`npe_proposal`), half of
+the first round's cells and of the fresh ones start from its draws for the recording,
+compensated to their DIC targets: the NPE's draws are spread over the whole degenerate
+set it learned, so the search starts from there rather than from the seed's narrow
+boxes (measured in ``docs/fidelity.md``). A round
 spends at most a third of what is left of the budget (at least the cells still wanted;
 the last rounds share what is left), so a search with few passing cells gets several
 rounds. This is a sequential Monte Carlo search of the model's conductance
