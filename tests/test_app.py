@@ -367,6 +367,19 @@ def test_verify_and_options_as_the_cli_flags():
     assert state.InferOptions(regime="noisy", estimator_kind="npe").flags() == (
         " --regime noisy --estimator-kind npe"
     )
+    wide = state.InferOptions(verify=True, max_cells=3, duration_ms=1500.0, transient_ms=500.0,
+                              spread="ranges", proposal=True)  # fmt: skip
+    inf = state.run_inference(trains, "stg", 2, 0, None, wide)
+    assert inf.command.endswith("--spread ranges --verify --proposal npe --max-cells 3 "
+                                "--duration 1500 --transient 500 -o populations.nc")
+    from sbidic.models import get_model
+
+    ranges = get_model("stg").conductance_ranges
+    low, high = np.array([ranges[c] for c in get_model("stg").conductances]).T
+    g = inf.result.population.conductances
+    assert ((g >= low) & (g <= high)).all()  # --spread ranges keeps every cell inside
+    with pytest.raises(ValueError, match="the proposal also needs Verify"):
+        state.run_inference(trains, "stg", 2, 0, None, state.InferOptions(proposal=True))
     assert state.regimes("stg") == ("clean", "noisy") and state.regimes("da") == ("clean",)
     assert state.estimator_kinds("stg") == ("dic", "npe")
 

@@ -148,7 +148,8 @@ def infer_options(input) -> state.InferOptions:
                               given(input, "regime", "") or "clean",
                               given(input, "estimator_kind", "") or "dic",
                               given(input, "dics", "") or "auto", cells, duration,
-                              transient)  # fmt: skip
+                              transient, given(input, "spread", "") or "seed",
+                              bool(given(input, "proposal", False)))  # fmt: skip
 
 
 def make_server(upload_limit_mb: float, max_jobs: int = 2, *, workdir: str | Path,

@@ -578,6 +578,8 @@ class InferOptions:
     max_cells: int | None = None  # --verify budget per recording (default 10 n)
     duration_ms: float | None = None  # --verify protocol (default: the model's)
     transient_ms: float | None = None
+    spread: str = "seed"  # --spread
+    proposal: bool = False  # --proposal npe (with --verify)
 
     def flags(self) -> str:
         """These options as ``sbidic infer`` flags (defaults left out)."""
@@ -588,8 +590,11 @@ class InferOptions:
             flags += f" --estimator-kind {self.estimator_kind}"
         if self.dics != "auto":
             flags += f" --dics {self.dics}"
+        if self.spread != "seed":
+            flags += f" --spread {self.spread}"
         if self.verify:
             flags += " --verify"
+            flags += " --proposal npe" if self.proposal else ""
             for flag, value in (("--max-cells", self.max_cells), ("--duration", self.duration_ms),
                                 ("--transient", self.transient_ms)):  # fmt: skip
                 flags += "" if value is None else f" {flag} {value:g}"
@@ -659,8 +664,14 @@ def run_inference(loaded: Loaded, model: str, n: int, seed: int, progress=None,
     if model not in models():
         raise ValueError(f"unknown model {model!r}; models with weights: {', '.join(models())}")
     given, estimator = _ADDED.get(model, (model, None))
+    extra = {} if options.spread == "seed" else {"spread": options.spread}
+    if options.proposal:
+        extra["proposal"] = "npe"
+    if extra and (options.estimator_kind == "npe" or (options.proposal and not options.verify)):
+        raise ValueError("the spread and the NPE proposal apply to the DIC method's "
+                         "populations; the proposal also needs Verify")  # fmt: skip
     posterior = load_estimator_or_pretrained(given, estimator, options.regime,
-                                             options.estimator_kind)  # fmt: skip
+                                             options.estimator_kind, **extra)  # fmt: skip
     step = None if progress is None else (lambda done, total: progress(done / total))
     simulation = {"n_jobs": 1, "device": "auto", **options.protocol()}
     with warnings.catch_warnings(record=True) as caught:

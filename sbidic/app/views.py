@@ -111,7 +111,12 @@ def _infer_options():
         ui.input_select("estimator_kind", "Estimator (--estimator-kind)",
                         {"dic": "DIC pipeline", "npe": "NPE baseline"}),
         ui.input_select("dics", "DICs of the cells (--dics)", list(DICS)),
+        ui.input_select("spread", "Free conductances drawn from (--spread)",
+                        {"seed": "the seed's boxes (published)",
+                         "ranges": "the plausible ranges (wider; use with Verify)"}),
         ui.input_checkbox("verify", "Verify: simulate, keep cells that reproduce (--verify)"),
+        ui.input_checkbox("proposal", "Verify starts half its cells from NPE draws "
+                          "(--proposal npe: more diverse)"),
         _num("max_cells", "Cells simulated per recording (empty: 10 N)", None, min=1),
         _num("verify_duration", "Verify duration (ms, empty: model's)", None, min=0),
         _num("verify_transient", "Verify transient (ms, empty: model's)", None, min=0),
