@@ -372,7 +372,7 @@ def verify_populations(
     owner = np.tile(np.arange(b), m)
     seeds = None
     # conductances the cells start from (NaN rows: a fresh cell of the sampler)
-    n_cond = posterior.model.n_conductances
+    n_cond = None if proposal is None else posterior.model.n_conductances
     parents = _from_proposal(proposal, owner, n_cond, rng)
     pool_g, pool_t, pool_s, pool_acc = [], [], [], []
     need = np.full(b, n)
@@ -497,7 +497,8 @@ def _compensate(posterior, dics, owner, context, parents):
     return g, used
 
 
-def _from_proposal(proposal, owner: np.ndarray, n_cond: int, rng) -> np.ndarray | None:
+def _from_proposal(proposal, owner: np.ndarray, n_cond: int | None, rng
+                   ) -> np.ndarray | None:  # fmt: skip
     """Parents ``(K, n_cond)`` for cells of recordings ``owner``: a random share
     :data:`PROPOSAL_SHARE` drawn by ``proposal``, NaN rows for the others (None without
     a proposal)."""
