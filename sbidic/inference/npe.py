@@ -446,6 +446,7 @@ class NPEPosterior(NeuralPosterior):
         with torch.no_grad(), warnings.catch_warnings():
             # sbi warns of every draw outside the prior; the share returned says it once
             warnings.filterwarnings("ignore", ".*lie outside the prior support")
+            warnings.filterwarnings("ignore", "Capping max_sampling_batch_size")  # memory
             while rounds < max_rounds and bool((filled < n).any()):
                 rounds += 1
                 t = self.log_posterior.sample_batched(
