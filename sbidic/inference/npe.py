@@ -181,9 +181,9 @@ def npe_prior(model: str | ConductanceModel, ranges: str = "monte_carlo") -> Log
 
     model = get_model(model)
     box = model_ranges(model, ranges)
-    ranges = np.array([box[c] for c in model.conductances], dtype=float)
-    low = np.maximum(ranges[:, 0], LOG_FLOOR * ranges[:, 1])
-    return LogConductancePrior(torch.tensor(low), torch.tensor(ranges[:, 1]))
+    bounds = np.array([box[c] for c in model.conductances], dtype=float)
+    low = np.maximum(bounds[:, 0], LOG_FLOOR * bounds[:, 1])
+    return LogConductancePrior(torch.tensor(low), torch.tensor(bounds[:, 1]))
 
 
 #: Rounds of draws :meth:`NPEPosterior.sample_in_prior` makes before filling a
