@@ -441,3 +441,5 @@ def test_a_proposal_of_another_model_is_refused():
     with pytest.raises(ValueError, match="proposal must be 'npe'"):
         sbidic.load_pretrained("stg", proposal="flow")
     assert sbidic.load_pretrained("stg", proposal="npe").proposal.model.name == "stg"
+    with pytest.raises(ValueError, match="proposal, spread apply to the DIC posterior"):
+        sbidic.load_pretrained("stg", estimator="npe", spread="ranges", proposal="npe")

@@ -150,6 +150,9 @@ def load_pretrained(
     if estimator == "npe":
         if regime != "clean":
             raise ValueError(f"NPE posteriors are for clean recordings only, not {regime!r}")
+        if posterior_kwargs:  # spread, proposal...: options of the DIC posterior
+            raise ValueError(f"{', '.join(sorted(posterior_kwargs))} apply to the DIC "
+                             "posterior, not to estimator='npe'")  # fmt: skip
         return load_npe(npe_dir(model, conditioner))
     if estimator != "dic":
         raise ValueError(f"estimator must be 'dic' or 'npe', got {estimator!r}")
